@@ -1,0 +1,208 @@
+"""The REST API (``/api/v1``): flask-smorest blueprints, API keys, errors, idempotency.
+
+Errors are always ``{"code": "<snake_case>", "message": "<a sentence>",
+"errors": {...}}``: domain errors carry their own code; HTTP errors get theirs
+from the status name; marshmallow's messages become ``errors`` without the
+location level (``{"lines": {"0": {"sku": [...]}}}``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+
+from apispec import BasePlugin
+from flask import Response, current_app, g, request
+from flask_smorest import Api as SmorestApi
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
+
+from engine.api.schemas import ErrorSchema
+from engine.db import db, reset_write_intent, set_write_intent, transaction
+from engine.errors import DomainError
+from engine.services import auth
+
+API_PREFIX = "/api/v1"
+SIGNED_PATHS = re.compile(r"^/api/v1/(payments/[^/]+/webhook|channels/[^/]+/orders|carriers/[^/]+/tracking)$")
+READ_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def _flatten(messages) -> dict:
+    """webargs nests messages under the location ('json', 'query'); drop a single location level."""
+    if isinstance(messages, dict) and len(messages) == 1:
+        (location, inner), = messages.items()
+        if location in ("json", "query", "form", "view_args", "headers") and isinstance(inner, dict):
+            return inner
+        if location in ("json", "query", "form") and isinstance(inner, list):
+            return {"_body": inner}
+    return messages if isinstance(messages, dict) else {"_body": list(messages or [])}
+
+
+def error_body(code: str, message: str, errors: dict | None = None) -> dict:
+    return {"code": code, "message": message, "errors": errors or {}}
+
+
+class Api(SmorestApi):
+    """flask-smorest's Api with hookshop's error format."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error: HTTPException):
+        data = getattr(error, "data", None) or {}
+        errors = _flatten(data.get("errors") or data.get("messages") or {})
+        headers = dict(data.get("headers") or {})
+        code = _snake(error.name)
+        if error.code == 400 and "Invalid JSON body." in json.dumps(errors):
+            code, message = "invalid_json", "the request body is not valid JSON"
+        elif error.code == 422:
+            code = "validation_error"
+            message = data.get("message") or "the request is not valid: see errors, field by field"
+        else:
+            message = data.get("message") or error.description or error.name
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(error.valid_methods)
+        return error_body(code, message, errors), error.code, headers
+
+
+class ErrorResponsesPlugin(BasePlugin):
+    """Document 401 (and 403) on every operation that needs an API key."""
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        if not path or not path.startswith(API_PREFIX) or SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path)):
+            if path and SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path)):
+                for op in (operations or {}).values():
+                    op.setdefault("responses", {}).setdefault(
+                        "401", {"description": "missing or wrong signature", "content": _error_content()})
+            return
+        for method, op in (operations or {}).items():
+            responses = op.setdefault("responses", {})
+            responses.setdefault("401", {"description": "no API key, or an unknown or revoked one",
+                                         "content": _error_content()})
+            responses.setdefault("403", {"description": f"the API key lacks the {_scope_for(method.upper(), path)} "
+                                                        "scope", "content": _error_content()})
+            op.setdefault("security", [{"ApiKey": []}])
+
+
+def _error_content() -> dict:
+    return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+
+
+def _scope_for(method: str, path: str) -> str:
+    if path.startswith(API_PREFIX + "/admin"):
+        return "admin"
+    return "read" if method in READ_METHODS else "write"
+
+
+def _authenticate():
+    path = request.path
+    if not path.startswith(API_PREFIX):
+        return None
+    if request.method not in READ_METHODS:
+        g.write_token = set_write_intent(True)
+    if SIGNED_PATHS.match(path):
+        return None
+    view = current_app.view_functions.get(request.endpoint)
+    while view is not None:
+        if getattr(view, "hookshop_public", False):
+            return None
+        view = getattr(view, "__wrapped__", None)
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer ") or not header[7:].strip():
+        return _error(401, "unauthorized", "send your API key as 'Authorization: Bearer <key>' "
+                      "(create one with 'hookshop create-api-key')")
+    api_key = auth.find_api_key(header[7:].strip())
+    if api_key is None:
+        return _error(401, "unauthorized", "this API key is unknown or revoked")
+    scope = _scope_for(request.method, path)
+    if scope not in api_key.scope_set and "admin" not in api_key.scope_set:
+        return _error(403, "forbidden", f"this API key lacks the {scope!r} scope")
+    g.api_key = api_key
+    return None
+
+
+def _release_write_intent(_exc=None):
+    token = g.pop("write_token", None)
+    if token is not None:
+        reset_write_intent(token)
+
+
+def _error(status: int, code: str, message: str, errors: dict | None = None) -> Response:
+    return Response(json.dumps(error_body(code, message, errors)), status=status, mimetype="application/json")
+
+
+def handle_domain_error(exc: DomainError):
+    return error_body(exc.code, exc.message, exc.errors), exc.status
+
+
+def public(view):
+    """Mark a view as needing no API key (signed webhooks verify their own signature)."""
+    view.hookshop_public = True
+    return view
+
+
+def idempotent(view):
+    """Honour ``Idempotency-Key`` on a POST that creates something.
+
+    The record is inserted first in the same transaction as the effect, so a
+    concurrent twin waits on the unique key and then replays the stored first
+    response. A failed request (4xx) stores nothing: it may be retried.
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        key = request.headers.get("Idempotency-Key")
+        api_key = g.get("api_key")
+        if not key or api_key is None:
+            return view(*args, **kwargs)
+        if len(key) > 255:
+            return _error(400, "bad_request", "Idempotency-Key is at most 255 characters")
+        fingerprint = auth.request_fingerprint(request.method, request.path, request.get_data(cache=True))
+        try:
+            with transaction():
+                record = auth.store_idempotent(api_key.id, key, fingerprint, 0, "")
+                db.session.flush()
+                result = view(*args, **kwargs)
+                body, status = (result if isinstance(result, tuple) else (result, 200))[:2]
+                record.status_code, record.response_body = status, json.dumps(body)
+                g.idempotency_record = record
+        except IntegrityError:
+            db.session.rollback()
+            record = auth.find_idempotent(api_key.id, key, fingerprint)
+            if record is None:
+                raise
+            return Response(record.response_body, status=record.status_code, mimetype="application/json",
+                            headers={"Idempotent-Replayed": "true"})
+        return body, status
+
+    return wrapper
+
+
+def init_api(app) -> Api:
+    app.config.setdefault("API_TITLE", "hookshop")
+    app.config.setdefault("API_VERSION", "v1")
+    app.config.setdefault("OPENAPI_VERSION", "3.0.3")
+    app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
+    app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "/docs")
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    app.config.setdefault("OPENAPI_REDOC_PATH", "/redoc")
+    app.config.setdefault("OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js")
+    app.config.setdefault("API_SPEC_OPTIONS", {
+        "info": {"description": "hookshop's REST API. Authenticate with `Authorization: Bearer <api key>`."},
+        "components": {"securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}}},
+    })
+    api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
+    app.register_error_handler(DomainError, handle_domain_error)
+    app.before_request(_authenticate)
+    app.teardown_request(_release_write_intent)
+
+    from engine.api import catalog, customers, orders, plugins_view, webhooks
+
+    for module in (catalog, orders, customers, plugins_view, webhooks):
+        api.register_blueprint(module.blp)
+    return api

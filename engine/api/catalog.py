@@ -1,0 +1,54 @@
+"""Products and stock."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from engine.api import idempotent
+from engine.api import serialize as out
+from engine.api.schemas import ProductIn, ProductOut, StockOut, StockReceiptIn
+from engine.services import catalog, stock
+
+blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products and stock")
+
+
+@blp.route("/products")
+class Products(MethodView):
+    @blp.arguments(ProductIn)
+    @blp.alt_response(201, schema=ProductOut, success=True, description="the product")
+    @blp.alt_response(409, schema="Error", description="duplicate sku or barcode")
+    @idempotent
+    def post(self, data):
+        """Create a product"""
+        return out.product(catalog.create_product(data)), 201
+
+
+@blp.route("/products/<string:sku>")
+class ProductItem(MethodView):
+    @blp.alt_response(200, schema=ProductOut, success=True, description="the product")
+    @blp.alt_response(404, schema="Error", description="no such product")
+    def get(self, sku):
+        """Get a product"""
+        return out.product(catalog.get_product(sku))
+
+
+@blp.route("/stock/receipts")
+class StockReceipts(MethodView):
+    @blp.arguments(StockReceiptIn)
+    @blp.alt_response(201, schema=StockOut, success=True, description="the product's stock after the receipt")
+    @blp.alt_response(409, schema="Error", description="a serial is already known")
+    @idempotent
+    def post(self, data):
+        """Receive stock (serial-tracked products: exactly one serial per unit)"""
+        return stock.receive_stock(data["sku"], data["quantity"], data.get("location"), data.get("serials"),
+                                   data.get("reference"), data.get("unit_cost")), 201
+
+
+@blp.route("/stock/<string:sku>")
+class StockItem(MethodView):
+    @blp.alt_response(200, schema=StockOut, success=True, description="on_hand, reserved, available and locations")
+    @blp.alt_response(404, schema="Error", description="no such product")
+    def get(self, sku):
+        """Stock of a product"""
+        return stock.get_stock(sku)

@@ -1,0 +1,217 @@
+"""Orders and their transitions."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Response, g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from engine.api import idempotent
+from engine.api import serialize as out
+from engine.api.schemas import (
+    HoldIn,
+    OrderIn,
+    OrderOut,
+    OrderPage,
+    OrderQuery,
+    PayIn,
+    RateOut,
+    ReasonIn,
+    ReceiveReturnIn,
+    RefundIn,
+    ReturnIn,
+    ReturnOut,
+    ScansIn,
+    ShipIn,
+)
+from engine.db import db, transaction
+from engine.errors import PaymentFailed
+from engine.services import orders, payments, returns, shipping, warehouse
+
+blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders through the six stages")
+
+
+def _order(order_id: int) -> dict:
+    return out.order(orders.get_order(order_id, full=True))
+
+
+@blp.route("/orders")
+class Orders(MethodView):
+    @blp.arguments(OrderQuery, location="query")
+    @blp.alt_response(200, schema=OrderPage, success=True, description="newest first, cursor paginated")
+    def get(self, query):
+        """List orders (filter by status, channel, flag, customer)"""
+        items, next_cursor = orders.list_orders(
+            status=query.get("status"), channel=query.get("channel"), flag=query.get("flag"),
+            customer=query.get("customer"), limit=query["limit"],
+            cursor=int(query["cursor"]) if query.get("cursor") else None)
+        return {"items": [out.order(o, events=False) for o in items],
+                "next_cursor": str(next_cursor) if next_cursor else None}
+
+    @blp.arguments(OrderIn)
+    @blp.alt_response(201, schema=OrderOut, success=True, description="the placed order")
+    @blp.alt_response(200, schema=OrderOut, description="an order with this channel and external_id exists")
+    @blp.alt_response(409, schema="Error", description="insufficient_stock (naming the sku), idempotency_conflict")
+    def post(self, data):
+        """Place an order (honours Idempotency-Key)"""
+        result = _place(data)
+        if isinstance(result, Response):  # an Idempotency-Key replay
+            return result
+        body, status = result
+        if status == 201 and (data.get("payment_method") or _wants_provider_start(body)):
+            body = _start_payment(body, data.get("payment_method"))
+            record = g.get("idempotency_record")
+            if record is not None:  # later replays see the order as it stands after payment started
+                with transaction():
+                    db.session.add(record)
+                    record.response_body = json.dumps(body)
+        return body, status
+
+
+@idempotent
+def _place(data):
+    order, created = orders.place_order(data)
+    return out.order(order), 201 if created else 200
+
+
+def _wants_provider_start(body: dict) -> bool:
+    """Providers other than manual start their payment at placement (e.g. a Stripe PaymentIntent)."""
+    return body["payment_provider"] != "manual" and body["status"] == "placed" and not body["payments"]
+
+
+def _start_payment(body: dict, payment_method: str | None) -> dict:
+    try:
+        payments.pay_order(body["id"], payment_method=payment_method)
+    except PaymentFailed:
+        pass  # the decline is on the order's timeline; the order stays placed
+    return _order(body["id"])
+
+
+@blp.route("/orders/<int:order_id>")
+class OrderItem(MethodView):
+    @blp.alt_response(200, schema=OrderOut, success=True, description="the order with its timeline")
+    @blp.alt_response(404, schema="Error", description="no such order")
+    def get(self, order_id):
+        """Get an order"""
+        return _order(order_id)
+
+
+def _transition(name: str, doc: str, schema=None):
+    """Register ``POST /orders/<id>/<name>`` answering 200 with the updated order."""
+
+    def decorate(func):
+        view = blp.alt_response(200, schema=OrderOut, success=True, description="the updated order")(func)
+        view = blp.alt_response(409, schema="Error", description="illegal transition: the message names the "
+                                "allowed next actions")(view)
+        view = blp.alt_response(404, schema="Error", description="no such order")(view)
+        if schema is not None:
+            view = blp.arguments(schema)(view)
+        view.__doc__ = doc
+        blp.route(f"/orders/<int:order_id>/{name}", methods=["POST"], endpoint=f"order_{name}")(view)
+        return func
+
+    return decorate
+
+
+@_transition("pay", "Record or start payment with the order's provider", PayIn)
+def pay(data, order_id):
+    payments.pay_order(order_id, amount=data.get("amount"), reference=data.get("reference"),
+                       payment_method=data.get("payment_method"))
+    return _order(order_id)
+
+
+@_transition("pick", "Scan units into the order (serials, barcodes or skus, one per unit)", ScansIn)
+def pick(data, order_id):
+    warehouse.pick_order(order_id, data["scans"])
+    return _order(order_id)
+
+
+@_transition("pack", "Verify every picked unit again: scans must match exactly", ScansIn)
+def pack(data, order_id):
+    warehouse.pack_order(order_id, data["scans"])
+    return _order(order_id)
+
+
+@_transition("confirm", "Confirm the order (stage 3)")
+def confirm(order_id):
+    orders.confirm_order(order_id)
+    return _order(order_id)
+
+
+@_transition("ship", "Ship with a carrier and service", ShipIn)
+def ship(data, order_id):
+    shipping.ship_order(order_id, data["carrier"], data["service"])
+    return _order(order_id)
+
+
+@_transition("deliver", "Record delivery (completed at once when follow-ups are off)")
+def deliver(order_id):
+    orders.deliver_order(order_id, source="staff")
+    return _order(order_id)
+
+
+@_transition("complete", "Complete a delivered order")
+def complete(order_id):
+    orders.complete_order(order_id)
+    return _order(order_id)
+
+
+@_transition("cancel", "Cancel before shipping: releases stock, voids or refunds the payment", ReasonIn)
+def cancel(data, order_id):
+    orders.cancel_order(order_id, data.get("reason", ""))
+    return _order(order_id)
+
+
+@_transition("hold", "Put the order on hold", HoldIn)
+def hold(data, order_id):
+    orders.hold_order(order_id, data["reason"])
+    return _order(order_id)
+
+
+@_transition("release", "Release a held order back to the status it was held from")
+def release(order_id):
+    orders.release_order(order_id)
+    return _order(order_id)
+
+
+@_transition("refunds", "Refund part or all of what was paid", RefundIn)
+def refund(data, order_id):
+    payments.refund_order(order_id, data["amount"], data.get("reason", ""))
+    return _order(order_id)
+
+
+@blp.route("/orders/<int:order_id>/rates")
+@blp.alt_response(200, schema=RateOut(many=True), success=True, description="rates of every enabled carrier")
+@blp.alt_response(404, schema="Error", description="no such order")
+def rates(order_id):
+    """Shipping rates for the order"""
+    return [out.rate(r) for r in shipping.rates_for(order_id)]
+
+
+@blp.route("/orders/<int:order_id>/returns", methods=["POST"])
+@blp.arguments(ReturnIn)
+@blp.alt_response(201, schema=ReturnOut, success=True, description="the return")
+@blp.alt_response(409, schema="Error", description="the order is not shipped yet")
+@idempotent
+def open_return(data, order_id):
+    """Open a return (resolution: refund or exchange)"""
+    return out.order_return(returns.open_return(order_id, data["lines"], data["reason"], data["resolution"])), 201
+
+
+@blp.route("/returns/<int:return_id>")
+@blp.alt_response(200, schema=ReturnOut, success=True, description="the return")
+@blp.alt_response(404, schema="Error", description="no such return")
+def get_return(return_id):
+    """Get a return"""
+    return out.order_return(returns.get_return(return_id))
+
+
+@blp.route("/returns/<int:return_id>/receive", methods=["POST"])
+@blp.arguments(ReceiveReturnIn)
+@blp.alt_response(200, schema=ReturnOut, success=True, description="the return, refunded or exchanged")
+@blp.alt_response(409, schema="Error", description="the return was already received")
+def receive_return(data, return_id):
+    """Receive returned units: restock, then refund or place the replacement order"""
+    return out.order_return(returns.receive_return(return_id, data.get("location"), data["restock"]))

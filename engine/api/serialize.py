@@ -1,0 +1,84 @@
+"""Fast hand-written serialisers for responses (the schemas in ``schemas.py``
+document the same shapes; tests check they agree)."""
+
+from __future__ import annotations
+
+from engine.db import as_utc
+from engine.domain.transitions import allowed_actions
+
+
+def _iso(value) -> str | None:
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def product(p) -> dict:
+    return {"id": p.id, "sku": p.sku, "name": p.name, "price": p.price, "currency": p.currency,
+            "barcode": p.barcode, "track_serials": p.track_serials, "allow_backorder": p.allow_backorder,
+            "reorder_point": p.reorder_point, "reorder_quantity": p.reorder_quantity,
+            "weight_grams": p.weight_grams, "unit_cost": p.unit_cost}
+
+
+def order(o, *, events: bool = True) -> dict:
+    data = {
+        "id": o.id,
+        "number": o.number,
+        "status": o.status,
+        "allowed_actions": allowed_actions(o.status, o.held_from),
+        "held_from": o.held_from,
+        "hold_reason": o.hold_reason,
+        "payment_status": o.payment_status,
+        "payment_provider": o.payment_provider,
+        "channel": o.channel,
+        "external_id": o.external_id,
+        "flags": list(o.flags or []),
+        "gift": o.gift,
+        "coupon": o.coupon,
+        "lines": [{"id": ln.id, "sku": ln.sku, "name": ln.name, "quantity": ln.quantity, "unit_price": ln.unit_price,
+                   "total": ln.unit_price * ln.quantity, "backordered": ln.backordered,
+                   "picked_quantity": ln.picked_quantity, "returned_quantity": ln.returned_quantity,
+                   "serials": list(ln.serials or [])} for ln in o.lines],
+        "totals": {"currency": o.currency, "subtotal": o.subtotal, "discount": o.discount_total,
+                   "shipping": o.shipping_total, "tax": o.tax_total, "total": o.total, "paid": o.paid_total,
+                   "refunded": o.refunded_total},
+        "customer": {"id": o.customer_id, "email": o.email, "name": o.customer_name, "phone": o.phone},
+        "shipping_address": o.shipping_address,
+        "payments": [{"id": p.id, "provider": p.provider, "amount": p.amount, "currency": p.currency,
+                      "status": p.status, "reference": p.reference, "refunded_amount": p.refunded_amount,
+                      "fee": p.fee, "client_secret": (p.data or {}).get("client_secret"),
+                      "created_at": _iso(p.created_at)} for p in o.payments],
+        "shipments": [shipment(s) for s in o.shipments],
+        "replacement_for": o.replacement_for_id,
+        "created_at": _iso(o.created_at),
+        "updated_at": _iso(o.updated_at),
+    }
+    if events:
+        data["events"] = [{"kind": e.kind, "message": e.message, "data": e.data or {}, "at": _iso(e.created_at)}
+                          for e in o.events]
+    return data
+
+
+def shipment(s) -> dict:
+    return {"id": s.id, "carrier": s.carrier, "service": s.service, "tracking_number": s.tracking_number,
+            "tracking_url": s.tracking_url,
+            "estimated_delivery": s.estimated_delivery.isoformat() if s.estimated_delivery else None,
+            "status": s.status, "price": s.price, "label_url": f"/api/v1/shipments/{s.id}/label.pdf"}
+
+
+def order_return(r) -> dict:
+    return {"id": r.id, "order_id": r.order_id, "status": r.status, "reason": r.reason, "resolution": r.resolution,
+            "lines": r.lines, "refund_amount": r.refund_amount, "replacement_order_id": r.replacement_order_id,
+            "created_at": _iso(r.created_at)}
+
+
+def customer(c, history: list) -> dict:
+    return {"id": c.id, "email": c.email, "name": c.name, "phone": c.phone, "addresses": c.addresses or [],
+            "preferences": c.preferences or {}, "order_count": c.order_count, "total_spent": c.total_spent,
+            "currency": c.currency, "vip": c.vip,
+            "history": [{"id": o.id, "number": o.number, "status": o.status, "total": o.total, "currency": o.currency,
+                         "flags": list(o.flags or []), "created_at": _iso(o.created_at)} for o in history],
+            "created_at": _iso(c.created_at)}
+
+
+def rate(r) -> dict:
+    return {"carrier": r.carrier, "service": r.service, "price": r.price, "currency": r.currency,
+            "estimated_delivery": r.estimated_delivery.isoformat() if r.estimated_delivery else None}

@@ -1,0 +1,87 @@
+"""``create_app(config)``: the Flask app factory."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, render_template_string
+
+from engine import plugins
+from engine.config import database_uri, load_settings
+from engine.db import configure_engine, db
+
+log = logging.getLogger("hookshop")
+
+HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>hookshop</title>
+<style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:3rem auto;padding:0 1rem}
+code{background:#f3f3f3;padding:0 .3em}</style></head><body>
+<h1>hookshop</h1><p>A plugin-based headless commerce engine. Database: <code>{{ db }}</code>;
+jobs: <code>{{ jobs }}</code>.</p>
+<ul><li><a href="/api/docs">API docs (Swagger UI)</a> · <a href="/api/redoc">ReDoc</a>
+ · <a href="/api/openapi.json">openapi.json</a></li>
+<li>Plugins: {% for p in plugins %}<code>{{ p.name }}</code>{% if not p.enabled %} (off: {{ p.reason }}){% endif %}
+{% if not loop.last %}, {% endif %}{% endfor %}</li></ul>
+<p>Call the API with <code>Authorization: Bearer &lt;key&gt;</code>
+(create a key with <code>hookshop create-api-key --name me --scopes read,write</code>).</p>
+</body></html>"""
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the app. ``config`` overrides settings from the environment and ``HOOKSHOP_CONFIG``.
+
+    Extra keys understood here: ``EXTRA_PLUGINS`` (a list of ``(name, plugin)``
+    registered as if discovered), ``SQLALCHEMY_ENGINE_OPTIONS``.
+    """
+    config = dict(config or {})
+    extra_plugins = config.pop("EXTRA_PLUGINS", ())
+    settings = load_settings(config)
+    instance = settings.get("INSTANCE") or os.environ.get("HOOKSHOP_INSTANCE")
+    app = Flask("engine", instance_path=os.path.abspath(instance) if instance else None,
+                instance_relative_config=True)
+    app.config.update(settings)
+    app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or os.urandom(32).hex()
+    uri = database_uri(settings, app.instance_path)
+    app.config["SQLALCHEMY_DATABASE_URI"] = uri
+    options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    if uri.startswith("sqlite"):
+        options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+    else:
+        options.setdefault("pool_size", 10)
+        options.setdefault("max_overflow", 30)
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
+    app.json.sort_keys = False
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+    pm, infos = plugins.discover(disabled=settings.get("PLUGINS_DISABLED") or (), extra_plugins=extra_plugins)
+    registry = plugins.Registry(pm=pm, infos=infos)
+    app.extensions["hookshop"] = registry
+    plugins.setup(pm, infos, app)
+    registry.refresh()
+
+    from engine.api import init_api
+
+    api = init_api(app)
+    app.extensions["hookshop_api"] = api
+    for blueprint in plugins.collect(pm, "register_blueprints"):
+        if hasattr(blueprint, "register_views_in_doc"):  # a flask-smorest Blueprint: documented
+            api.register_blueprint(blueprint)
+        else:
+            app.register_blueprint(blueprint)
+
+    @app.get("/")
+    def home():
+        return render_template_string(HOME, db=db.engine.url.render_as_string(hide_password=True),
+                                      jobs="rq (" + app.config["REDIS_URL"] + ")" if app.config.get("REDIS_URL")
+                                      else "inline", plugins=infos)
+
+    return app
+
+
+def init_schema(app: Flask) -> None:
+    """Create every table (the core's and the plugins' models); safe to run again."""
+    with app.app_context():
+        db.create_all()

@@ -1,0 +1,234 @@
+"""The ``hookshop`` command (a Flask CLI group; also ``flask --app engine``)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+from flask import current_app
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
+
+from engine.errors import DomainError, PluginError
+
+
+def _create_app():
+    from engine.app import create_app
+
+    try:
+        return create_app()
+    except PluginError as exc:
+        raise click.ClickException(
+            f"{exc}\nFix or uninstall the plugin, or list it in HOOKSHOP_PLUGINS_DISABLED.") from exc
+
+
+class HookshopGroup(FlaskGroup):
+    """Adds the plugins' commands (``register_commands``) to the group."""
+
+    def list_commands(self, ctx):
+        self._add_registered_commands(ctx)
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        command = super().get_command(ctx, name)
+        if command is None:
+            self._add_registered_commands(ctx)
+            command = super().get_command(ctx, name)
+        return command
+
+    def _add_registered_commands(self, ctx):
+        if getattr(self, "_registered_commands_added", False):
+            return
+        self._registered_commands_added = True
+        try:
+            app = ctx.ensure_object(ScriptInfo).load_app()
+        except Exception:
+            return
+        from engine.plugins import collect
+
+        for command in collect(app.extensions["hookshop"].pm, "register_commands"):
+            self.add_command(command)
+
+
+cli = HookshopGroup(create_app=_create_app, add_default_commands=False, add_version_option=False,
+                    help="hookshop: a plugin-based headless commerce engine.")
+
+
+@cli.command("init")
+@with_appcontext
+def init_command():
+    """Create the schema (safe to run again)."""
+    from engine.app import init_schema
+
+    init_schema(current_app)
+    click.echo(f"schema ready in {_db_name()}")
+
+
+def _db_name() -> str:
+    from engine.db import db
+
+    return db.engine.url.render_as_string(hide_password=True)
+
+
+@cli.command("demo")
+@with_appcontext
+def demo_command():
+    """Load a demo shop: products, stock with serials, customers, orders in every stage."""
+    from engine.app import init_schema
+    from engine.demo import load_demo
+
+    init_schema(current_app)
+    summary = load_demo(progress=_progress)
+    click.echo(summary)
+
+
+def _progress(items, label):
+    return click.progressbar(items, label=label, file=sys.stderr)
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int, help="worker threads of the WSGI server")
+@click.option("--demo", is_flag=True, help="load demo data first (once)")
+@with_appcontext
+def serve_command(host, port, threads, demo):
+    """Run the engine (API and its docs) on waitress, a production WSGI server."""
+    import waitress
+
+    from engine import jobs
+    from engine.app import init_schema
+
+    app = current_app._get_current_object()
+    init_schema(app)
+    if demo:
+        from engine.demo import load_demo
+
+        click.echo(load_demo(progress=_progress))
+    if not app.config.get("REDIS_URL"):
+        jobs.sweep(app)  # embedded mode: retries of failed stage hooks run in this process
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for info in app.extensions["hookshop"].infos:
+        if not info.enabled:
+            click.echo(f"plugin {info.name} is off: {info.reason}", err=True)
+    click.echo(f"hookshop on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs, "
+               f"database: {_db_name()}, jobs: {'rq' if app.config.get('REDIS_URL') else 'inline'})")
+    waitress.serve(app, host=host, port=port, threads=threads, ident="hookshop", _quiet=True)
+
+
+@cli.command("create-api-key")
+@click.option("--name", required=True, help="who or what uses the key")
+@click.option("--scopes", default="read,write", show_default=True, help="comma separated: read, write, admin")
+@with_appcontext
+def create_api_key_command(name, scopes):
+    """Print a new API key (shown once) as the last line of stdout."""
+    from engine.services import auth
+
+    try:
+        api_key, key = auth.create_api_key(name, [s.strip() for s in scopes.split(",") if s.strip()])
+    except DomainError as exc:
+        raise click.ClickException(f"{exc.message}. Example: --scopes read,write") from exc
+    click.echo(f"API key #{api_key.id} '{name}' with scopes {api_key.scopes} (store it now: it is not shown again):")
+    click.echo(key)
+
+
+@cli.command("revoke-api-key")
+@click.argument("key_id", type=int)
+@with_appcontext
+def revoke_api_key_command(key_id):
+    """Revoke an API key by its id."""
+    from engine.services import auth
+
+    try:
+        auth.revoke_api_key(key_id)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"API key #{key_id} revoked")
+
+
+@cli.command("create-user")
+@click.option("--email", required=True)
+@click.option("--role", required=True, type=click.Choice(["admin", "warehouse", "support", "accounting"]))
+@click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@with_appcontext
+def create_user_command(email, role, password_stdin):
+    """Create a staff user for the admin."""
+    from engine.services import auth
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
+        "Password", hide_input=True, confirmation_prompt=True)
+    try:
+        user = auth.create_user(email, role, password)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"user {user.email} ({user.role}) created")
+
+
+@cli.command("plugins")
+@with_appcontext
+def plugins_command():
+    """List discovered plugins, enabled or not, and their hooks (works before init)."""
+    for info in current_app.extensions["hookshop"].infos:
+        state = "enabled" if info.enabled else f"disabled ({info.reason})"
+        origin = "core" if info.core else (info.version or "")
+        click.echo(f"{info.name:<20} {state:<10} {info.module} {origin}".rstrip())
+        click.echo(f"    hooks: {', '.join(info.hooks) or '-'}")
+
+
+@cli.command("worker")
+@click.option("--burst", is_flag=True, help="stop when the queue is empty")
+@click.option("--with-sweeper/--no-sweeper", default=True, help="also retry due outbox events every 5 s")
+@with_appcontext
+def worker_command(burst, with_sweeper):
+    """Process background jobs (production mode: needs REDIS_URL)."""
+    from rq import Worker
+
+    from engine import jobs
+
+    app = current_app._get_current_object()
+    q = jobs.queue()
+    if q is None:
+        raise click.ClickException("REDIS_URL is not set: in the embedded mode jobs run inline, no worker is needed. "
+                                   "Set REDIS_URL=redis://127.0.0.1:6379/0 to use rq.")
+    jobs._worker_app = app
+    if with_sweeper and not burst:
+        jobs.sweep(app)
+    Worker([q], connection=q.connection).work(burst=burst, with_scheduler=not burst)
+
+
+@cli.command("relay")
+@with_appcontext
+def relay_command():
+    """Deliver due outbox events once (retries), e.g. from cron."""
+    from engine import jobs
+
+    count = jobs.relay_due()
+    done = jobs.complete_due_followups()
+    click.echo(f"{count} events relayed, {done} orders completed")
+
+
+@cli.command("outbox")
+@click.option("--status", default="pending", type=click.Choice(["pending", "done", "dead"]), show_default=True)
+@with_appcontext
+def outbox_command(status):
+    """List outbox events by status (failed plugins show their last error)."""
+    from sqlalchemy import select
+
+    from engine.db import db
+    from engine.models import OutboxEvent
+
+    rows = db.session.execute(select(OutboxEvent).where(OutboxEvent.status == status)
+                              .order_by(OutboxEvent.id.desc()).limit(100)).scalars()
+    for event in rows:
+        click.echo(f"#{event.id} {event.hook} attempts={event.attempts} next={event.next_attempt_at} "
+                   f"done={','.join(event.done_plugins or []) or '-'}")
+        if event.last_error:
+            click.echo("    " + event.last_error.splitlines()[0])
+
+
+def main():
+    cli.main(prog_name="hookshop")
+
+
+if __name__ == "__main__":
+    main()

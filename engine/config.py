@@ -1,0 +1,88 @@
+"""Configuration: defaults are the embedded mode (SQLite file, jobs inline).
+
+Every setting can come from the environment as ``HOOKSHOP_<NAME>`` (plus
+``DATABASE_URL`` and ``REDIS_URL``), or from a TOML file named by
+``HOOKSHOP_CONFIG``. Precedence: explicit ``create_app(config)`` mapping >
+environment > TOML file > defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+
+DEFAULTS: dict = {
+    # where the SQLite file lives when DATABASE_URL is not set
+    "INSTANCE": None,
+    "DATABASE_URL": None,
+    "REDIS_URL": None,
+    # rq queue name used in production mode
+    "QUEUE": "hookshop",
+    # plugins (entry-point names) that must not be loaded
+    "PLUGINS_DISABLED": [],
+    # the shop's currency and coupons: {"CODE": {"category": "welcome", "percent_off": 10}}
+    "CURRENCY": "EUR",
+    "COUPONS": {"WELCOME10": {"category": "welcome", "percent_off": 10}},
+    # a customer whose total spent reaches this (minor units) is flagged vip
+    "VIP_THRESHOLD": 100_000,
+    # delivered orders are completed when the follow-up is sent; with no
+    # follow-up configured they are completed at once
+    "FOLLOWUP_DAYS": 0,
+    # outbox retries: delays in seconds between attempts, then the event is dead
+    "OUTBOX_RETRY_DELAYS": [10, 60, 300, 1800, 3600, 3600, 3600],
+    # Idempotency-Key records are kept at least this long
+    "IDEMPOTENCY_TTL_HOURS": 24,
+    "SECRET_KEY": None,
+    "DEMO": False,
+}
+
+_LIST_KEYS = {"PLUGINS_DISABLED"}
+_INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS"}
+_JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS"}
+
+
+def _coerce(key: str, value):
+    if not isinstance(value, str):
+        return value
+    if key in _LIST_KEYS:
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if key in _INT_KEYS:
+        return int(value)
+    if key in _JSON_KEYS:
+        return json.loads(value)
+    if value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    return value
+
+
+def load_settings(overrides: dict | None = None, environ=None) -> dict:
+    """Merge defaults, the TOML file, the environment and explicit overrides."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    toml_path = environ.get("HOOKSHOP_CONFIG")
+    if toml_path:
+        with open(toml_path, "rb") as fh:
+            data = tomllib.load(fh)
+        settings.update({k.upper(): v for k, v in data.items()})
+    for name, value in environ.items():
+        if name.startswith("HOOKSHOP_") and name != "HOOKSHOP_CONFIG":
+            settings[name[len("HOOKSHOP_"):]] = value
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        if environ.get(name):
+            settings[name] = environ[name]
+    settings.update(overrides or {})
+    return {k: _coerce(k, v) for k, v in settings.items()}
+
+
+def database_uri(settings: dict, instance_path: str) -> str:
+    """The SQLAlchemy URI: DATABASE_URL (postgresql:// means psycopg 3) or the instance SQLite file."""
+    url = settings.get("DATABASE_URL")
+    if not url:
+        Path(instance_path).mkdir(parents=True, exist_ok=True)
+        return "sqlite:///" + str(Path(instance_path) / "hookshop.sqlite")
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url

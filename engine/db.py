@@ -1,0 +1,117 @@
+"""The database handle and the one way services open a write transaction.
+
+SQLite: the driver's own transaction handling is turned off and every write
+transaction starts with ``BEGIN IMMEDIATE`` (one writer at a time, no lost
+updates, no oversell); reads start a plain deferred ``BEGIN``. WAL mode lets
+readers run beside the writer. PostgreSQL: services lock the rows they change
+(``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import JSON, MetaData, event
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), session_options={"expire_on_commit": False})
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+_write_intent: contextvars.ContextVar[bool] = contextvars.ContextVar("hookshop_write_intent", default=False)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back: they are UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def configure_engine(engine) -> None:
+    """Attach the SQLite transaction handling and pragmas (no-op on other databases)."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None
+        cur = dbapi_connection.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        write = _write_intent.get()
+        conn.info["write"] = write
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def set_write_intent(value: bool = True):
+    """Mark the current context as about to write (used by the API for non-GET requests)."""
+    return _write_intent.set(value)
+
+
+def reset_write_intent(token) -> None:
+    _write_intent.reset(token)
+
+
+def is_postgres() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+@contextmanager
+def transaction():
+    """One use case = one transaction: commit on success, roll back on error.
+
+    Nested calls join the outer transaction. After the outermost commit the
+    outbox events written in it are handed to the job runner (inline in the
+    embedded mode, rq in production).
+    """
+    session = db.session()
+    info = session.info
+    depth = info.get("tx_depth", 0)
+    token = _write_intent.set(True)
+    try:
+        if depth == 0 and session.in_transaction():
+            conn = session.connection()
+            if conn.dialect.name == "sqlite" and not conn.info.get("write"):
+                session.commit()  # end the deferred read transaction: writes start IMMEDIATE
+        info["tx_depth"] = depth + 1
+        try:
+            yield session
+        finally:
+            info["tx_depth"] = depth
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+            info.pop("outbox", None)
+        raise
+    finally:
+        _write_intent.reset(token)
+    if depth == 0:
+        pending = info.pop("outbox", None)
+        if pending:
+            from engine import jobs
+
+            jobs.dispatch_events([event.id for event in pending])

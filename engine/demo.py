@@ -1,0 +1,122 @@
+"""``hookshop demo``: a small shop with orders in every stage, built through the services."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from engine.db import db
+from engine.models import ApiKey, Product
+
+DEMO_API_KEY = "hs_demo_key_do_not_use_in_production"
+
+PRODUCTS = [
+    {"sku": "TSHIRT-BLK-M", "name": "T-shirt black M", "price": 1990, "currency": "EUR", "barcode": "4006381333931",
+     "weight_grams": 200, "reorder_point": 5, "reorder_quantity": 50},
+    {"sku": "MUG-LOGO", "name": "Mug with logo", "price": 1290, "currency": "EUR", "barcode": "4006381333948",
+     "weight_grams": 350},
+    {"sku": "HEADPHONES-X1", "name": "Headphones X1", "price": 14900, "currency": "EUR", "track_serials": True,
+     "weight_grams": 400},
+    {"sku": "PHONE-P7", "name": "Phone P7", "price": 59900, "currency": "EUR", "track_serials": True,
+     "weight_grams": 300},
+    {"sku": "POSTER-A2", "name": "Poster A2 (made to order)", "price": 2490, "currency": "EUR",
+     "allow_backorder": True, "weight_grams": 150},
+]
+CUSTOMERS = [
+    ("ann@example.com", "Ann Example", "+49 30 1234567", {"line1": "Sample Street 12", "city": "Berlin",
+                                                          "postal_code": "10115", "country": "DE"}),
+    ("bob@example.com", "Bob Builder", None, {"line1": "1 Main Road", "city": "Leeds", "postal_code": "LS1 4AP",
+                                              "country": "GB"}),
+    ("chloe@example.fr", "Chloé Martin", "+33 1 23 45 67 89", {"line1": "3 rue de la Paix", "city": "Paris",
+                                                               "postal_code": "75002", "country": "FR"}),
+]
+# the stage each demo order is walked to
+STAGES = ["placed", "paid", "picking", "picked", "confirmed", "packed", "shipped", "completed", "on_hold",
+          "cancelled", "completed"]
+
+
+def load_demo(progress=None) -> str:
+    """Load the demo shop once; a second call changes nothing."""
+    from engine.services import auth, catalog, orders, payments, shipping, stock, warehouse
+
+    if db.session.execute(select(Product).where(Product.sku == PRODUCTS[0]["sku"])).scalar_one_or_none():
+        return "demo data already loaded; demo API key: " + DEMO_API_KEY
+    for data in PRODUCTS:
+        catalog.create_product(data)
+    stock.receive_stock("TSHIRT-BLK-M", 40, reference="demo opening stock", unit_cost=700)
+    stock.receive_stock("MUG-LOGO", 25, reference="demo opening stock", unit_cost=400)
+    stock.receive_stock("HEADPHONES-X1", 12, serials=[f"HPX1-{n:05d}" for n in range(1, 13)], unit_cost=6000)
+    stock.receive_stock("PHONE-P7", 6, serials=[f"P7-{n:06d}" for n in range(1, 7)], unit_cost=31000)
+    stock.receive_stock("TSHIRT-BLK-M", 10, location="STORE", reference="shop floor")
+    if db.session.execute(select(ApiKey).where(ApiKey.name == "demo")).scalar_one_or_none() is None:
+        auth.create_api_key("demo", ["read", "write", "admin"], key=DEMO_API_KEY)
+
+    items = list(enumerate(STAGES))
+    iterator = progress(items, "demo orders") if progress else None
+    with iterator if iterator is not None else _null(items) as bar:
+        for index, target in bar:
+            email, name, phone, address = CUSTOMERS[index % len(CUSTOMERS)]
+            lines = [{"sku": "TSHIRT-BLK-M", "quantity": 1 + index % 2}]
+            if index % 3 == 0:
+                lines.append({"sku": "HEADPHONES-X1", "quantity": 1})
+            if target == "on_hold":
+                lines = [{"sku": "POSTER-A2", "quantity": 2}]
+            order, _ = orders.place_order({
+                "customer": {"email": email, "name": name, "phone": phone, "shipping_address": address},
+                "lines": lines, "channel": "demo", "gift": index == 4, "coupon": "WELCOME10" if index == 2 else None})
+            if target in ("placed", "on_hold"):
+                continue
+            if target == "cancelled":
+                orders.cancel_order(order.id, "customer changed their mind")
+                continue
+            payments.pay_order(order.id, reference=f"bank transfer {order.number}")
+            if target == "paid":
+                continue
+            scans = _scans(order)
+            if target == "picking":
+                warehouse.pick_order(order.id, scans[:1])
+                continue
+            warehouse.pick_order(order.id, scans)
+            if target == "picked":
+                continue
+            orders.confirm_order(order.id)
+            if target == "confirmed":
+                continue
+            warehouse.pack_order(order.id, _scans(orders.get_order(order.id)))
+            if target == "packed":
+                continue
+            shipping.ship_order(order.id, "generic", "standard")
+            if target == "shipped":
+                continue
+            orders.deliver_order(order.id, source="demo")
+    return f"demo shop loaded: {len(PRODUCTS)} products, {len(STAGES)} orders; demo API key: {DEMO_API_KEY}"
+
+
+def _scans(order) -> list[str]:
+    """What a warehouse worker would scan: serials for tracked products, barcodes otherwise."""
+    from engine.models import SerialUnit
+
+    scans = []
+    for line in order.lines:
+        product = db.session.get(Product, line.product_id)
+        if product.track_serials:
+            if line.serials:
+                scans.extend(line.serials)
+            else:
+                free = db.session.execute(select(SerialUnit.serial).where(
+                    SerialUnit.product_id == product.id, SerialUnit.status == "in_stock")
+                    .order_by(SerialUnit.id).limit(line.quantity)).scalars().all()
+                scans.extend(free)
+        else:
+            scans.extend([product.barcode or product.sku] * line.quantity)
+    return scans
+
+
+class _null:
+    def __init__(self, items):
+        self.items = items
+
+    def __enter__(self):
+        return self.items
+
+    def __exit__(self, *exc):
+        return False

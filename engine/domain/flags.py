@@ -1,0 +1,31 @@
+"""Special-order flags computed at placement; plugins add more through ``order_flags``."""
+
+from __future__ import annotations
+
+VIP, GIFT, REPEAT, REPLACEMENT = "vip", "gift", "repeat", "replacement"
+
+
+def core_flags(*, previous_orders: int, is_vip: bool, gift: bool, coupon_category: str | None,
+               replacement: bool = False) -> list[str]:
+    flags = []
+    if is_vip:
+        flags.append(VIP)
+    if gift:
+        flags.append(GIFT)
+    if replacement:
+        flags.append(REPLACEMENT)
+    if coupon_category:
+        flags.append(f"coupon:{coupon_category}")
+    if previous_orders > 0:
+        flags.append(REPEAT)
+    return flags
+
+
+def merge(flags: list[str], extra) -> list[str]:
+    """Add plugin flags (strings, or lists of strings) keeping order and uniqueness."""
+    out = list(flags)
+    for item in extra:
+        for flag in [item] if isinstance(item, str) else (item or []):
+            if isinstance(flag, str) and flag and flag not in out:
+                out.append(flag)
+    return out

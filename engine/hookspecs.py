@@ -1,0 +1,188 @@
+"""Every hook of hookshop. The docstring of each is its contract.
+
+Two kinds:
+
+* **Contract hooks** are called synchronously, in the request or at start-up,
+  and their return values are used (providers, carriers, flags, blueprints...).
+* **Stage hooks** are called *after the transaction that reached the stage has
+  committed*, from the outbox, by a job (inline in the embedded mode, by
+  ``hookshop worker`` in production), **at least once**. A plugin that raises
+  is retried later with back-off and never rolls back the order. Make stage
+  hook implementations idempotent: ``event["id"]`` is stable across retries.
+
+Every stage hook receives ``event``: a dict with ``id`` (the outbox id),
+``hook``, ``created_at`` (ISO 8601) and ``payload`` (what was recorded at the
+stage). Implementations may declare only the arguments they need.
+"""
+
+from engine import hookspec
+
+# --------------------------------------------------------------------------- contract hooks
+
+
+@hookspec
+def plugin_setup(app):
+    """Called once when the app is created, before any request.
+
+    Read your settings from ``app.config`` (the engine puts every
+    ``HOOKSHOP_<NAME>`` setting there). Return ``None`` when ready, or a
+    sentence saying why the plugin cannot work (a missing secret, say): the
+    engine logs it once and disables the plugin; it never crashes the engine.
+    """
+
+
+@hookspec
+def register_payment_providers():
+    """Return a list of payment provider objects.
+
+    A provider has ``name`` (str) and:
+
+    * ``pay(order, payment_method=None, data=None) -> PaymentOutcome`` — start,
+      record or confirm payment of ``order.total - order.paid_total``. Called
+      outside any database transaction; never write the order here.
+    * ``refund(payment, amount) -> RefundOutcome`` — refund ``amount`` minor units.
+    * ``void(payment) -> None`` — cancel an authorised or pending payment.
+    * optional ``handle_webhook(request) -> (body, status)`` for
+      ``POST /api/v1/payments/<name>/webhook``: verify the signature on the raw
+      body before parsing.
+
+    ``PaymentOutcome`` and ``RefundOutcome`` are in ``engine.services.payments``.
+    """
+
+
+@hookspec
+def register_carriers():
+    """Return a list of carrier objects.
+
+    A carrier has ``name`` (str), ``services`` (list of str) and:
+
+    * ``rates(order) -> list[Rate]`` (``engine.services.shipping.Rate``)
+    * ``create_shipment(order, service) -> ShipmentInfo`` (tracking number,
+      estimated delivery, tracking url, optional label PDF bytes, price)
+    * optional ``label(shipment) -> bytes`` (a PDF) when the label is made on demand
+    * optional ``cancel_shipment(shipment)``
+    * optional ``handle_tracking(request) -> (body, status)`` for
+      ``POST /api/v1/carriers/<name>/tracking`` (verify the signature first).
+    """
+
+
+@hookspec
+def register_channels():
+    """Return a list of sales channel formats (objects with ``name`` and
+    ``parse(request) -> dict`` producing ``place_order`` data)."""
+
+
+@hookspec
+def register_exporters():
+    """Return a list of exporters (objects with ``format`` and ``export(since, until, fh)``)."""
+
+
+@hookspec
+def order_flags(order, customer):
+    """Return extra flags (a list of strings, e.g. ``["b2b"]``) for an order being placed.
+
+    Called synchronously inside the placement transaction, after the core's own
+    flags (``vip``, ``gift``, ``repeat``, ``coupon:<category>``). ``order`` is
+    not committed yet: read it, do not change it, and do no slow I/O here.
+    """
+
+
+@hookspec
+def register_blueprints():
+    """Return a list of Flask blueprints (or flask-smorest Blueprints) to mount.
+
+    flask-smorest blueprints are added to the OpenAPI document. Routes under
+    ``/api/v1`` get the engine's API key check."""
+
+
+@hookspec
+def register_commands():
+    """Return a list of click commands (or groups) to add to the ``hookshop`` CLI."""
+
+
+# --------------------------------------------------------------------------- stage hooks
+
+
+@hookspec
+def order_placed(order, event):
+    """Stage 1: the order was placed (status ``placed``, or ``on_hold`` when a line is backordered).
+
+    Stock is reserved, the customer profile is updated, flags are set.
+    """
+
+
+@hookspec
+def order_paid(order, payment, event):
+    """Stage 1b: the payment provider confirmed the charge; the order is ``paid``
+    (or stays ``on_hold`` to be released to ``paid``)."""
+
+
+@hookspec
+def order_on_hold(order, reason, event):
+    """Stage 2: the order was put on hold (``reason``: e.g. ``"backorder: SKU-1 x2"``)."""
+
+
+@hookspec
+def order_released(order, event):
+    """Stage 2: a held order went back to the status it was held from."""
+
+
+@hookspec
+def order_picked(order, event):
+    """Stage 2: the last unit was scanned; the order is ``picked``."""
+
+
+@hookspec
+def stock_low(product, available, event):
+    """Stage 2: the available stock of ``product`` fell to or below its reorder point."""
+
+
+@hookspec
+def purchase_order_created(purchase_order, event):
+    """Stage 2: a draft purchase order was created (missing stock or low stock)."""
+
+
+@hookspec
+def order_confirmed(order, event):
+    """Stage 3: the order is ``confirmed`` (post the sale, e-mail the receipt)."""
+
+
+@hookspec
+def order_packed(order, event):
+    """Stage 4: every picked unit was scanned again at packing; the order is ``packed``."""
+
+
+@hookspec
+def order_shipped(order, shipment, event):
+    """Stage 4: the carrier created ``shipment`` (tracking number, ETA); the order is ``shipped``."""
+
+
+@hookspec
+def order_delivered(order, event):
+    """Stage 5: the carrier or staff reported delivery; the order is ``delivered``."""
+
+
+@hookspec
+def order_completed(order, event):
+    """Stage 5: the follow-up was sent (or follow-ups are off); the order is ``completed``."""
+
+
+@hookspec
+def order_cancelled(order, event):
+    """The order was cancelled: reservations are released; ``event["payload"]``
+    says what happened to the payment (``voided``, ``refunded`` or ``none``)."""
+
+
+@hookspec
+def return_requested(order, order_return, event):
+    """Stage 5: customer service opened a return (``order_return.resolution``: refund or exchange)."""
+
+
+@hookspec
+def return_received(order, order_return, event):
+    """Stage 5: the returned units arrived and went back to stock."""
+
+
+@hookspec
+def refund_issued(order, payment, amount, event):
+    """Stage 5: ``amount`` minor units were refunded on ``payment``."""

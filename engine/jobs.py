@@ -1,0 +1,210 @@
+"""Background work: the outbox relay that calls stage hooks, and periodic sweeps.
+
+Embedded mode (no ``REDIS_URL``): events are delivered inline right after the
+commit that wrote them, and ``hookshop serve`` runs a sweeper thread for
+retries. Production: events are enqueued on rq (queue ``HOOKSHOP_QUEUE``) and
+``hookshop worker`` runs the jobs plus the same sweeper.
+
+Delivery is at least once. Each event is first *claimed* (a lease written in
+its own short transaction, so two relays do not run it at once); each plugin's
+success is committed separately, so a retry calls only the plugins that
+failed. A plugin that raises never affects the order: its error is recorded
+on the event and it is retried with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``),
+then the event is marked ``dead`` (visible with ``hookshop outbox``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import traceback
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import select, update
+
+from engine.db import as_utc, db, utcnow
+from engine.models import (
+    Order,
+    OutboxEvent,
+    Payment,
+    Product,
+    PurchaseOrder,
+    Return,
+    Shipment,
+)
+from engine.plugins import registry
+
+log = logging.getLogger("hookshop.jobs")
+LEASE = timedelta(minutes=5)
+_LOADERS = {
+    "order": ("order_id", Order),
+    "payment": ("payment_id", Payment),
+    "shipment": ("shipment_id", Shipment),
+    "order_return": ("return_id", Return),
+    "product": ("product_id", Product),
+    "purchase_order": ("purchase_order_id", PurchaseOrder),
+}
+_worker_app = None
+
+
+def queue():
+    """The rq queue of this app, or None in the embedded mode."""
+    url = current_app.config.get("REDIS_URL")
+    if not url:
+        return None
+    state = current_app.extensions.setdefault("hookshop_rq", {})
+    if "queue" not in state:
+        from redis import Redis
+        from rq import Queue
+
+        state["queue"] = Queue(current_app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(url))
+    return state["queue"]
+
+
+def dispatch_events(event_ids: list[int]) -> None:
+    """Called after the commit that wrote the events."""
+    if not event_ids:
+        return
+    q = queue()
+    if q is not None:
+        q.enqueue(run_events, event_ids, job_timeout=600)
+        return
+    deliver_events(event_ids)
+
+
+def run_events(event_ids: list[int]) -> None:
+    """The rq job: deliver events inside the worker's app."""
+    with _app().app_context():
+        deliver_events(event_ids)
+
+
+def _app():
+    global _worker_app
+    if _worker_app is None:
+        from engine.app import create_app
+
+        _worker_app = create_app()
+    return _worker_app
+
+
+def deliver_events(event_ids: list[int], now: datetime | None = None) -> None:
+    hook = registry().pm.hook
+    events = db.session.execute(select(OutboxEvent.id, OutboxEvent.hook).where(OutboxEvent.id.in_(event_ids))
+                                .order_by(OutboxEvent.id)).all()
+    idle = [eid for eid, name in events if not getattr(hook, name).get_hookimpls()]
+    if idle:  # nobody listens: done at once, in one statement
+        db.session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(idle), OutboxEvent.status == "pending")
+                           .values(status="done", processed_at=utcnow()))
+        db.session.commit()
+    for eid, _name in events:
+        if eid not in idle:
+            deliver_event(eid, now)
+
+
+def _claim(event_id: int, now: datetime) -> bool:
+    result = db.session.execute(update(OutboxEvent).where(
+        OutboxEvent.id == event_id, OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+        .values(next_attempt_at=now + LEASE))
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def _arguments(event: OutboxEvent) -> dict:
+    payload = event.payload or {}
+    args = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
+                      "payload": payload}}
+    for name, (key, model) in _LOADERS.items():
+        if key in payload:
+            args[name] = db.session.get(model, payload[key])
+    for name in ("reason", "amount", "available"):
+        if name in payload:
+            args[name] = payload[name]
+    return args
+
+
+def deliver_event(event_id: int, now: datetime | None = None) -> str:
+    """Call every plugin that has not yet handled the event; returns its status after."""
+    now = now or utcnow()
+    if not _claim(event_id, now):
+        return "skipped"
+    event = db.session.get(OutboxEvent, event_id)
+    impls = getattr(registry().pm.hook, event.hook).get_hookimpls()
+    args = _arguments(event)
+    errors = []
+    for impl in reversed(impls):  # pluggy's own call order: last registered first
+        if impl.plugin_name in (event.done_plugins or []):
+            continue
+        try:
+            impl.function(**{name: args.get(name) for name in impl.argnames})
+            event.done_plugins = [*(event.done_plugins or []), impl.plugin_name]
+            db.session.commit()
+        except Exception as exc:
+            db.session.rollback()
+            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, event.hook, event_id, exc)
+            errors.append(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}")
+    event = db.session.get(OutboxEvent, event_id)
+    if errors:
+        delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
+        event.attempts += 1
+        event.last_error = "\n".join(errors)[-4000:]
+        if event.attempts > len(delays):
+            event.status = "dead"
+        else:
+            event.next_attempt_at = now + timedelta(seconds=delays[event.attempts - 1])
+    else:
+        event.status, event.processed_at = "done", utcnow()
+    db.session.commit()
+    return event.status
+
+
+def relay_due(now: datetime | None = None, limit: int = 100) -> int:
+    """Deliver pending events whose time has come (retries, or events a crash left behind)."""
+    now = now or utcnow()
+    ids = list(db.session.execute(select(OutboxEvent.id).where(
+        OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
+        .order_by(OutboxEvent.id).limit(limit)).scalars())
+    db.session.commit()
+    for event_id in ids:
+        deliver_event(event_id, now)
+    return len(ids)
+
+
+def complete_due_followups(now: datetime | None = None) -> int:
+    """Complete orders delivered ``FOLLOWUP_DAYS`` ago (the follow-up is their ``order_completed``)."""
+    days = current_app.config.get("FOLLOWUP_DAYS") or 0
+    if not days:
+        return 0
+    from engine.errors import DomainError
+    from engine.models import OrderEvent
+    from engine.services import orders as order_service
+
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    ids = list(db.session.execute(select(Order.id).join(OrderEvent, OrderEvent.order_id == Order.id).where(
+        Order.status == "delivered", OrderEvent.kind == "order_delivered", OrderEvent.created_at <= cutoff)).scalars())
+    db.session.commit()
+    for order_id in ids:
+        try:
+            order_service.complete_order(order_id)
+        except DomainError:
+            db.session.rollback()
+    return len(ids)
+
+
+def sweep(app, interval: float = 5.0, stop: threading.Event | None = None) -> threading.Thread:
+    """Start a daemon thread that retries due events and completes follow-ups every ``interval`` seconds."""
+    stop = stop or threading.Event()
+
+    def loop():
+        while not stop.wait(interval):
+            try:
+                with app.app_context():
+                    relay_due()
+                    complete_due_followups()
+            except Exception:  # the sweeper must survive a database hiccup
+                log.exception("outbox sweep failed")
+
+    thread = threading.Thread(target=loop, name="hookshop-sweeper", daemon=True)
+    thread.stop = stop
+    thread.start()
+    return thread

@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from engine.db import JSONType, db, utcnow
+
+ORDER_NUMBER_OFFSET = 1000
+
+
+class Order(db.Model):
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_orders_status_id", "status", "id"),
+        Index("ix_orders_customer_id", "customer_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="placed")
+    held_from: Mapped[str | None] = mapped_column(String(16))
+    hold_reason: Mapped[str | None] = mapped_column(String(200))
+    payment_status: Mapped[str] = mapped_column(String(24), default="unpaid")
+    payment_provider: Mapped[str] = mapped_column(String(64), default="manual")
+    channel: Mapped[str] = mapped_column(String(64), default="api")
+    external_id: Mapped[str | None] = mapped_column(String(128))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    email: Mapped[str] = mapped_column(String(254))
+    customer_name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    shipping_address: Mapped[dict] = mapped_column(JSONType)
+    currency: Mapped[str] = mapped_column(String(3))
+    subtotal: Mapped[int]
+    discount_total: Mapped[int] = mapped_column(default=0)
+    shipping_total: Mapped[int] = mapped_column(default=0)
+    tax_total: Mapped[int] = mapped_column(default=0)
+    total: Mapped[int]
+    paid_total: Mapped[int] = mapped_column(default=0)
+    refunded_total: Mapped[int] = mapped_column(default=0)
+    coupon: Mapped[str | None] = mapped_column(String(64))
+    gift: Mapped[bool] = mapped_column(default=False)
+    flags: Mapped[list] = mapped_column(JSONType, default=list)
+    replacement_for_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+    customer = relationship("Customer")
+    lines = relationship("OrderLine", order_by="OrderLine.id", back_populates="order")
+    events = relationship("OrderEvent", order_by="OrderEvent.id")
+    payments = relationship("Payment", order_by="Payment.id")
+    shipments = relationship("Shipment", order_by="Shipment.id")
+
+    @property
+    def number(self) -> str:
+        """The order number shown to people: stable, derived from the id."""
+        return str(ORDER_NUMBER_OFFSET + self.id)
+
+
+class OrderLine(db.Model):
+    __tablename__ = "order_lines"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    sku: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    quantity: Mapped[int]
+    unit_price: Mapped[int]
+    backordered: Mapped[int] = mapped_column(default=0)
+    picked_quantity: Mapped[int] = mapped_column(default=0)
+    returned_quantity: Mapped[int] = mapped_column(default=0)
+    # serials scanned into this line at picking (the serial_units rows point back here too)
+    serials: Mapped[list] = mapped_column(JSONType, default=list)
+
+    order = relationship("Order", back_populates="lines")
+
+    @property
+    def total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+class OrderEvent(db.Model):
+    """The order's timeline."""
+
+    __tablename__ = "order_events"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Payment(db.Model):
+    __tablename__ = "payments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int]
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(24))  # pending, authorized, paid, failed, voided, refunded
+    reference: Mapped[str | None] = mapped_column(String(200), index=True)
+    refunded_amount: Mapped[int] = mapped_column(default=0)
+    fee: Mapped[int | None]
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Shipment(db.Model):
+    __tablename__ = "shipments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    carrier: Mapped[str] = mapped_column(String(64))
+    service: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    tracking_url: Mapped[str | None] = mapped_column(String(500))
+    estimated_delivery: Mapped[date | None] = mapped_column(Date)
+    price: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(32), default="created")
+    label_pdf: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    data: Mapped[dict] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Return(db.Model):
+    """A return opened by customer service: lines, reason, and the resolution (refund or exchange)."""
+
+    __tablename__ = "returns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested, received, refunded, exchanged
+    reason: Mapped[str] = mapped_column(Text)
+    resolution: Mapped[str] = mapped_column(String(16))  # refund, exchange
+    lines: Mapped[list] = mapped_column(JSONType)  # [{"sku", "quantity", "serials"}]
+    refund_amount: Mapped[int] = mapped_column(default=0)
+    replacement_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    order = relationship("Order", foreign_keys=[order_id])

@@ -1,0 +1,142 @@
+"""The pluggy plugin manager: entry points of the group ``hookshop.plugins``.
+
+Discovery happens once per app (never per request). A plugin implementing a
+hook name the engine does not know fails start-up with a message naming the
+plugin. ``HOOKSHOP_PLUGINS_DISABLED`` (comma separated names) keeps plugins
+out; a plugin whose ``plugin_setup`` returns a reason is disabled too.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+
+import pluggy
+
+from engine import hookspecs
+from engine.errors import PluginError
+
+log = logging.getLogger("hookshop.plugins")
+GROUP = "hookshop.plugins"
+CORE_PLUGINS = ("engine.payments_manual",)
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    module: str
+    enabled: bool
+    core: bool = False
+    reason: str | None = None
+    hooks: list[str] = field(default_factory=list)
+    version: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "module": self.module, "enabled": self.enabled, "core": self.core,
+                "reason": self.reason, "hooks": self.hooks, "version": self.version}
+
+
+def _hooks_of(pm: pluggy.PluginManager, plugin) -> list[str]:
+    return sorted(caller.name for caller in pm.get_hookcallers(plugin) or [])
+
+
+def _register_checked(pm: pluggy.PluginManager, plugin, name: str) -> None:
+    try:
+        pm.register(plugin, name=name)
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        if pm.is_registered(plugin):
+            pm.unregister(plugin)
+        raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
+    unknown = [hook for hook in _hooks_of(pm, plugin) if not hasattr(hookspecs, hook)]
+    if unknown:
+        pm.unregister(plugin)
+        raise PluginError(f"plugin {name!r} implements unknown hooks: {', '.join(unknown)}")
+
+
+def discover(disabled=(), extra_plugins=()) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
+    """Build the manager: the core's own plugins, the entry points, then ``extra_plugins``.
+
+    ``extra_plugins`` is a list of ``(name, object)`` registered as if they had
+    an entry point (tests and embedding use it).
+    """
+    import importlib
+
+    pm = pluggy.PluginManager("hookshop")
+    pm.add_hookspecs(hookspecs)
+    infos: list[PluginInfo] = []
+    for module_name in CORE_PLUGINS:
+        module = importlib.import_module(module_name)
+        name = module_name.rsplit(".", 1)[-1]
+        _register_checked(pm, module, name)
+        infos.append(PluginInfo(name, module_name, True, core=True, hooks=_hooks_of(pm, module)))
+    for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
+        version = ep.dist.version if ep.dist else None
+        if ep.name in disabled:
+            infos.append(PluginInfo(ep.name, ep.value, False, reason="disabled by HOOKSHOP_PLUGINS_DISABLED",
+                                    version=version))
+            continue
+        try:
+            plugin = ep.load()
+        except Exception as exc:  # a broken plugin must name itself
+            raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
+        _register_checked(pm, plugin, ep.name)
+        infos.append(PluginInfo(ep.name, ep.value, True, hooks=_hooks_of(pm, plugin), version=version))
+    for name, plugin in extra_plugins:
+        if name in disabled:
+            infos.append(PluginInfo(name, repr(plugin), False, reason="disabled by HOOKSHOP_PLUGINS_DISABLED"))
+            continue
+        _register_checked(pm, plugin, name)
+        infos.append(PluginInfo(name, getattr(plugin, "__name__", type(plugin).__name__), True,
+                                hooks=_hooks_of(pm, plugin)))
+    return pm, infos
+
+
+def setup(pm: pluggy.PluginManager, infos: list[PluginInfo], app) -> None:
+    """Call each plugin's ``plugin_setup``; unregister those that give a reason not to run."""
+    by_name = {info.name: info for info in infos}
+    for impl in pm.hook.plugin_setup.get_hookimpls():
+        try:
+            reason = impl.function(app=app)
+        except Exception as exc:
+            reason = f"setup failed: {exc}"
+        if reason:
+            info = by_name.get(impl.plugin_name)
+            log.warning("plugin %s is disabled: %s", impl.plugin_name, reason)
+            pm.unregister(name=impl.plugin_name)
+            if info:
+                info.enabled, info.reason = False, str(reason)
+
+
+def collect(pm: pluggy.PluginManager, hook_name: str) -> list:
+    """Flatten the lists returned by a ``register_*`` contract hook."""
+    items = []
+    for result in getattr(pm.hook, hook_name)():
+        items.extend(result or [])
+    return items
+
+
+@dataclass
+class Registry:
+    """What discovery found, kept on ``app.extensions["hookshop"]`` for the app's life."""
+
+    pm: pluggy.PluginManager
+    infos: list[PluginInfo]
+    providers: dict = field(default_factory=dict)
+    carriers: dict = field(default_factory=dict)
+    channels: dict = field(default_factory=dict)
+    exporters: dict = field(default_factory=dict)
+
+    def refresh(self) -> None:
+        self.providers = {p.name: p for p in collect(self.pm, "register_payment_providers")}
+        self.carriers = {c.name: c for c in collect(self.pm, "register_carriers")}
+        self.channels = {c.name: c for c in collect(self.pm, "register_channels")}
+        self.exporters = {e.format: e for e in collect(self.pm, "register_exporters")}
+
+
+def registry() -> Registry:
+    """The current app's plugin registry."""
+    from flask import current_app
+
+    return current_app.extensions["hookshop"]

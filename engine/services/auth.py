@@ -1,0 +1,99 @@
+"""API keys (hashed, scoped, revocable), staff users, and Idempotency-Key records."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import delete, select
+from werkzeug.security import generate_password_hash
+
+from engine.db import db, transaction, utcnow
+from engine.errors import Conflict, NotFound, ValidationFailed
+from engine.models import ApiKey, IdempotencyRecord, StaffUser
+
+SCOPES = ("read", "write", "admin")
+ROLES = ("admin", "warehouse", "support", "accounting")
+
+
+def hash_key(key: str) -> str:
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(name: str, scopes: list[str], key: str | None = None) -> tuple[ApiKey, str]:
+    """Create a key; the clear key is returned once and only its hash is stored."""
+    bad = [s for s in scopes if s not in SCOPES]
+    if bad or not scopes:
+        raise ValidationFailed(f"scopes must be among {', '.join(SCOPES)}", errors={"scopes": bad or ["required"]})
+    key = key or "hs_" + secrets.token_urlsafe(32)
+    with transaction():
+        api_key = ApiKey(name=name, prefix=key[:10], key_hash=hash_key(key), scopes=",".join(sorted(set(scopes))))
+        db.session.add(api_key)
+    return api_key, key
+
+
+def find_api_key(key: str) -> ApiKey | None:
+    api_key = db.session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).scalar_one_or_none()
+    if api_key is None or api_key.revoked_at is not None:
+        return None
+    return api_key
+
+
+def revoke_api_key(key_id: int) -> ApiKey:
+    with transaction():
+        api_key = db.session.get(ApiKey, key_id)
+        if api_key is None:
+            raise NotFound(f"no API key with id {key_id}")
+        api_key.revoked_at = api_key.revoked_at or utcnow()
+    return api_key
+
+
+def create_user(email: str, role: str, password: str) -> StaffUser:
+    if role not in ROLES:
+        raise ValidationFailed(f"role must be one of {', '.join(ROLES)}", errors={"role": [f"one of {', '.join(ROLES)}"]})
+    if len(password) < 8:
+        raise ValidationFailed("the password needs at least 8 characters", errors={"password": ["at least 8 characters"]})
+    with transaction():
+        if db.session.execute(select(StaffUser).where(StaffUser.email == email.lower())).scalar_one_or_none():
+            raise Conflict(f"a user with e-mail {email} exists", code="duplicate_user")
+        user = StaffUser(email=email.lower(), role=role, password_hash=generate_password_hash(password))
+        db.session.add(user)
+    return user
+
+
+def request_fingerprint(method: str, path: str, body: bytes) -> str:
+    """Hash of the request: the same key with another body is a conflict.
+
+    JSON bodies are compared by value (key order and spacing do not matter)."""
+    try:
+        canonical = json.dumps(json.loads(body or b"null"), sort_keys=True, separators=(",", ":")).encode()
+    except ValueError:
+        canonical = body
+    return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
+
+
+def find_idempotent(api_key_id: int, key: str, fingerprint: str) -> IdempotencyRecord | None:
+    """The stored first response for this key, None if new; a different body is a 409."""
+    record = db.session.execute(select(IdempotencyRecord).where(
+        IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key)).scalar_one_or_none()
+    if record is not None and record.request_hash != fingerprint:
+        from engine.errors import IdempotencyConflict
+
+        raise IdempotencyConflict("this Idempotency-Key was used with another request body; use a new key",
+                                  errors={"Idempotency-Key": ["used with another request"]})
+    return record
+
+
+def store_idempotent(api_key_id: int, key: str, fingerprint: str, status: int, body: str) -> None:
+    """Stored in the same transaction as the effect: a concurrent twin fails on the unique key."""
+    db.session.add(IdempotencyRecord(api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=status,
+                                     response_body=body))
+
+
+def purge_idempotency(ttl_hours: int) -> int:
+    with transaction():
+        result = db.session.execute(delete(IdempotencyRecord).where(
+            IdempotencyRecord.created_at < utcnow() - timedelta(hours=ttl_hours)))
+    return result.rowcount or 0

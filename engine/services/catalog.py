@@ -1,0 +1,43 @@
+"""Products."""
+
+from __future__ import annotations
+
+from sqlalchemy import or_, select
+
+from engine.db import db, transaction
+from engine.errors import Conflict, NotFound, ValidationFailed
+from engine.models import Product
+
+FIELDS = ("sku", "name", "price", "currency", "barcode", "track_serials", "allow_backorder", "reorder_point",
+          "reorder_quantity", "weight_grams", "unit_cost")
+
+
+def create_product(data: dict) -> Product:
+    """Create a product; a duplicate sku (or barcode) is a 409."""
+    with transaction():
+        clauses = [Product.sku == data["sku"]]
+        if data.get("barcode"):
+            clauses.append(Product.barcode == data["barcode"])
+        clash = db.session.execute(select(Product).where(or_(*clauses))).scalars().first()
+        if clash is not None:
+            what = "sku" if clash.sku == data["sku"] else "barcode"
+            raise Conflict(f"a product with this {what} exists: {clash.sku}", errors={what: ["already exists"]},
+                           code=f"duplicate_{what}")
+        if len(data.get("currency", "")) != 3 or not data["currency"].isalpha():
+            raise ValidationFailed("currency must be an ISO 4217 code", errors={"currency": ["3 letters, e.g. EUR"]})
+        product = Product(**{k: data[k] for k in FIELDS if k in data and data[k] is not None})
+        product.currency = product.currency.upper()
+        product.track_serials = bool(product.track_serials)
+        product.allow_backorder = bool(product.allow_backorder)
+        product.reorder_point = product.reorder_point or 0
+        product.reorder_quantity = product.reorder_quantity or 0
+        product.weight_grams = product.weight_grams or 0
+        db.session.add(product)
+    return product
+
+
+def get_product(sku: str) -> Product:
+    product = db.session.execute(select(Product).where(Product.sku == sku)).scalar_one_or_none()
+    if product is None:
+        raise NotFound(f"no product with sku {sku!r}")
+    return product

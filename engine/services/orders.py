@@ -1,0 +1,341 @@
+"""Orders: placement and the transitions of the table in ``engine.domain.transitions``.
+
+Each public function is one transaction. Calls to outside services (payment
+providers, carriers) happen outside the transaction; the result is then
+applied in a short transaction that re-checks the order's status under a lock.
+"""
+
+from __future__ import annotations
+
+from flask import current_app
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from engine import signals
+from engine.db import db, transaction
+from engine.domain import flags as flag_rules
+from engine.domain import transitions as tx
+from engine.domain.money import percent_of
+from engine.errors import NotFound, ValidationFailed
+from engine.models import Customer, Order, OrderLine, Product
+from engine.plugins import registry
+from engine.services import stock
+
+
+def get_order(order_id: int, *, lock: bool = False, full: bool = False) -> Order:
+    stmt = select(Order).where(Order.id == order_id)
+    if lock:
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+    if full:
+        stmt = stmt.options(selectinload(Order.lines), selectinload(Order.events), selectinload(Order.payments),
+                            selectinload(Order.shipments))
+    order = db.session.execute(stmt).scalar_one_or_none()
+    if order is None:
+        raise NotFound(f"no order with id {order_id}")
+    return order
+
+
+def stage(order: Order, hook: str, message: str, **payload) -> None:
+    """Record that ``order`` reached a stage: timeline, outbox (the stage hook), statistics."""
+    signals.stage_reached.send(order, hook=hook, payload=payload, message=message)
+
+
+def note(order: Order, kind: str, message: str, **data) -> None:
+    """A timeline entry that fires no hook."""
+    signals.timeline.send(order, kind=kind, message=message, data=data)
+
+
+def move(order: Order, action: str, to: str | None = None) -> str:
+    """Apply ``action`` to the order's status through the transition table."""
+    targets = tx.check(order.status, action, order.held_from)
+    new = to if to is not None else targets[0]
+    if new not in targets:
+        raise AssertionError(f"{action} cannot lead to {new}")
+    if action == "hold":
+        order.held_from = order.status
+    elif action == "release":
+        order.held_from, order.hold_reason = None, None
+    elif action == "pay" and order.status == tx.ON_HOLD:
+        order.held_from = tx.PAID
+    order.status = new
+    return new
+
+
+def _customer_errors(customer: dict) -> dict:
+    errors = {}
+    for field_name in ("email", "name"):
+        if not (customer.get(field_name) or "").strip():
+            errors[field_name] = ["required"]
+    address = customer.get("shipping_address") or {}
+    address_errors = {f: ["required"] for f in ("line1", "city", "postal_code", "country")
+                      if not (address.get(f) or "").strip()}
+    if address_errors:
+        errors["shipping_address"] = address_errors
+    return errors
+
+
+def _upsert_customer(data: dict, currency: str) -> tuple[Customer, int]:
+    email = data["email"].strip().lower()
+    customer = db.session.execute(select(Customer).where(Customer.email == email)).scalar_one_or_none()
+    address = data["shipping_address"]
+    if customer is None:
+        customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"), addresses=[address],
+                            preferences=dict(data.get("preferences") or {}), order_count=0, total_spent=0,
+                            currency=currency, vip=False)
+        db.session.add(customer)
+        return customer, 0
+    previous = customer.order_count
+    customer.name = data["name"].strip()
+    if data.get("phone"):
+        customer.phone = data["phone"]
+    if address not in (customer.addresses or []):
+        customer.addresses = [address, *(customer.addresses or [])][:10]
+    if data.get("preferences"):
+        customer.preferences = {**(customer.preferences or {}), **data["preferences"]}
+    return customer, previous
+
+
+def _coupon(code: str | None, subtotal: int) -> tuple[str | None, int]:
+    if not code:
+        return None, 0
+    coupons = current_app.config.get("COUPONS") or {}
+    rule = coupons.get(code) or coupons.get(code.upper())
+    if rule is None:
+        raise ValidationFailed(f"unknown coupon {code!r}", errors={"coupon": [f"unknown coupon {code!r}"]})
+    discount = percent_of(subtotal, rule.get("percent_off", 0)) + int(rule.get("amount_off", 0))
+    return rule.get("category") or code.lower(), min(discount, subtotal)
+
+
+def place_order(data: dict) -> tuple[Order, bool]:
+    """Place an order: validate, upsert the customer, reserve stock, total, flag, record.
+
+    ``data`` is the validated body of ``POST /orders`` (plus optional
+    ``unit_price`` per line for channel orders, ``replacement_for``,
+    ``payment_status`` ``paid`` for orders paid on a marketplace).
+    Returns ``(order, created)``; an order with the same (channel,
+    external_id) is returned as it is with ``created`` False.
+    """
+    reg = registry()
+    channel = data.get("channel") or "api"
+    provider = data.get("payment_provider") or "manual"
+    errors: dict = {}
+    if provider not in reg.providers:
+        errors["payment_provider"] = [f"unknown payment provider {provider!r}; known: {', '.join(sorted(reg.providers))}"]
+    if not data.get("lines"):
+        errors["lines"] = ["an order needs at least one line"]
+    customer_errors = _customer_errors(data.get("customer") or {})
+    if customer_errors:
+        errors["customer"] = customer_errors
+    if errors:
+        raise ValidationFailed("the order is not valid", errors=errors)
+
+    with transaction():
+        external_id = data.get("external_id")
+        if external_id is not None:
+            existing = db.session.execute(select(Order).where(
+                Order.channel == channel, Order.external_id == str(external_id))).scalar_one_or_none()
+            if existing is not None:
+                return existing, False
+        skus = {line["sku"] for line in data["lines"]}
+        products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(skus))).scalars()}
+        line_errors = {}
+        for index, line in enumerate(data["lines"]):
+            if line["sku"] not in products:
+                line_errors[str(index)] = {"sku": [f"unknown sku {line['sku']!r}"]}
+            elif line["quantity"] <= 0:
+                line_errors[str(index)] = {"quantity": ["must be at least 1"]}
+        if line_errors:
+            raise ValidationFailed("the order has invalid lines", errors={"lines": line_errors})
+        currencies = {products[line["sku"]].currency for line in data["lines"]}
+        if len(currencies) > 1:
+            raise ValidationFailed("all lines must share one currency",
+                                   errors={"lines": [f"mixed currencies: {', '.join(sorted(currencies))}"]})
+        currency = currencies.pop()
+
+        lines = [OrderLine(product_id=products[ln["sku"]].id, sku=ln["sku"], name=products[ln["sku"]].name,
+                           quantity=ln["quantity"],
+                           unit_price=ln["unit_price"] if ln.get("unit_price") is not None else products[ln["sku"]].price,
+                           backordered=0, picked_quantity=0, returned_quantity=0, serials=[])
+                 for ln in data["lines"]]
+        by_id = {p.id: p for p in products.values()}
+        levels = stock.lock_levels(list(by_id))
+        before = stock.available_by_product(levels)
+        allocations, short = stock.allocate(lines, by_id, levels)
+
+        subtotal = sum(line.unit_price * line.quantity for line in lines)
+        category, discount = _coupon(data.get("coupon"), subtotal)
+        shipping_total = int(data.get("shipping_total") or 0)
+        total = subtotal - discount + shipping_total
+        customer, previous_orders = _upsert_customer(data["customer"], currency)
+        threshold = current_app.config.get("VIP_THRESHOLD") or 0
+        is_vip = customer.vip or bool(threshold and customer.total_spent + total >= threshold)
+        replacement_for = data.get("replacement_for")
+        order = Order(
+            status=tx.PLACED, payment_status="unpaid", payment_provider=provider, channel=channel,
+            external_id=str(external_id) if external_id is not None else None, customer=customer,
+            email=customer.email, customer_name=data["customer"]["name"].strip(),
+            phone=data["customer"].get("phone"), shipping_address=data["customer"]["shipping_address"],
+            currency=currency, subtotal=subtotal, discount_total=discount, shipping_total=shipping_total,
+            tax_total=0, total=total, paid_total=0, refunded_total=0, coupon=data.get("coupon"),
+            gift=bool(data.get("gift")), replacement_for_id=replacement_for,
+            lines=lines, events=[], payments=[], shipments=[],
+        )
+        order.flags = flag_rules.core_flags(previous_orders=previous_orders, is_vip=is_vip, gift=order.gift,
+                                            coupon_category=category, replacement=replacement_for is not None)
+        order.flags = flag_rules.merge(order.flags, reg.pm.hook.order_flags(order=order, customer=customer))
+        db.session.add(order)
+        db.session.flush()
+        stock.reserve(order, allocations)
+        stage(order, "order_placed", f"order {order.number} placed on channel {channel}",
+              total=total, currency=currency, flags=order.flags)
+        if short:
+            parts = []
+            for index, missing in short.items():
+                lines[index].backordered = missing
+                parts.append(f"{lines[index].sku} x{missing}")
+                stock.draft_purchase_order(by_id[lines[index].product_id], missing,
+                                           f"backorder for order {order.number}")
+            hold_locked(order, "backorder: " + ", ".join(parts))
+        stock.check_low_stock(list(by_id.values()), before, levels)
+        if data.get("payment_status") == "paid" or total == 0:
+            from engine.services import payments
+
+            payments.record_paid_locked(order, provider, total, data.get("payment_reference"),
+                                        note_text="paid on the channel" if total else "nothing to pay")
+    return order, True
+
+
+def hold_locked(order: Order, reason: str) -> None:
+    move(order, "hold")
+    order.hold_reason = reason
+    stage(order, "order_on_hold", f"on hold: {reason}", reason=reason)
+
+
+def release_locked(order: Order, why: str) -> None:
+    move(order, "release")
+    stage(order, "order_released", f"released ({why}); back to {order.status}")
+
+
+def hold_order(order_id: int, reason: str) -> Order:
+    with transaction():
+        order = get_order(order_id, lock=True)
+        hold_locked(order, reason)
+    return order
+
+
+def release_order(order_id: int) -> Order:
+    with transaction():
+        order = get_order(order_id, lock=True)
+        tx.check(order.status, "release", order.held_from)
+        missing = [f"{line.sku} x{line.backordered}" for line in order.lines if line.backordered]
+        if missing:
+            from engine.errors import Conflict
+
+            raise Conflict(f"still backordered: {', '.join(missing)}; receive stock to release it",
+                           errors={"lines": missing}, code="still_backordered")
+        release_locked(order, "released by staff")
+    return order
+
+
+def confirm_order(order_id: int) -> Order:
+    with transaction():
+        order = get_order(order_id, lock=True)
+        move(order, "confirm")
+        stage(order, "order_confirmed", f"order {order.number} confirmed")
+    return order
+
+
+def deliver_order(order_id: int, source: str = "staff", occurred_at: str | None = None) -> Order:
+    """shipped -> delivered; completed at once when follow-ups are off (``FOLLOWUP_DAYS`` = 0)."""
+    with transaction():
+        order = get_order(order_id, lock=True)
+        move(order, "deliver")
+        for shipment in order.shipments:
+            shipment.status = "delivered"
+        stage(order, "order_delivered", f"delivered (reported by {source})", source=source, occurred_at=occurred_at)
+        if not current_app.config.get("FOLLOWUP_DAYS"):
+            move(order, "complete")
+            stage(order, "order_completed", "completed (follow-ups are off)")
+    return order
+
+
+def complete_order(order_id: int) -> Order:
+    with transaction():
+        order = get_order(order_id, lock=True)
+        move(order, "complete")
+        stage(order, "order_completed", f"order {order.number} completed")
+    return order
+
+
+def list_orders(*, status=None, channel=None, flag=None, customer=None, limit=50, cursor=None) -> tuple[list, int | None]:
+    """Newest first; ``cursor`` is the last id of the previous page."""
+    stmt = select(Order).order_by(Order.id.desc())
+    if status:
+        stmt = stmt.where(Order.status == status)
+    if channel:
+        stmt = stmt.where(Order.channel == channel)
+    if customer:
+        stmt = stmt.where(Order.customer_id == customer)
+    if cursor:
+        stmt = stmt.where(Order.id < cursor)
+    stmt = stmt.options(selectinload(Order.lines), selectinload(Order.payments), selectinload(Order.shipments))
+    if flag:
+        # flags live in a JSON list; filter in batches so a page is always full when possible
+        items: list[Order] = []
+        last = cursor
+        while len(items) < limit:
+            page = stmt.where(Order.id < last) if last else stmt
+            batch = list(db.session.execute(page.limit(limit * 4)).scalars())
+            for order in batch:
+                if flag in (order.flags or []):
+                    items.append(order)
+                    if len(items) == limit:
+                        break
+            if len(batch) < limit * 4:
+                break
+            last = batch[-1].id
+        more = len(items) == limit
+        return items, (items[-1].id if more and items else None)
+    rows = list(db.session.execute(stmt.limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more else None)
+
+
+def cancel_order(order_id: int, reason: str = "") -> Order:
+    """Cancel before shipping: void or refund the payment first (nothing changes if the
+    provider fails), then release reservations and picked serials in one transaction."""
+    from engine.services import payments
+
+    order = get_order(order_id)
+    tx.check(order.status, "cancel", order.held_from)
+    settled = "none"
+    to_void = [p for p in order.payments if p.status in ("authorized", "pending")]
+    if to_void:
+        provider = payments.provider_for(order)
+        for payment in to_void:
+            try:
+                provider.void(payment)
+            except Exception as exc:
+                from engine.errors import ProviderUnavailable
+
+                raise ProviderUnavailable(f"could not void payment {payment.reference} with {provider.name}: "
+                                          f"{exc}; the order is not cancelled, try again") from exc
+        settled = "voided"
+    refundable = order.paid_total - order.refunded_total
+    if refundable > 0:
+        payments.refund_order(order_id, refundable, reason or "order cancelled")
+        settled = "refunded"
+    with transaction():
+        order = get_order(order_id, lock=True)
+        move(order, "cancel")
+        for payment in order.payments:
+            if payment.status in ("authorized", "pending"):
+                payment.status = "voided"
+        if settled == "voided" and order.payment_status in ("authorized", "pending"):
+            order.payment_status = "voided"
+        released = stock.release(order)
+        stock.unpick(order)
+        stage(order, "order_cancelled", f"cancelled{': ' + reason if reason else ''}; {released} units released, "
+              f"payment {settled}", reason=reason, payment=settled, released=released)
+    return order

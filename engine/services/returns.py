@@ -1,0 +1,115 @@
+"""Stage 5: returns handled by customer service.
+
+``open_return`` (shipped, delivered or completed orders) -> ``return_requested``;
+``receive_return`` puts the units back on hand (a ``return`` movement) ->
+``return_received``, then resolves it: ``refund`` refunds the returned lines'
+share of what was paid (-> ``refund_issued``); ``exchange`` places a
+replacement order for the same units at no charge, flagged ``replacement``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select
+
+from engine.db import db, transaction
+from engine.errors import Conflict, NotFound, ValidationFailed
+from engine.models import Product, Return
+from engine.services import orders as order_service
+from engine.services import stock
+
+RETURNABLE = ("shipped", "delivered", "completed")
+
+
+def open_return(order_id: int, lines: list[dict], reason: str, resolution: str) -> Return:
+    with transaction():
+        order = order_service.get_order(order_id, lock=True)
+        if order.status not in RETURNABLE:
+            raise Conflict(f"only shipped, delivered or completed orders can be returned; this one is {order.status}",
+                           code="not_returnable")
+        by_sku = {line.sku: line for line in order.lines}
+        errors: dict = {}
+        asked: Counter = Counter()
+        for index, item in enumerate(lines):
+            line = by_sku.get(item["sku"])
+            if line is None:
+                errors[str(index)] = {"sku": [f"{item['sku']} is not on order {order.number}"]}
+                continue
+            asked[item["sku"]] += item["quantity"]
+            if asked[item["sku"]] > line.quantity - line.returned_quantity:
+                errors[str(index)] = {"quantity": [f"at most {line.quantity - line.returned_quantity} returnable"]}
+            bad = [s for s in item.get("serials") or [] if s not in line.serials]
+            if bad:
+                errors[str(index)] = {"serials": [f"not shipped on this order: {', '.join(bad)}"]}
+            elif item.get("serials") and len(item["serials"]) != item["quantity"]:
+                errors[str(index)] = {"serials": ["give one serial per returned unit"]}
+        if not lines:
+            errors["lines"] = ["return at least one line"]
+        if errors:
+            raise ValidationFailed("the return is not valid", errors={"lines": errors} if "lines" not in errors
+                                   else errors)
+        order_return = Return(order_id=order.id, status="requested", reason=reason, resolution=resolution,
+                              lines=[{"sku": i["sku"], "quantity": i["quantity"], "serials": i.get("serials") or []}
+                                     for i in lines], refund_amount=0)
+        db.session.add(order_return)
+        db.session.flush()
+        order_service.stage(order, "return_requested", f"return {order_return.id} requested ({resolution}): {reason}",
+                            return_id=order_return.id, resolution=resolution)
+    return order_return
+
+
+def get_return(return_id: int) -> Return:
+    order_return = db.session.get(Return, return_id)
+    if order_return is None:
+        raise NotFound(f"no return with id {return_id}")
+    return order_return
+
+
+def _refund_share(order, items: list[dict]) -> int:
+    by_sku = {line.sku: line for line in order.lines}
+    gross = sum(by_sku[i["sku"]].unit_price * i["quantity"] for i in items)
+    if order.subtotal == 0:
+        return 0
+    # the returned lines' share of the discount is not refunded
+    return gross - (order.discount_total * gross + order.subtotal // 2) // order.subtotal
+
+
+def receive_return(return_id: int, location: str | None = None, restock: bool = True) -> Return:
+    with transaction():
+        order_return = get_return(return_id)
+        if order_return.status != "requested":
+            raise Conflict(f"return {return_id} is already {order_return.status}", code="return_closed")
+        order = order_service.get_order(order_return.order_id, lock=True)
+        by_sku = {line.sku: line for line in order.lines}
+        skus = [i["sku"] for i in order_return.lines]
+        products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(skus))).scalars()}
+        for item in order_return.lines:
+            line = by_sku[item["sku"]]
+            line.returned_quantity += item["quantity"]
+            if restock:
+                stock.restock(order, products[item["sku"]], item["quantity"], location, item.get("serials") or [],
+                              f"return {order_return.id} of order {order.number}")
+        order_return.status = "received"
+        order_return.refund_amount = _refund_share(order, order_return.lines)
+        order_service.stage(order, "return_received", f"return {order_return.id} received"
+                            + (" and restocked" if restock else ""), return_id=order_return.id)
+    if order_return.resolution == "refund":
+        from engine.services import payments
+
+        amount = min(order_return.refund_amount, order.paid_total - order.refunded_total)
+        if amount > 0:
+            payments.refund_order(order.id, amount, f"return {order_return.id}")
+        with transaction():
+            get_return(return_id).status = "refunded"
+    else:
+        replacement, _ = order_service.place_order({
+            "customer": {"email": order.email, "name": order.customer_name, "phone": order.phone,
+                         "shipping_address": order.shipping_address},
+            "lines": [{"sku": i["sku"], "quantity": i["quantity"], "unit_price": 0} for i in order_return.lines],
+            "channel": order.channel, "payment_provider": order.payment_provider, "replacement_for": order.id,
+        })
+        with transaction():
+            current = get_return(return_id)
+            current.status, current.replacement_order_id = "exchanged", replacement.id
+    return get_return(return_id)

@@ -1,0 +1,105 @@
+"""Stage 4, second half: rates, shipping with a carrier, labels, tracking updates."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import date
+
+from engine.db import db, transaction
+from engine.domain import transitions as tx
+from engine.errors import DomainError, NotFound, ProviderUnavailable, ValidationFailed
+from engine.models import Shipment
+from engine.plugins import registry
+from engine.services import orders as order_service
+from engine.services import stock
+
+log = logging.getLogger("hookshop.shipping")
+
+
+@dataclass
+class Rate:
+    carrier: str
+    service: str
+    price: int
+    currency: str
+    estimated_delivery: date | None
+
+
+@dataclass
+class ShipmentInfo:
+    tracking_number: str
+    estimated_delivery: date | None = None
+    tracking_url: str | None = None
+    label_pdf: bytes | None = None
+    price: int = 0
+    data: dict = field(default_factory=dict)
+
+
+def carrier(name: str, field_name: str = "carrier"):
+    carriers = registry().carriers
+    if name not in carriers:
+        known = ", ".join(sorted(carriers)) or "none enabled"
+        raise ValidationFailed(f"unknown carrier {name!r}", errors={field_name: [f"unknown carrier; known: {known}"]})
+    return carriers[name]
+
+
+def rates_for(order_id: int) -> list[Rate]:
+    order = order_service.get_order(order_id)
+    rates: list[Rate] = []
+    for name in sorted(registry().carriers):
+        try:
+            rates.extend(registry().carriers[name].rates(order))
+        except Exception as exc:  # one broken carrier does not hide the others
+            log.warning("carrier %s gave no rates: %s", name, exc)
+    return sorted(rates, key=lambda r: (r.price, r.carrier, r.service))
+
+
+def ship_order(order_id: int, carrier_name: str, service: str):
+    """packed -> shipped: the carrier creates the shipment; reservations become shipment movements."""
+    order = order_service.get_order(order_id)
+    tx.check(order.status, "ship", order.held_from)
+    chosen = carrier(carrier_name)
+    if service not in chosen.services:
+        raise ValidationFailed(f"carrier {carrier_name} has no service {service!r}",
+                               errors={"service": [f"one of: {', '.join(chosen.services)}"]})
+    try:
+        info = chosen.create_shipment(order, service)
+    except DomainError:
+        raise
+    except Exception as exc:
+        db.session.rollback()
+        with transaction():
+            order = order_service.get_order(order_id, lock=True)
+            order_service.note(order, "shipment_error", f"{carrier_name}: {exc}", carrier=carrier_name)
+        raise ProviderUnavailable(f"carrier {carrier_name} could not create the shipment: {exc}; "
+                                  "the order stays packed, try again") from exc
+    with transaction():
+        order = order_service.get_order(order_id, lock=True)
+        order_service.move(order, "ship")
+        shipment = Shipment(order_id=order.id, carrier=carrier_name, service=service,
+                            tracking_number=info.tracking_number, tracking_url=info.tracking_url,
+                            estimated_delivery=info.estimated_delivery, price=info.price, status="shipped",
+                            label_pdf=info.label_pdf, data=info.data)
+        db.session.add(shipment)
+        order.shipments.append(shipment)
+        stock.ship_out(order)
+        db.session.flush()
+        order_service.stage(order, "order_shipped",
+                            f"shipped with {carrier_name} {service}, tracking {info.tracking_number}"
+                            + (f", expected {info.estimated_delivery.isoformat()}" if info.estimated_delivery else ""),
+                            shipment_id=shipment.id, tracking_number=info.tracking_number,
+                            estimated_delivery=info.estimated_delivery.isoformat() if info.estimated_delivery else None)
+    return order
+
+
+def label_pdf(shipment_id: int) -> bytes:
+    shipment = db.session.get(Shipment, shipment_id)
+    if shipment is None:
+        raise NotFound(f"no shipment with id {shipment_id}")
+    if shipment.label_pdf:
+        return shipment.label_pdf
+    chosen = registry().carriers.get(shipment.carrier)
+    if chosen is None or not hasattr(chosen, "label"):
+        raise NotFound(f"carrier {shipment.carrier} made no label for shipment {shipment_id}")
+    return chosen.label(shipment)

@@ -1,0 +1,77 @@
+"""The core's in-process domain events (blinker). Plugins do not subscribe here:
+they implement stage hooks, which the outbox writer below turns into events.
+
+* ``stage_reached(order, hook=..., payload=..., message=...)`` — a service
+  reached a stage. Receivers, all in the same transaction:
+  the timeline writer (an ``OrderEvent``), the outbox writer (an
+  ``OutboxEvent`` for the stage hook) and the customer statistics.
+* ``timeline(order, kind=..., message=..., data=...)`` — a note on the order's
+  timeline that fires no hook (a failed payment, a carrier scan).
+* ``stock_event(product, hook=..., payload=...)`` — ``stock_low`` and
+  ``purchase_order_created``: outbox only.
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+from flask import current_app
+
+from engine.db import db
+from engine.models import OrderEvent, OutboxEvent
+
+_signals = Namespace()
+stage_reached = _signals.signal("stage-reached")
+timeline = _signals.signal("timeline")
+stock_event = _signals.signal("stock-event")
+
+
+def _outbox(hook: str, payload: dict) -> OutboxEvent:
+    event = OutboxEvent(hook=hook, payload=payload, status="pending", attempts=0, done_plugins=[])
+    db.session.add(event)
+    db.session.info.setdefault("outbox", []).append(event)
+    return event
+
+
+def _add_event(order, kind: str, message: str, data: dict) -> None:
+    event = OrderEvent(order_id=order.id, kind=kind, message=message, data=data)
+    db.session.add(event)
+    if "events" in order.__dict__:  # keep a loaded timeline current without loading it
+        order.events.append(event)
+
+
+@stage_reached.connect
+def write_timeline(order, *, hook, payload, message, **_):
+    _add_event(order, hook, message, payload)
+
+
+@stage_reached.connect
+def write_outbox(order, *, hook, payload, **_):
+    _outbox(hook, {"order_id": order.id, **payload})
+
+
+@stage_reached.connect
+def update_customer_statistics(order, *, hook, payload, **_):
+    customer = order.customer
+    if customer is None:
+        return
+    if hook == "order_placed":
+        customer.order_count += 1
+        customer.total_spent += order.total
+        vip_threshold = current_app.config.get("VIP_THRESHOLD")
+        if vip_threshold and customer.total_spent >= vip_threshold:
+            customer.vip = True
+    elif hook == "order_cancelled":
+        customer.order_count = max(0, customer.order_count - 1)
+        customer.total_spent = max(0, customer.total_spent - (order.total - order.refunded_total))
+    elif hook == "refund_issued":
+        customer.total_spent = max(0, customer.total_spent - payload.get("amount", 0))
+
+
+@timeline.connect
+def write_note(order, *, kind, message, data=None, **_):
+    _add_event(order, kind, message, data or {})
+
+
+@stock_event.connect
+def write_stock_outbox(product, *, hook, payload, **_):
+    _outbox(hook, {"product_id": product.id, **payload})
