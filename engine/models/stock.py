@@ -37,7 +37,7 @@ class StockLevel(db.Model):
     on_hand: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)
 
-    location = relationship("Location", lazy="joined")
+    location = relationship("Location")
 
     @property
     def available(self) -> int:

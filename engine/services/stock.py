@@ -116,10 +116,11 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
 
 
 def stock_summary(product: Product) -> dict:
-    levels = db.session.execute(select(StockLevel).where(StockLevel.product_id == product.id)
-                                .order_by(StockLevel.id)).scalars().all()
-    locations = [{"location": lv.location.code, "on_hand": lv.on_hand, "reserved": lv.reserved,
-                  "available": lv.available} for lv in levels]
+    rows = db.session.execute(select(StockLevel, Location.code).join(Location)
+                              .where(StockLevel.product_id == product.id).order_by(StockLevel.id)).all()
+    levels = [level for level, _ in rows]
+    locations = [{"location": code, "on_hand": lv.on_hand, "reserved": lv.reserved, "available": lv.available}
+                 for lv, code in rows]
     on_hand = sum(lv.on_hand for lv in levels)
     reserved = sum(lv.reserved for lv in levels)
     return {"sku": product.sku, "on_hand": on_hand, "reserved": reserved, "available": on_hand - reserved,

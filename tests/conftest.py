@@ -1,0 +1,171 @@
+"""Test fixtures: every test that takes ``app`` runs on SQLite and on PostgreSQL.
+
+PostgreSQL is ``HOOKSHOP_TEST_DATABASE_URL`` (default the machine's
+``postgresql://postgres@127.0.0.1:5432/test``); each test session works in its
+own schema, so runs never collide. With ``HOOKSHOP_REQUIRE_SERVICES=1`` a
+missing service fails the tests instead of skipping them.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from engine.app import create_app, init_schema
+from engine.db import db
+
+PG_URL = os.environ.get("HOOKSHOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REQUIRE_SERVICES = os.environ.get("HOOKSHOP_REQUIRE_SERVICES") == "1"
+SUPPORT_ADDRESS = {"line1": "Sample Street 12", "city": "Berlin", "postal_code": "10115", "country": "DE"}
+
+
+def service_missing(reason: str):
+    """Skip, or fail when the services are required (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (HOOKSHOP_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+def _psycopg_url(url: str) -> str:
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_schema():
+    """A private schema for this test session; dropped at the end."""
+    schema = f"hs_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    try:
+        engine = create_engine(_psycopg_url(PG_URL), isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001
+        service_missing(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
+    url = _psycopg_url(PG_URL)
+    url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
+    state = {"url": url, "created": False}
+    yield state
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+def make_app(database: str, tmp_path, request, **config):
+    """An app on a clean database ('sqlite' or 'postgresql')."""
+    if database == "sqlite":
+        config.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/test.sqlite")
+    else:
+        state = request.getfixturevalue("pg_schema")
+        config.setdefault("DATABASE_URL", state["url"])
+    config.setdefault("INSTANCE", str(tmp_path / "instance"))
+    config.setdefault("TESTING", True)
+    config.setdefault("REDIS_URL", None)
+    config.setdefault("OUTBOX_RETRY_DELAYS", [0, 0, 0])
+    app = create_app(config)
+    if database == "sqlite":
+        init_schema(app)
+    else:
+        with app.app_context():
+            if not state["created"]:
+                db.create_all()
+                state["created"] = True
+            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+            db.session.commit()
+    return app
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request):
+    return request.param
+
+
+@pytest.fixture
+def app_config():
+    """Override in a test module to pass settings to create_app."""
+    return {}
+
+
+@pytest.fixture
+def app(database, tmp_path, request, app_config):
+    app = make_app(database, tmp_path, request, **app_config)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def ctx(app):
+    with app.app_context():
+        yield app
+
+
+class ApiClient:
+    """The test client with an API key and JSON helpers."""
+
+    def __init__(self, client, key: str):
+        self.client = client
+        self.key = key
+
+    def _headers(self, headers):
+        return {"Authorization": f"Bearer {self.key}", **(headers or {})}
+
+    def get(self, path, headers=None, **kw):
+        return self.client.get("/api/v1" + path, headers=self._headers(headers), **kw)
+
+    def post(self, path, json=None, headers=None, **kw):
+        if json is None and "data" not in kw:
+            json = {}
+        return self.client.post("/api/v1" + path, json=json, headers=self._headers(headers), **kw)
+
+
+def new_key(app, scopes=("read", "write", "admin"), name="test") -> str:
+    from engine.services import auth
+
+    with app.app_context():
+        _, key = auth.create_api_key(name, list(scopes))
+    return key
+
+
+@pytest.fixture
+def api(app):
+    return ApiClient(app.test_client(), new_key(app))
+
+
+# ----------------------------------------------------------------- shop builders
+
+
+def product(api, sku="SKU-1", price=1000, **extra):
+    resp = api.post("/products", {"sku": sku, "name": sku.title(), "price": price, "currency": "EUR", **extra})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def receive(api, sku, quantity, **extra):
+    resp = api.post("/stock/receipts", {"sku": sku, "quantity": quantity, **extra})
+    assert resp.status_code == 201, resp.get_json()
+    return resp.get_json()
+
+
+def order_body(lines, email="ann@example.com", **extra):
+    return {"customer": {"email": email, "name": "Ann Example", "phone": "+49 30 1234567",
+                         "shipping_address": dict(SUPPORT_ADDRESS)},
+            "lines": [{"sku": sku, "quantity": qty} for sku, qty in lines], **extra}
+
+
+def place(api, lines, expect=201, **extra):
+    resp = api.post("/orders", order_body(lines, **extra))
+    assert resp.status_code == expect, resp.get_json()
+    return resp.get_json()
+
+
+def stock_of(api, sku):
+    resp = api.get(f"/stock/{sku}")
+    assert resp.status_code == 200
+    return resp.get_json()
