@@ -32,10 +32,19 @@ def create_app(config: dict | None = None) -> Flask:
 
     Extra keys understood here: ``EXTRA_PLUGINS`` (a list of ``(name, plugin)``
     registered as if discovered), ``SQLALCHEMY_ENGINE_OPTIONS``.
+
+    ``HOOKSHOP_EXTRA_PLUGINS`` (environment or TOML ``extra_plugins``) names
+    plugins by import path, for a process that cannot be handed objects (a
+    ``hookshop worker``, a test's subprocess): a comma separated list (or a TOML
+    list) of ``module:attribute`` or ``module``, each optionally prefixed with
+    ``name=``; the default name is the attribute's (or the module's last part).
+    They are registered like ``EXTRA_PLUGINS``, after it; one that cannot be
+    imported raises ``PluginError`` naming it.
     """
     config = dict(config or {})
-    extra_plugins = config.pop("EXTRA_PLUGINS", ())
+    extra_plugins = list(config.pop("EXTRA_PLUGINS", ()))
     settings = load_settings(config)
+    extra_plugins += _plugins_by_path(settings.pop("EXTRA_PLUGINS", None))
     instance = settings.get("INSTANCE") or os.environ.get("HOOKSHOP_INSTANCE")
     app = Flask("engine", instance_path=os.path.abspath(instance) if instance else None,
                 instance_relative_config=True)
@@ -72,6 +81,14 @@ def create_app(config: dict | None = None) -> Flask:
         else:
             app.register_blueprint(blueprint)
 
+    # `flask --app engine <command>` reaches the same commands as `hookshop <command>`
+    from engine.cli import cli as hookshop_cli
+
+    for name, command in hookshop_cli.commands.items():
+        app.cli.add_command(command, name)
+    for command in plugins.collect(pm, "register_commands"):
+        app.cli.add_command(command)
+
     @app.get("/")
     def home():
         return render_template_string(HOME, db=db.engine.url.render_as_string(hide_password=True),
@@ -79,6 +96,33 @@ def create_app(config: dict | None = None) -> Flask:
                                       else "inline", plugins=infos)
 
     return app
+
+
+def _plugins_by_path(value) -> list[tuple[str, object]]:
+    """``"name=module:attr, module2"`` (or a list of such strings) -> ``[(name, object), ...]``."""
+    import importlib
+
+    from engine.errors import PluginError
+
+    if not value:
+        return []
+    items = value.split(",") if isinstance(value, str) else list(value)
+    found = []
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        name, _, path = item.rpartition("=")
+        module_name, _, attr = path.strip().partition(":")
+        name = name.strip() or attr or module_name.rsplit(".", 1)[-1]
+        try:
+            plugin = importlib.import_module(module_name)
+            for part in filter(None, attr.split(".")):
+                plugin = getattr(plugin, part)
+        except (ImportError, AttributeError) as exc:
+            raise PluginError(f"plugin {name!r} ({path.strip()}) from HOOKSHOP_EXTRA_PLUGINS failed to import: "
+                              f"{exc}") from exc
+        found.append((name, plugin))
+    return found
 
 
 def init_schema(app: Flask) -> None:

@@ -184,6 +184,7 @@ def worker_command(burst, with_sweeper):
     from rq import Worker
 
     from engine import jobs
+    from engine.db import db
 
     app = current_app._get_current_object()
     q = jobs.queue()
@@ -191,9 +192,18 @@ def worker_command(burst, with_sweeper):
         raise click.ClickException("REDIS_URL is not set: in the embedded mode jobs run inline, no worker is needed. "
                                    "Set REDIS_URL=redis://127.0.0.1:6379/0 to use rq.")
     jobs._worker_app = app
+    engine = db.engine
+
+    class HookshopWorker(Worker):
+        def main_work_horse(self, job, queue):
+            # rq forks a work horse per job: it must not reuse the pooled connections it
+            # inherited (the sweeper thread uses them in the parent); close=False leaves them open there
+            engine.dispose(close=False)
+            return super().main_work_horse(job, queue)
+
     if with_sweeper and not burst:
         jobs.sweep(app)
-    Worker([q], connection=q.connection).work(burst=burst, with_scheduler=not burst)
+    HookshopWorker([q], connection=q.connection).work(burst=burst, with_scheduler=not burst)
 
 
 @cli.command("relay")
@@ -201,10 +211,13 @@ def worker_command(burst, with_sweeper):
 def relay_command():
     """Deliver due outbox events once (retries), e.g. from cron."""
     from engine import jobs
+    from engine.services.auth import purge_idempotency
 
     count = jobs.relay_due()
     done = jobs.complete_due_followups()
-    click.echo(f"{count} events relayed, {done} orders completed")
+    jobs.run_periodic_tasks()
+    purged = purge_idempotency(current_app.config.get("IDEMPOTENCY_TTL_HOURS") or 24)
+    click.echo(f"{count} events relayed, {done} orders completed, {purged} old idempotency records removed")
 
 
 @cli.command("outbox")

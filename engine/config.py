@@ -22,8 +22,7 @@ DEFAULTS: dict = {
     "QUEUE": "hookshop",
     # plugins (entry-point names) that must not be loaded
     "PLUGINS_DISABLED": [],
-    # the shop's currency and coupons: {"CODE": {"category": "welcome", "percent_off": 10}}
-    "CURRENCY": "EUR",
+    # coupons: {"CODE": {"category": "welcome", "percent_off": 10}} (or "amount_off" in minor units)
     "COUPONS": {"WELCOME10": {"category": "welcome", "percent_off": 10}},
     # a customer whose total spent reaches this (minor units) is flagged vip
     "VIP_THRESHOLD": 100_000,
@@ -35,7 +34,6 @@ DEFAULTS: dict = {
     # Idempotency-Key records are kept at least this long
     "IDEMPOTENCY_TTL_HOURS": 24,
     "SECRET_KEY": None,
-    "DEMO": False,
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}

@@ -91,10 +91,12 @@ def transaction():
     depth = info.get("tx_depth", 0)
     token = _write_intent.set(True)
     try:
-        if depth == 0 and session.in_transaction():
-            conn = session.connection()
-            if conn.dialect.name == "sqlite" and not conn.info.get("write"):
-                session.commit()  # end the deferred read transaction: writes start IMMEDIATE
+        if depth == 0:
+            info.pop("outbox", None)  # events of a transaction that never committed
+            if session.in_transaction():
+                conn = session.connection()
+                if conn.dialect.name == "sqlite" and not conn.info.get("write"):
+                    session.commit()  # end the deferred read transaction: writes start IMMEDIATE
         info["tx_depth"] = depth + 1
         try:
             yield session
@@ -115,3 +117,11 @@ def transaction():
             from engine import jobs
 
             jobs.dispatch_events([event.id for event in pending])
+
+
+def before_outside_call() -> None:
+    """End the current transaction before a slow call to an outside service (a
+    payment provider, a carrier) so that no lock is held while it runs."""
+    session = db.session()
+    if session.info.get("tx_depth", 0) == 0 and session.in_transaction():
+        session.commit()

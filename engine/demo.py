@@ -60,6 +60,8 @@ def load_demo(progress=None) -> str:
                 lines.append({"sku": "HEADPHONES-X1", "quantity": 1})
             if target == "on_hold":
                 lines = [{"sku": "POSTER-A2", "quantity": 2}]
+            if target == "picking":  # one unit scanned of several: the order stays picking
+                lines.append({"sku": "MUG-LOGO", "quantity": 1})
             order, _ = orders.place_order({
                 "customer": {"email": email, "name": name, "phone": phone, "shipping_address": address},
                 "lines": lines, "channel": "demo", "gift": index == 4, "coupon": "WELCOME10" if index == 2 else None})

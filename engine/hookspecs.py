@@ -100,6 +100,19 @@ def register_commands():
     """Return a list of click commands (or groups) to add to the ``hookshop`` CLI."""
 
 
+@hookspec
+def periodic_tasks(now):
+    """Do due background work (retries with back-off, scheduled syncs).
+
+    Called by the sweeper every few seconds — in ``hookshop serve`` (embedded
+    mode), ``hookshop worker`` and once per ``hookshop relay`` — inside an app
+    context, with ``now`` (an aware UTC datetime). Do only what is due, keep it
+    short, and make it safe to run in two processes at once (claim rows with a
+    lease or ``FOR UPDATE SKIP LOCKED``). An exception is logged and the next
+    round runs as usual. Return value ignored.
+    """
+
+
 # --------------------------------------------------------------------------- stage hooks
 
 

@@ -105,7 +105,7 @@ def deliver_events(event_ids: list[int], now: datetime | None = None) -> None:
 def _claim(event_id: int, now: datetime) -> bool:
     result = db.session.execute(update(OutboxEvent).where(
         OutboxEvent.id == event_id, OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
-        .values(next_attempt_at=now + LEASE))
+        .values(next_attempt_at=now + LEASE).execution_options(synchronize_session=False))
     db.session.commit()
     return result.rowcount == 1
 
@@ -132,18 +132,22 @@ def deliver_event(event_id: int, now: datetime | None = None) -> str:
     impls = getattr(registry().pm.hook, event.hook).get_hookimpls()
     args = _arguments(event)
     errors = []
-    for impl in reversed(impls):  # pluggy's own call order: last registered first
-        if impl.plugin_name in (event.done_plugins or []):
-            continue
+    # pluggy's own call order: last registered first
+    todo = [impl for impl in reversed(impls) if impl.plugin_name not in (event.done_plugins or [])]
+    for index, impl in enumerate(todo):
         try:
             impl.function(**{name: args.get(name) for name in impl.argnames})
             event.done_plugins = [*(event.done_plugins or []), impl.plugin_name]
+            if index == len(todo) - 1 and not errors:  # the last one: the event is done in the same commit
+                event.status, event.processed_at = "done", utcnow()
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
             log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, event.hook, event_id, exc)
             errors.append(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}")
     event = db.session.get(OutboxEvent, event_id)
+    if event.status == "done":
+        return event.status
     if errors:
         delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
         event.attempts += 1
@@ -191,16 +195,39 @@ def complete_due_followups(now: datetime | None = None) -> int:
     return len(ids)
 
 
+def run_periodic_tasks(now: datetime | None = None) -> list[str]:
+    """Call every plugin's ``periodic_tasks``; one that raises is logged and the others still run.
+
+    Returns the names of the plugins that failed."""
+    now = now or utcnow()
+    failed = []
+    for impl in registry().pm.hook.periodic_tasks.get_hookimpls():
+        try:
+            impl.function(**{name: now for name in impl.argnames})
+        except Exception:
+            db.session.rollback()
+            log.exception("periodic task of plugin %s failed", impl.plugin_name)
+            failed.append(impl.plugin_name)
+    return failed
+
+
 def sweep(app, interval: float = 5.0, stop: threading.Event | None = None) -> threading.Thread:
     """Start a daemon thread that retries due events and completes follow-ups every ``interval`` seconds."""
     stop = stop or threading.Event()
 
     def loop():
+        rounds = 0
         while not stop.wait(interval):
+            rounds += 1
             try:
                 with app.app_context():
                     relay_due()
                     complete_due_followups()
+                    run_periodic_tasks()
+                    if rounds % max(1, int(3600 / interval)) == 1:  # hourly: forget old Idempotency-Keys
+                        from engine.services.auth import purge_idempotency
+
+                        purge_idempotency(app.config.get("IDEMPOTENCY_TTL_HOURS") or 24)
             except Exception:  # the sweeper must survive a database hiccup
                 log.exception("outbox sweep failed")
 

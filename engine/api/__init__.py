@@ -119,7 +119,10 @@ def _authenticate():
     if api_key is None:
         return _error(401, "unauthorized", "this API key is unknown or revoked")
     scope = _scope_for(request.method, path)
-    if scope not in api_key.scope_set and "admin" not in api_key.scope_set:
+    granted = api_key.scope_set
+    if "admin" in granted or "write" in granted:  # admin implies everything, write implies read
+        granted = granted | {"read"} | ({"write"} if "admin" in granted else set())
+    if scope not in granted and "admin" not in granted:
         return _error(403, "forbidden", f"this API key lacks the {scope!r} scope")
     g.api_key = api_key
     return None
@@ -162,9 +165,10 @@ def idempotent(view):
         if len(key) > 255:
             return _error(400, "bad_request", "Idempotency-Key is at most 255 characters")
         fingerprint = auth.request_fingerprint(request.method, request.path, request.get_data(cache=True))
+        api_key_id = api_key.id  # read now: the rollback below would expire it (one more SELECT)
         try:
             with transaction():
-                record = auth.store_idempotent(api_key.id, key, fingerprint, 0, "")
+                record = auth.store_idempotent(api_key_id, key, fingerprint, 0, "")
                 db.session.flush()
                 result = view(*args, **kwargs)
                 body, status = (result if isinstance(result, tuple) else (result, 200))[:2]
@@ -172,7 +176,7 @@ def idempotent(view):
                 g.idempotency_record = record
         except IntegrityError:
             db.session.rollback()
-            record = auth.find_idempotent(api_key.id, key, fingerprint)
+            record = auth.find_idempotent(api_key_id, key, fingerprint)
             if record is None:
                 raise
             return Response(record.response_body, status=record.status_code, mimetype="application/json",
@@ -201,8 +205,8 @@ def init_api(app) -> Api:
     app.before_request(_authenticate)
     app.teardown_request(_release_write_intent)
 
-    from engine.api import catalog, customers, orders, plugins_view, webhooks
+    from engine.api import admin, catalog, customers, orders, plugins_view, webhooks
 
-    for module in (catalog, orders, customers, plugins_view, webhooks):
+    for module in (catalog, orders, customers, plugins_view, webhooks, admin):
         api.register_blueprint(module.blp)
     return api

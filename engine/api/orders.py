@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+import marshmallow as ma
 from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.exc import IntegrityError
 
 from engine.api import idempotent
 from engine.api import serialize as out
@@ -39,7 +41,7 @@ def _order(order_id: int) -> dict:
 
 @blp.route("/orders")
 class Orders(MethodView):
-    @blp.arguments(OrderQuery, location="query")
+    @blp.arguments(OrderQuery, location="query", unknown=ma.RAISE)
     @blp.alt_response(200, schema=OrderPage, success=True, description="newest first, cursor paginated")
     def get(self, query):
         """List orders (filter by status, channel, flag, customer)"""
@@ -56,7 +58,14 @@ class Orders(MethodView):
     @blp.alt_response(409, schema="Error", description="insufficient_stock (naming the sku), idempotency_conflict")
     def post(self, data):
         """Place an order (honours Idempotency-Key)"""
-        result = _place(data)
+        try:
+            result = _place(data)
+        except IntegrityError:  # the same (channel, external_id) committed a moment ago
+            db.session.rollback()
+            existing = orders.find_channel_order(data.get("channel") or "api", data.get("external_id"))
+            if data.get("external_id") is None or existing is None:
+                raise
+            return out.order(existing), 200
         if isinstance(result, Response):  # an Idempotency-Key replay
             return result
         body, status = result
@@ -194,6 +203,7 @@ def rates(order_id):
 @blp.arguments(ReturnIn)
 @blp.alt_response(201, schema=ReturnOut, success=True, description="the return")
 @blp.alt_response(409, schema="Error", description="the order is not shipped yet")
+@blp.alt_response(404, schema="Error", description="no such order")
 @idempotent
 def open_return(data, order_id):
     """Open a return (resolution: refund or exchange)"""
@@ -212,6 +222,7 @@ def get_return(return_id):
 @blp.arguments(ReceiveReturnIn)
 @blp.alt_response(200, schema=ReturnOut, success=True, description="the return, refunded or exchanged")
 @blp.alt_response(409, schema="Error", description="the return was already received")
+@blp.alt_response(404, schema="Error", description="no such return")
 def receive_return(data, return_id):
     """Receive returned units: restock, then refund or place the replacement order"""
     return out.order_return(returns.receive_return(return_id, data.get("location"), data["restock"]))

@@ -28,6 +28,11 @@ def money(**kw):
     return Int(strict=True, validate=validate.Range(min=0, max=10**12), **kw)
 
 
+def positive_money(**kw):
+    """A positive amount of money in minor units (not capped like a count of units)."""
+    return Int(strict=True, validate=validate.Range(min=1, max=10**12), **kw)
+
+
 class Strict(ma.Schema):
     class Meta:
         unknown = RAISE
@@ -36,7 +41,8 @@ class Strict(ma.Schema):
 class ErrorSchema(Strict):
     code = fields.String(required=True, metadata={"description": "snake_case error code, e.g. insufficient_stock"})
     message = fields.String(required=True, metadata={"description": "a sentence saying what went wrong"})
-    errors = fields.Dict(metadata={"description": "field-by-field messages (marshmallow's nested format)"})
+    errors = fields.Dict(required=True,
+                         metadata={"description": "field-by-field messages (marshmallow's nested format)"})
 
 
 # ---------------------------------------------------------------- products and stock
@@ -144,7 +150,7 @@ class ScansIn(Strict):
 
 
 class PayIn(Strict):
-    amount = count(metadata={"description": "part payment in minor units; default: everything still due"})
+    amount = positive_money(metadata={"description": "part payment in minor units; default: everything still due"})
     reference = fields.String(validate=validate.Length(min=1, max=200))
     payment_method = fields.String(validate=validate.Length(min=1, max=255))
 
@@ -163,7 +169,7 @@ class HoldIn(Strict):
 
 
 class RefundIn(Strict):
-    amount = count(required=True)
+    amount = positive_money(required=True)
     reason = fields.String(validate=validate.Length(max=500), load_default="")
 
 

@@ -86,10 +86,12 @@ def find_idempotent(api_key_id: int, key: str, fingerprint: str) -> IdempotencyR
     return record
 
 
-def store_idempotent(api_key_id: int, key: str, fingerprint: str, status: int, body: str) -> None:
+def store_idempotent(api_key_id: int, key: str, fingerprint: str, status: int, body: str) -> IdempotencyRecord:
     """Stored in the same transaction as the effect: a concurrent twin fails on the unique key."""
-    db.session.add(IdempotencyRecord(api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=status,
-                                     response_body=body))
+    record = IdempotencyRecord(api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=status,
+                               response_body=body)
+    db.session.add(record)
+    return record
 
 
 def purge_idempotency(ttl_hours: int) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from engine import signals
-from engine.db import db, transaction
+from engine.db import before_outside_call, db, is_postgres, transaction
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
 from engine.domain.money import percent_of
@@ -53,7 +54,7 @@ def move(order: Order, action: str, to: str | None = None) -> str:
         raise AssertionError(f"{action} cannot lead to {new}")
     if action == "hold":
         order.held_from = order.status
-    elif action == "release":
+    elif action in ("release", "cancel"):
         order.held_from, order.hold_reason = None, None
     elif action == "pay" and order.status == tx.ON_HOLD:
         order.held_from = tx.PAID
@@ -74,16 +75,36 @@ def _customer_errors(customer: dict) -> dict:
     return errors
 
 
+def _lock_customer(email: str) -> Customer | None:
+    """The customer row, locked: two orders of one customer at once update its statistics in turn."""
+    return db.session.execute(select(Customer).where(Customer.email == email).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one_or_none()
+
+
+def _insert_customer(customer: Customer) -> bool:
+    """Add a new customer; False when a concurrent first order of the same e-mail inserted it first."""
+    if not is_postgres():  # SQLite: writers are serialized, the insert cannot race
+        db.session.add(customer)
+        return True
+    try:
+        with db.session.begin_nested():  # a savepoint: the unique e-mail conflict does not end the transaction
+            db.session.add(customer)
+    except IntegrityError:
+        return False
+    return True
+
+
 def _upsert_customer(data: dict, currency: str) -> tuple[Customer, int]:
     email = data["email"].strip().lower()
-    customer = db.session.execute(select(Customer).where(Customer.email == email)).scalar_one_or_none()
+    customer = _lock_customer(email)
     address = data["shipping_address"]
     if customer is None:
         customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"), addresses=[address],
                             preferences=dict(data.get("preferences") or {}), order_count=0, total_spent=0,
                             currency=currency, vip=False)
-        db.session.add(customer)
-        return customer, 0
+        if _insert_customer(customer):
+            return customer, 0
+        customer = _lock_customer(email)
     previous = customer.order_count
     customer.name = data["name"].strip()
     if data.get("phone"):
@@ -104,6 +125,12 @@ def _coupon(code: str | None, subtotal: int) -> tuple[str | None, int]:
         raise ValidationFailed(f"unknown coupon {code!r}", errors={"coupon": [f"unknown coupon {code!r}"]})
     discount = percent_of(subtotal, rule.get("percent_off", 0)) + int(rule.get("amount_off", 0))
     return rule.get("category") or code.lower(), min(discount, subtotal)
+
+
+def find_channel_order(channel: str, external_id) -> Order | None:
+    """The order a channel already sent with this external id, if any."""
+    return db.session.execute(select(Order).where(
+        Order.channel == channel, Order.external_id == str(external_id))).scalar_one_or_none()
 
 
 def place_order(data: dict) -> tuple[Order, bool]:
@@ -132,8 +159,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
     with transaction():
         external_id = data.get("external_id")
         if external_id is not None:
-            existing = db.session.execute(select(Order).where(
-                Order.channel == channel, Order.external_id == str(external_id))).scalar_one_or_none()
+            existing = find_channel_order(channel, external_id)
             if existing is not None:
                 return existing, False
         skus = {line["sku"] for line in data["lines"]}
@@ -313,6 +339,7 @@ def cancel_order(order_id: int, reason: str = "") -> Order:
     to_void = [p for p in order.payments if p.status in ("authorized", "pending")]
     if to_void:
         provider = payments.provider_for(order)
+        before_outside_call()
         for payment in to_void:
             try:
                 provider.void(payment)
@@ -326,7 +353,10 @@ def cancel_order(order_id: int, reason: str = "") -> Order:
     if refundable > 0:
         payments.refund_order(order_id, refundable, reason or "order cancelled")
         settled = "refunded"
+    product_ids = [line.product_id for line in order.lines]
     with transaction():
+        # stock levels before the order row: the lock order of receipts filling backorders (no deadlock)
+        stock.lock_levels(product_ids)
         order = get_order(order_id, lock=True)
         move(order, "cancel")
         for payment in order.payments:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import select
 
-from engine.db import db, transaction
+from engine.db import before_outside_call, db, transaction
 from engine.domain import transitions as tx
 from engine.errors import Conflict, DomainError, PaymentFailed, ProviderUnavailable, ValidationFailed
 from engine.models import Order, Payment
@@ -64,6 +64,7 @@ def pay_order(order_id: int, *, amount: int | None = None, reference: str | None
         raise ValidationFailed(f"amount must be between 1 and {remaining}",
                                errors={"amount": [f"must be between 1 and {remaining} (still due)"]})
     provider = provider_for(order)
+    before_outside_call()
     try:
         outcome = provider.pay(order, payment_method=payment_method,
                                data={"amount": amount if amount is not None else remaining, "reference": reference})
@@ -169,6 +170,7 @@ def refund_order(order_id: int, amount: int, reason: str = "") -> Order:
                                errors={"amount": [f"must be between 1 and {refundable} (paid minus refunded)"]})
     provider = provider_for(order)
     payments = [p for p in order.payments if p.status in ("paid", "partially_refunded")]
+    before_outside_call()
     left = amount
     for payment in reversed(payments):
         take = min(left, payment.amount - payment.refunded_amount)

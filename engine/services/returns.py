@@ -29,6 +29,14 @@ def open_return(order_id: int, lines: list[dict], reason: str, resolution: str) 
             raise Conflict(f"only shipped, delivered or completed orders can be returned; this one is {order.status}",
                            code="not_returnable")
         by_sku = {line.sku: line for line in order.lines}
+        # units in returns not received yet count as returned: two returns never restock one unit twice
+        pending: Counter = Counter()
+        seen_serials: set[str] = set()
+        for earlier in db.session.execute(select(Return).where(Return.order_id == order.id)).scalars():
+            for item in earlier.lines:
+                if earlier.status == "requested":
+                    pending[item["sku"]] += item["quantity"]
+                seen_serials.update(item.get("serials") or [])
         errors: dict = {}
         asked: Counter = Counter()
         for index, item in enumerate(lines):
@@ -37,11 +45,17 @@ def open_return(order_id: int, lines: list[dict], reason: str, resolution: str) 
                 errors[str(index)] = {"sku": [f"{item['sku']} is not on order {order.number}"]}
                 continue
             asked[item["sku"]] += item["quantity"]
-            if asked[item["sku"]] > line.quantity - line.returned_quantity:
-                errors[str(index)] = {"quantity": [f"at most {line.quantity - line.returned_quantity} returnable"]}
+            returnable = line.quantity - line.returned_quantity - pending[item["sku"]]
+            if asked[item["sku"]] > returnable:
+                errors[str(index)] = {"quantity": [f"at most {max(returnable, 0)} returnable"
+                                                   + (f" ({pending[item['sku']]} in open returns)"
+                                                      if pending[item["sku"]] else "")]}
             bad = [s for s in item.get("serials") or [] if s not in line.serials]
+            again = [s for s in item.get("serials") or [] if s in seen_serials]
             if bad:
                 errors[str(index)] = {"serials": [f"not shipped on this order: {', '.join(bad)}"]}
+            elif again:
+                errors[str(index)] = {"serials": [f"already in a return: {', '.join(again)}"]}
             elif item.get("serials") and len(item["serials"]) != item["quantity"]:
                 errors[str(index)] = {"serials": ["give one serial per returned unit"]}
         if not lines:
@@ -91,7 +105,8 @@ def receive_return(return_id: int, location: str | None = None, restock: bool = 
                 stock.restock(order, products[item["sku"]], item["quantity"], location, item.get("serials") or [],
                               f"return {order_return.id} of order {order.number}")
         order_return.status = "received"
-        order_return.refund_amount = _refund_share(order, order_return.lines)
+        if order_return.resolution == "refund":
+            order_return.refund_amount = _refund_share(order, order_return.lines)
         order_service.stage(order, "return_received", f"return {order_return.id} received"
                             + (" and restocked" if restock else ""), return_id=order_return.id)
     if order_return.resolution == "refund":

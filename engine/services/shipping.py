@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 
-from engine.db import db, transaction
+from engine.db import before_outside_call, db, transaction
 from engine.domain import transitions as tx
 from engine.errors import DomainError, NotFound, ProviderUnavailable, ValidationFailed
 from engine.models import Shipment
@@ -63,6 +63,7 @@ def ship_order(order_id: int, carrier_name: str, service: str):
     if service not in chosen.services:
         raise ValidationFailed(f"carrier {carrier_name} has no service {service!r}",
                                errors={"service": [f"one of: {', '.join(chosen.services)}"]})
+    before_outside_call()
     try:
         info = chosen.create_shipment(order, service)
     except DomainError:
@@ -74,7 +75,10 @@ def ship_order(order_id: int, carrier_name: str, service: str):
             order_service.note(order, "shipment_error", f"{carrier_name}: {exc}", carrier=carrier_name)
         raise ProviderUnavailable(f"carrier {carrier_name} could not create the shipment: {exc}; "
                                   "the order stays packed, try again") from exc
+    product_ids = [line.product_id for line in order.lines]
     with transaction():
+        # stock levels before the order row: the lock order of receipts filling backorders (no deadlock)
+        stock.lock_levels(product_ids)
         order = order_service.get_order(order_id, lock=True)
         order_service.move(order, "ship")
         shipment = Shipment(order_id=order.id, carrier=carrier_name, service=service,

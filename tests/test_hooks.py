@@ -1,0 +1,556 @@
+"""Plugin hooks: stage hooks after commit through the outbox, retries, contract hooks, discovery.
+
+The plugins here are plain objects with ``@engine.hookimpl`` methods, registered
+through ``EXTRA_PLUGINS`` as if they had an entry point.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from conftest import ApiClient, make_app, new_key, place, product, receive
+from flask import Blueprint, jsonify
+from sqlalchemy import create_engine, select, text
+
+from engine import hookimpl, jobs
+from engine.app import create_app
+from engine.db import db, utcnow
+from engine.errors import PluginError
+from engine.models import OutboxEvent
+from engine.services.payments import PaymentOutcome, RefundOutcome
+from engine.services.shipping import Rate, ShipmentInfo
+
+BUNDLED = {"payments_stripe", "carrier_generic", "accounting_export", "channel_webhook"}
+
+
+class Recorder:
+    """Records every stage hook with what a *separate* connection sees as committed."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        self._engine = None
+
+    def committed(self, table: str, row_id: int, column: str = "status"):
+        # A second engine, not the session: it only sees what is committed.
+        if self._engine is None:
+            self._engine = create_engine(db.engine.url)
+        with self._engine.connect() as conn:
+            return conn.execute(text(f"SELECT {column} FROM {table} WHERE id = :id"), {"id": row_id}).scalar()
+
+    def close(self):
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def _record(self, hook, event, order=None, **extra):
+        entry = {"hook": hook, "event": dict(event), **extra}
+        if order is not None:
+            entry.update(order_id=order.id, status=order.status, committed=self.committed("orders", order.id))
+        self.calls.append(entry)
+
+    def hooks(self):
+        return [c["hook"] for c in self.calls]
+
+    @hookimpl
+    def order_placed(self, order, event):
+        self._record("order_placed", event, order)
+
+    @hookimpl
+    def order_paid(self, order, payment, event):
+        self._record("order_paid", event, order, payment_id=payment.id, payment_status=payment.status,
+                     payment_committed=self.committed("payments", payment.id))
+
+    @hookimpl
+    def order_on_hold(self, order, reason, event):
+        self._record("order_on_hold", event, order, reason=reason)
+
+    @hookimpl
+    def order_released(self, order, event):
+        self._record("order_released", event, order)
+
+    @hookimpl
+    def order_picked(self, order, event):
+        self._record("order_picked", event, order)
+
+    @hookimpl
+    def stock_low(self, product, available, event):
+        self._record("stock_low", event, sku=product.sku, available=available)
+
+    @hookimpl
+    def purchase_order_created(self, purchase_order, event):
+        self._record("purchase_order_created", event, purchase_order_id=purchase_order.id,
+                     product_id=purchase_order.product_id,
+                     po_committed=self.committed("purchase_orders", purchase_order.id))
+
+    @hookimpl
+    def order_confirmed(self, order, event):
+        self._record("order_confirmed", event, order)
+
+    @hookimpl
+    def order_packed(self, order, event):
+        self._record("order_packed", event, order)
+
+    @hookimpl
+    def order_shipped(self, order, shipment, event):
+        self._record("order_shipped", event, order, shipment_id=shipment.id,
+                     tracking_number=shipment.tracking_number,
+                     tracking_committed=self.committed("shipments", shipment.id, "tracking_number"))
+
+    @hookimpl
+    def order_delivered(self, order, event):
+        self._record("order_delivered", event, order)
+
+    @hookimpl
+    def order_completed(self, order, event):
+        self._record("order_completed", event, order)
+
+    @hookimpl
+    def order_cancelled(self, order, event):
+        self._record("order_cancelled", event, order)
+
+    @hookimpl
+    def return_requested(self, order, order_return, event):
+        self._record("return_requested", event, order, return_id=order_return.id,
+                     return_committed=self.committed("returns", order_return.id))
+
+    @hookimpl
+    def return_received(self, order, order_return, event):
+        self._record("return_received", event, order, return_id=order_return.id,
+                     return_committed=self.committed("returns", order_return.id))
+
+    @hookimpl
+    def refund_issued(self, order, payment, amount, event):
+        self._record("refund_issued", event, order, payment_id=payment.id, amount=amount,
+                     refunded_committed=self.committed("payments", payment.id, "refunded_amount"))
+
+
+class Flaky:
+    """Fails ``failures`` times in order_placed / order_paid, then succeeds."""
+
+    def __init__(self, failures: int):
+        self.failures = failures
+        self.calls: list[tuple[str, int]] = []
+
+    def _maybe_fail(self, hook, event):
+        self.calls.append((hook, event["id"]))
+        if len(self.calls) <= self.failures:
+            raise RuntimeError(f"flaky plugin down (call {len(self.calls)})")
+
+    @hookimpl
+    def order_placed(self, order, event):
+        self._maybe_fail("order_placed", event)
+
+    @hookimpl
+    def order_paid(self, order, event):
+        self._maybe_fail("order_paid", event)
+
+
+@pytest.fixture
+def build(database, tmp_path, request):
+    """``build(plugins, **config)`` -> (app, api): an app with extra plugins on a clean database."""
+    made = []
+
+    def _build(plugins, **config):
+        app = make_app(database, tmp_path, request, EXTRA_PLUGINS=list(plugins), **config)
+        made.append(app)
+        return app, ApiClient(app.test_client(), new_key(app))
+
+    yield _build
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def recorder():
+    rec = Recorder()
+    yield rec
+    rec.close()
+
+
+def outbox_rows(app, hook=None) -> list[dict]:
+    with app.app_context():
+        stmt = select(OutboxEvent).order_by(OutboxEvent.id)
+        if hook:
+            stmt = stmt.where(OutboxEvent.hook == hook)
+        rows = [{"id": e.id, "hook": e.hook, "status": e.status, "attempts": e.attempts, "payload": e.payload,
+                 "done_plugins": list(e.done_plugins or []), "last_error": e.last_error}
+                for e in db.session.execute(stmt).scalars()]
+        db.session.remove()
+    return rows
+
+
+# ------------------------------------------------------------------ stage hooks
+
+
+def test_every_stage_hook_once_after_commit_with_its_arguments(build, recorder):
+    app, api = build([("recorder", recorder)])
+    product(api, "MUG", price=1290, reorder_point=3, reorder_quantity=10)
+    product(api, "POSTER", price=2490, allow_backorder=True)
+    product(api, "CAP", price=990)
+    receive(api, "MUG", 5)
+    receive(api, "CAP", 1)
+    assert recorder.calls == []  # receipts fire no stage hook
+
+    a = place(api, [("MUG", 2)])
+    oid = a["id"]
+    for action, body in [("pay", {}), ("pick", {"scans": ["MUG", "MUG"]}), ("confirm", {}),
+                         ("pack", {"scans": ["MUG", "MUG"]}), ("ship", {"carrier": "generic", "service": "standard"}),
+                         ("deliver", {})]:
+        r = api.post(f"/orders/{oid}/{action}", body)
+        assert r.status_code == 200, (action, r.get_json())
+    r = api.post(f"/orders/{oid}/returns", {"lines": [{"sku": "MUG", "quantity": 1}], "reason": "too small",
+                                            "resolution": "refund"})
+    assert r.status_code == 201, r.get_json()
+    return_id = r.get_json()["id"]
+    r = api.post(f"/returns/{return_id}/receive", {})
+    assert r.status_code == 200 and r.get_json()["status"] == "refunded", r.get_json()
+
+    b = place(api, [("POSTER", 2)])
+    assert b["status"] == "on_hold"
+    receive(api, "POSTER", 2)
+    c = place(api, [("CAP", 1)])
+    assert api.post(f"/orders/{c['id']}/cancel", {"reason": "changed mind"}).status_code == 200
+
+    a_id, b_id, c_id = oid, b["id"], c["id"]
+    got = [(call["hook"], call.get("order_id") or call.get("sku") or call.get("product_id")) for call in recorder.calls]
+    with app.app_context():
+        from engine.models import Product
+
+        poster_id = db.session.execute(select(Product.id).where(Product.sku == "POSTER")).scalar_one()
+        mug_id = db.session.execute(select(Product.id).where(Product.sku == "MUG")).scalar_one()
+        db.session.remove()
+    assert got == [
+        ("order_placed", a_id), ("stock_low", "MUG"), ("purchase_order_created", mug_id),
+        ("order_paid", a_id), ("order_picked", a_id), ("order_confirmed", a_id), ("order_packed", a_id),
+        ("order_shipped", a_id), ("order_delivered", a_id), ("order_completed", a_id),
+        ("return_requested", a_id), ("return_received", a_id), ("refund_issued", a_id),
+        ("order_placed", b_id), ("purchase_order_created", poster_id), ("order_on_hold", b_id),
+        ("order_released", b_id),
+        ("order_placed", c_id), ("order_cancelled", c_id),
+    ]
+
+    # after commit: a separate connection already saw the state the stage's transaction wrote
+    expected_status = {
+        (a_id, "order_placed"): "placed", (a_id, "order_paid"): "paid", (a_id, "order_picked"): "picked",
+        (a_id, "order_confirmed"): "confirmed", (a_id, "order_packed"): "packed",
+        (a_id, "order_shipped"): "shipped", (a_id, "order_delivered"): "completed",
+        (a_id, "order_completed"): "completed", (a_id, "return_requested"): "completed",
+        (a_id, "return_received"): "completed", (a_id, "refund_issued"): "completed",
+        (b_id, "order_placed"): "on_hold", (b_id, "order_on_hold"): "on_hold", (b_id, "order_released"): "placed",
+        (c_id, "order_placed"): "placed", (c_id, "order_cancelled"): "cancelled",
+    }
+    for call in recorder.calls:
+        if "order_id" in call:
+            want = expected_status[(call["order_id"], call["hook"])]
+            assert (call["committed"], call["status"]) == (want, want), call
+
+    by_hook = {call["hook"]: call for call in recorder.calls}
+    assert by_hook["order_paid"]["payment_committed"] == "paid" and by_hook["order_paid"]["payment_status"] == "paid"
+    assert by_hook["order_shipped"]["tracking_committed"] == by_hook["order_shipped"]["tracking_number"]
+    assert by_hook["order_shipped"]["tracking_number"]
+    assert by_hook["stock_low"]["available"] == 3
+    assert all(call["po_committed"] == "draft" for call in recorder.calls if call["hook"] == "purchase_order_created")
+    assert by_hook["order_on_hold"]["reason"] == "backorder: POSTER x2"
+    assert by_hook["return_requested"]["return_committed"] == "requested"
+    assert by_hook["return_received"]["return_committed"] == "received"
+    assert by_hook["return_requested"]["return_id"] == by_hook["return_received"]["return_id"] == return_id
+    assert by_hook["refund_issued"]["amount"] == 1290 and by_hook["refund_issued"]["refunded_committed"] == 1290
+    assert by_hook["refund_issued"]["payment_id"] == by_hook["order_paid"]["payment_id"]
+    assert [c for c in recorder.calls if c["hook"] == "order_cancelled"][0]["event"]["payload"]["payment"] == "none"
+
+    # the event argument is the outbox row: id, hook, payload; every row is done
+    rows = {row["id"]: row for row in outbox_rows(app)}
+    assert len(rows) == len(recorder.calls)
+    for call in recorder.calls:
+        event = call["event"]
+        assert set(event) >= {"id", "hook", "payload", "created_at"}
+        assert event["hook"] == call["hook"]
+        row = rows[event["id"]]
+        assert (row["hook"], row["status"], row["attempts"], row["done_plugins"]) == (call["hook"], "done", 0,
+                                                                                       ["recorder"])
+        assert event["payload"] == row["payload"]
+        if "order_id" in call:
+            assert event["payload"]["order_id"] == call["order_id"]
+
+    # nothing is due any more: a relay calls nobody again
+    with app.app_context():
+        assert jobs.relay_due() == 0
+    assert len(recorder.calls) == 19
+
+
+def test_failing_plugin_keeps_the_order_and_only_it_is_retried(build, recorder):
+    flaky = Flaky(failures=1)
+    app, api = build([("recorder", recorder), ("flaky", flaky)])
+    product(api, "MUG")
+    receive(api, "MUG", 3)
+
+    r = api.post("/orders", {"customer": {"email": "ann@example.com", "name": "Ann",
+                                          "shipping_address": {"line1": "Street 1", "city": "Berlin",
+                                                               "postal_code": "10115", "country": "DE"}},
+                             "lines": [{"sku": "MUG", "quantity": 1}]})
+    assert r.status_code == 201, r.get_json()
+    oid = r.get_json()["id"]
+    assert api.get(f"/orders/{oid}").get_json()["status"] == "placed"
+    assert recorder.hooks() == ["order_placed"]
+    assert recorder.calls[0]["committed"] == "placed"
+    assert len(flaky.calls) == 1
+
+    [row] = outbox_rows(app, "order_placed")
+    assert row["status"] == "pending" and row["attempts"] == 1
+    assert row["done_plugins"] == ["recorder"]
+    assert "flaky" in row["last_error"] and "flaky plugin down (call 1)" in row["last_error"]
+
+    with app.app_context():
+        assert jobs.relay_due() == 1
+    assert flaky.calls == [("order_placed", row["id"])] * 2
+    assert recorder.hooks() == ["order_placed"]  # the plugin that succeeded is not called twice
+    [row] = outbox_rows(app, "order_placed")
+    assert row["status"] == "done" and row["attempts"] == 1
+    assert sorted(row["done_plugins"]) == ["flaky", "recorder"]
+    with app.app_context():
+        assert jobs.relay_due() == 0
+    assert len(flaky.calls) == 2
+
+
+def test_a_plugin_that_always_fails_ends_dead_after_the_retry_delays(build, recorder):
+    flaky = Flaky(failures=10**6)
+    app, api = build([("recorder", recorder), ("flaky", flaky)], OUTBOX_RETRY_DELAYS=[60, 120])
+    product(api, "MUG")
+    receive(api, "MUG", 3)
+    order = place(api, [("MUG", 1)])
+    r = api.post(f"/orders/{order['id']}/pay")
+    assert r.status_code == 200 and r.get_json()["status"] == "paid"  # the failing hook rolled nothing back
+    assert recorder.hooks() == ["order_placed", "order_paid"]
+    assert len(flaky.calls) == 2
+
+    placed = outbox_rows(app, "order_placed")[0]["id"]
+    start = utcnow()
+    with app.app_context():
+        assert jobs.relay_due() == 0  # back-off: the first retry is 60 s away
+        assert jobs.relay_due(now=start + timedelta(seconds=61)) == 2
+        rows = {row["id"]: row for row in outbox_rows(app)}
+        assert rows[placed]["status"] == "pending" and rows[placed]["attempts"] == 2
+        assert jobs.relay_due(now=start + timedelta(seconds=100)) == 0  # the second delay is 120 s
+        assert jobs.relay_due(now=start + timedelta(seconds=61 + 121)) == 2
+        assert jobs.relay_due(now=start + timedelta(days=30)) == 0
+    assert len(flaky.calls) == 6  # 1 inline + 2 retries, for each of the two events
+    assert recorder.hooks() == ["order_placed", "order_paid"]
+    for row in outbox_rows(app):
+        assert row["status"] == "dead" and row["attempts"] == 3, row
+        assert row["done_plugins"] == ["recorder"]
+        assert "RuntimeError" in row["last_error"]
+    assert api.get(f"/orders/{order['id']}").get_json()["status"] == "paid"
+
+
+# ------------------------------------------------------------------ contract hooks
+
+
+class LedgerProvider:
+    name = "ledger"
+
+    def pay(self, order, payment_method=None, data=None):
+        return PaymentOutcome(status="paid", amount=(data or {}).get("amount") or order.total - order.paid_total,
+                              reference=f"ledger-{order.id}")
+
+    def refund(self, payment, amount):
+        return RefundOutcome(amount=amount, reference=f"ledger-refund-{payment.id}-{amount}")
+
+    def void(self, payment):
+        return None
+
+
+class PigeonCarrier:
+    name = "pigeon"
+    services = ["coo"]
+
+    def rates(self, order):
+        return [Rate("pigeon", "coo", 350, order.currency, date(2030, 1, 2))]
+
+    def create_shipment(self, order, service):
+        return ShipmentInfo(tracking_number=f"PGN-{order.id}", estimated_delivery=date(2030, 1, 2), price=350)
+
+
+class Extras:
+    """Contract hooks: a flag, a payment provider, a carrier, a blueprint."""
+
+    @hookimpl
+    def order_flags(self, order, customer):
+        return ["b2b"] if order.email.endswith("@corp.example") else []
+
+    @hookimpl
+    def register_payment_providers(self):
+        return [LedgerProvider()]
+
+    @hookimpl
+    def register_carriers(self):
+        return [PigeonCarrier()]
+
+    @hookimpl
+    def register_blueprints(self):
+        bp = Blueprint("extras", __name__)
+        bp.add_url_rule("/extras/hello", "hello", lambda: "hello from extras")
+        bp.add_url_rule("/api/v1/extras/ping", "ping", lambda: jsonify(pong=True))
+        return [bp]
+
+
+class Sleepy(Recorder):
+    """Needs a setting it does not get: disabled at start-up, its hooks never run."""
+
+    @hookimpl
+    def plugin_setup(self, app):
+        return None if app.config.get("SLEEPY_TOKEN") else "HOOKSHOP_SLEEPY_TOKEN is not set"
+
+    @hookimpl
+    def order_flags(self, order, customer):
+        return ["sleepy"]
+
+
+def test_contract_hooks(build, recorder):
+    sleepy = Sleepy()
+    app, api = build([("recorder", recorder), ("extras", Extras()), ("sleepy", sleepy)])
+    try:
+        product(api, "MUG", price=1000)
+        receive(api, "MUG", 5)
+
+        corp = place(api, [("MUG", 1)], email="buyer@corp.example", payment_provider="ledger")
+        other = place(api, [("MUG", 1)])
+        assert "b2b" in corp["flags"] and "b2b" not in other["flags"]
+        assert "sleepy" not in corp["flags"]
+        assert api.get(f"/orders/{corp['id']}").get_json()["flags"] == corp["flags"]
+        assert [o["id"] for o in api.get("/orders?flag=b2b").get_json()["items"]] == [corp["id"]]
+
+        # the plugin's provider took the payment at placement
+        assert corp["payment_provider"] == "ledger" and corp["status"] == "paid"
+        assert [(p["provider"], p["reference"], p["amount"]) for p in corp["payments"]] == [
+            ("ledger", f"ledger-{corp['id']}", 1000)]
+        r = api.post("/orders", {**_body(), "payment_provider": "nope"})
+        assert r.status_code == 422 and "ledger" in r.get_json()["errors"]["payment_provider"][0]
+
+        # the plugin's carrier quotes and ships
+        rates = api.get(f"/orders/{corp['id']}/rates").get_json()
+        assert {"carrier": "pigeon", "service": "coo", "price": 350, "currency": "EUR",
+                "estimated_delivery": "2030-01-02"} in rates
+        assert {r["carrier"] for r in rates} == {"pigeon", "generic"}
+        oid = corp["id"]
+        assert api.post(f"/orders/{oid}/pick", {"scans": ["MUG"]}).status_code == 200
+        assert api.post(f"/orders/{oid}/confirm").status_code == 200
+        assert api.post(f"/orders/{oid}/pack", {"scans": ["MUG"]}).status_code == 200
+        shipped = api.post(f"/orders/{oid}/ship", {"carrier": "pigeon", "service": "coo"}).get_json()
+        assert shipped["status"] == "shipped"
+        assert (shipped["shipments"][0]["carrier"], shipped["shipments"][0]["tracking_number"]) == ("pigeon",
+                                                                                                   f"PGN-{oid}")
+
+        # the plugin's blueprint is mounted; under /api/v1 it gets the API key check
+        client = app.test_client()
+        r = client.get("/extras/hello")
+        assert r.status_code == 200 and r.get_data(as_text=True) == "hello from extras"
+        assert client.get("/api/v1/extras/ping").status_code == 401
+        assert api.get("/extras/ping").get_json() == {"pong": True}
+
+        # plugin_setup's reason disables the plugin: listed as off, its hooks never called
+        plugins = {p["name"]: p for p in api.get("/plugins").get_json()}
+        assert plugins["sleepy"]["enabled"] is False
+        assert plugins["sleepy"]["reason"] == "HOOKSHOP_SLEEPY_TOKEN is not set"
+        assert plugins["extras"]["enabled"] is True
+        assert plugins["extras"]["hooks"] == ["order_flags", "register_blueprints", "register_carriers",
+                                              "register_payment_providers"]
+        assert sleepy.calls == []
+        assert recorder.hooks().count("order_placed") == 2
+    finally:
+        sleepy.close()
+
+
+def _body(email="ann@example.com"):
+    return {"customer": {"email": email, "name": "Ann Example",
+                         "shipping_address": {"line1": "Street 1", "city": "Berlin", "postal_code": "10115",
+                                              "country": "DE"}},
+            "lines": [{"sku": "MUG", "quantity": 1}]}
+
+
+def test_plugins_endpoint_lists_bundled_and_core_plugins(api):
+    r = api.get("/plugins")
+    assert r.status_code == 200
+    plugins = {p["name"]: p for p in r.get_json()}
+    assert BUNDLED | {"payments_manual"} <= set(plugins)
+    manual = plugins["payments_manual"]
+    assert manual["core"] is True and manual["enabled"] is True
+    assert "register_payment_providers" in manual["hooks"]
+    for name in BUNDLED:
+        assert plugins[name]["core"] is False
+        assert plugins[name]["module"] == f"plugins.{name}"
+        assert set(plugins[name]) >= {"enabled", "reason", "hooks", "version"}
+    assert "register_carriers" in plugins["carrier_generic"]["hooks"]
+    # no Stripe key in the tests: the plugin says why it is off
+    stripe = plugins["payments_stripe"]
+    assert stripe["enabled"] is False and "STRIPE_SECRET_KEY" in stripe["reason"]
+    assert api.client.get("/api/v1/plugins").status_code == 401
+
+
+@pytest.mark.parametrize("how", ["environment", "config"])
+def test_disabled_plugins_stay_out(build, recorder, monkeypatch, how):
+    if how == "environment":
+        monkeypatch.setenv("HOOKSHOP_PLUGINS_DISABLED", "recorder, carrier_generic")
+        app, api = build([("recorder", recorder)])
+    else:
+        app, api = build([("recorder", recorder)], PLUGINS_DISABLED=["recorder", "carrier_generic"])
+    plugins = {p["name"]: p for p in api.get("/plugins").get_json()}
+    for name in ("recorder", "carrier_generic"):
+        assert plugins[name]["enabled"] is False
+        assert "HOOKSHOP_PLUGINS_DISABLED" in plugins[name]["reason"]
+    assert plugins["channel_webhook"]["enabled"] is True
+    product(api, "MUG")
+    receive(api, "MUG", 2)
+    order = place(api, [("MUG", 1)])
+    assert api.get(f"/orders/{order['id']}/rates").get_json() == []  # no carrier left
+    assert recorder.calls == []
+    assert [row["status"] for row in outbox_rows(app)] == ["done"]  # nobody listened
+
+
+class Teleporter:
+    @hookimpl
+    def order_teleported(self, order, event):
+        pass
+
+
+class Misspelled:
+    @hookimpl
+    def order_placed(self, ordr, event):
+        pass
+
+
+@pytest.mark.parametrize("name, plugin, detail", [("teleporter", Teleporter(), "order_teleported"),
+                                                  ("misspelled", Misspelled(), "ordr")])
+def test_an_invalid_plugin_stops_start_up_naming_itself(tmp_path, name, plugin, detail):
+    with pytest.raises(PluginError) as info:
+        create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite", "INSTANCE": str(tmp_path),
+                    "EXTRA_PLUGINS": [(name, plugin)]})
+    assert repr(name) in str(info.value) and detail in str(info.value)
+
+
+def test_periodic_tasks_run_each_sweep_and_a_failing_one_is_isolated(database, tmp_path, request):
+    from datetime import UTC, datetime
+
+    from conftest import make_app
+
+    from engine import hookimpl, jobs
+
+    seen = []
+
+    class Ticker:
+        @hookimpl
+        def periodic_tasks(self, now):
+            seen.append(now)
+
+    class Broken:
+        @hookimpl
+        def periodic_tasks(self, now):
+            raise RuntimeError("sync endpoint down")
+
+    app = make_app(database, tmp_path, request, EXTRA_PLUGINS=[("ticker", Ticker()), ("broken", Broken())])
+    moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    with app.app_context():
+        assert jobs.run_periodic_tasks(moment) == ["broken"]
+        assert jobs.run_periodic_tasks() == ["broken"]
+    assert seen[0] == moment and len(seen) == 2

@@ -1,0 +1,140 @@
+"""Production mode: stage hooks go through a real Redis to a real ``hookshop worker``.
+
+The worker is a subprocess; it loads this module's ``recorder`` plugin through
+``HOOKSHOP_EXTRA_PLUGINS`` (with ``tests/`` on ``PYTHONPATH``), and the recorder
+writes one JSON line per call to the file named by ``HOOKSHOP_RECORD_FILE``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from conftest import place, product, receive, service_missing
+from sqlalchemy import select
+
+from engine import hookimpl
+from engine.db import db
+from engine.models import OutboxEvent
+
+REDIS_URL = os.environ.get("HOOKSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+HOOKSHOP = Path(sys.executable).with_name("hookshop")
+TESTS = Path(__file__).resolve().parent
+
+
+class FileRecorder:
+    """Appends ``{"hook", "event_id", "order_id", "status", "pid"}`` to ``RECORD_FILE``."""
+
+    path: str | None = None
+
+    @hookimpl
+    def plugin_setup(self, app):
+        self.path = app.config.get("RECORD_FILE")
+        return None if self.path else "HOOKSHOP_RECORD_FILE is not set"
+
+    def _write(self, hook, order, event):
+        with open(self.path, "a") as fh:
+            fh.write(json.dumps({"hook": hook, "event_id": event["id"], "order_id": order.id,
+                                 "status": order.status, "pid": os.getpid()}) + "\n")
+
+    @hookimpl
+    def order_placed(self, order, event):
+        self._write("order_placed", order, event)
+
+    @hookimpl
+    def order_paid(self, order, event):
+        self._write("order_paid", order, event)
+
+
+recorder = FileRecorder()
+
+
+@pytest.fixture(scope="module")
+def redis_conn():
+    from redis import Redis
+
+    conn = Redis.from_url(REDIS_URL)
+    try:
+        conn.ping()
+    except Exception as exc:  # noqa: BLE001
+        service_missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
+    conn.flushdb()  # only this test database number
+    yield conn
+    conn.flushdb()
+    conn.close()
+
+
+@pytest.fixture
+def queue_name():
+    return f"hookshop-test-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def record_file(tmp_path):
+    return tmp_path / "hooks.jsonl"
+
+
+@pytest.fixture
+def app_config(redis_conn, queue_name, record_file):
+    return {"REDIS_URL": REDIS_URL, "QUEUE": queue_name, "RECORD_FILE": str(record_file),
+            "EXTRA_PLUGINS": [("recorder", recorder)]}
+
+
+def _outbox(app) -> list[tuple[str, str, int, list]]:
+    with app.app_context():
+        rows = [(e.hook, e.status, e.attempts, list(e.done_plugins or []))
+                for e in db.session.execute(select(OutboxEvent).order_by(OutboxEvent.id)).scalars()]
+        db.session.remove()
+    return rows
+
+
+def _env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("HOOKSHOP_") and k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update(extra)
+    return env
+
+
+def test_worker_delivers_stage_hooks_enqueued_on_redis(app, api, redis_conn, queue_name, record_file, tmp_path):
+    from rq import Queue
+
+    product(api, "MUG")
+    receive(api, "MUG", 3)
+    order = place(api, [("MUG", 1)])
+    assert api.post(f"/orders/{order['id']}/pay").get_json()["status"] == "paid"
+
+    # enqueued, not run: the recorder was not called and the outbox rows wait
+    assert not record_file.exists()
+    assert _outbox(app) == [("order_placed", "pending", 0, []), ("order_paid", "pending", 0, [])]
+    q = Queue(queue_name, connection=redis_conn)
+    jobs = q.get_jobs()
+    assert len(jobs) == 2 and {job.func_name for job in jobs} == {"engine.jobs.run_events"}
+
+    env = _env(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=REDIS_URL,
+               HOOKSHOP_QUEUE=queue_name, HOOKSHOP_INSTANCE=str(tmp_path / "worker"),
+               HOOKSHOP_EXTRA_PLUGINS="recorder=test_jobs_rq:recorder", HOOKSHOP_RECORD_FILE=str(record_file),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    done = subprocess.run([str(HOOKSHOP), "worker", "--burst"], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+
+    calls = [json.loads(line) for line in record_file.read_text().splitlines()]
+    assert [(c["hook"], c["order_id"]) for c in calls] == [("order_placed", order["id"]), ("order_paid", order["id"])]
+    assert all(c["pid"] != os.getpid() for c in calls)  # run in the worker, not here
+    assert [c["status"] for c in calls] == ["paid", "paid"]  # the order as committed when the job ran
+    assert _outbox(app) == [("order_placed", "done", 0, ["recorder"]), ("order_paid", "done", 0, ["recorder"])]
+    assert q.count == 0
+    assert len(q.finished_job_registry) == 2 and len(q.failed_job_registry) == 0
+
+
+def test_worker_without_redis_url_says_what_to_do(tmp_path):
+    done = subprocess.run([str(HOOKSHOP), "worker", "--burst"], env=_env(HOOKSHOP_INSTANCE=str(tmp_path)),
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0
+    assert "REDIS_URL" in done.stderr and "redis://" in done.stderr
+    assert "Traceback" not in done.stderr
