@@ -68,8 +68,9 @@ def create_app(config: dict | None = None) -> Flask:
     pm, infos = plugins.discover(disabled=settings.get("PLUGINS_DISABLED") or (), extra_plugins=extra_plugins)
     registry = plugins.Registry(pm=pm, infos=infos)
     app.extensions["hookshop"] = registry
-    plugins.setup(pm, infos, app)
-    registry.refresh()
+    with app.app_context():  # contract hooks may read current_app (a plugin's own settings)
+        plugins.setup(pm, infos, app)
+        registry.refresh()
 
     from engine.api import init_api
 

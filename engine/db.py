@@ -125,3 +125,13 @@ def before_outside_call() -> None:
     session = db.session()
     if session.info.get("tx_depth", 0) == 0 and session.in_transaction():
         session.commit()
+
+
+def insert_if_absent(model, values: dict, unique: list[str]) -> None:
+    """``INSERT ... ON CONFLICT DO NOTHING`` on the unique columns: safe when two
+    transactions create the same row at once (read it back with a lock after)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))

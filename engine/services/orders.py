@@ -366,6 +366,9 @@ def cancel_order(order_id: int, reason: str = "") -> Order:
             order.payment_status = "voided"
         released = stock.release(order)
         stock.unpick(order)
+        db.session.flush()
+        for product_id in sorted(set(product_ids)):  # freed units go to orders waiting on a backorder
+            stock.allocate_backorders(db.session.get(Product, product_id))
         stage(order, "order_cancelled", f"cancelled{': ' + reason if reason else ''}; {released} units released, "
               f"payment {settled}", reason=reason, payment=settled, released=released)
     return order

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from engine import signals
-from engine.db import db, transaction
+from engine.db import db, insert_if_absent, transaction
 from engine.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from engine.models import (
     Location,
@@ -31,22 +31,21 @@ from engine.models.stock import DEFAULT_LOCATION
 
 
 def default_location() -> Location:
-    location = db.session.execute(select(Location).where(Location.code == DEFAULT_LOCATION)).scalar_one_or_none()
-    if location is None:
-        location = Location(code=DEFAULT_LOCATION, name="Main warehouse")
-        db.session.add(location)
-        db.session.flush()
-    return location
+    return _get_or_create_location(DEFAULT_LOCATION, "Main warehouse")
 
 
 def _location(code: str | None) -> Location:
     if not code or code == DEFAULT_LOCATION:
         return default_location()
-    location = db.session.execute(select(Location).where(Location.code == code)).scalar_one_or_none()
+    return _get_or_create_location(code, code)
+
+
+def _get_or_create_location(code: str, name: str) -> Location:
+    stmt = select(Location).where(Location.code == code)
+    location = db.session.execute(stmt).scalar_one_or_none()
     if location is None:
-        location = Location(code=code, name=code)
-        db.session.add(location)
-        db.session.flush()
+        insert_if_absent(Location, {"code": code, "name": name}, ["code"])
+        location = db.session.execute(stmt).scalar_one()
     return location
 
 
@@ -63,10 +62,9 @@ def _level(product: Product, location: Location, levels: list[StockLevel] | None
     for level in levels if levels is not None else lock_levels([product.id]):
         if level.location_id == location.id:
             return level
-    level = StockLevel(product_id=product.id, location_id=location.id, on_hand=0, reserved=0)
-    level.location = location
-    db.session.add(level)
-    return level
+    insert_if_absent(StockLevel, {"product_id": product.id, "location_id": location.id, "on_hand": 0, "reserved": 0},
+                     ["product_id", "location_id"])
+    return next(level for level in lock_levels([product.id]) if level.location_id == location.id)
 
 
 def get_product(sku: str, field: str = "sku") -> Product:
@@ -232,6 +230,8 @@ def restock(order: Order, product: Product, quantity: int, location: str | None,
         for unit in db.session.execute(select(SerialUnit).where(
                 SerialUnit.product_id == product.id, SerialUnit.serial.in_(serials))).scalars():
             unit.status, unit.location_id, unit.line_id = "in_stock", loc.id, None
+    db.session.flush()
+    allocate_backorders(product)
 
 
 def draft_purchase_order(product: Product, quantity: int, reason: str) -> PurchaseOrder:

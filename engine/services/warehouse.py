@@ -45,7 +45,7 @@ def pick_order(order_id: int, scans: list[str]) -> Order:
         units = {}
         if tracked:
             units = {(u.product_id, u.serial): u for u in db.session.execute(select(SerialUnit).where(
-                SerialUnit.product_id.in_(tracked), SerialUnit.serial.in_(set(scans)))).scalars()}
+                SerialUnit.product_id.in_(tracked), SerialUnit.serial.in_(set(scans))).with_for_update()).scalars()}
         taken: Counter = Counter()
         assignments: list[tuple[object, SerialUnit | None]] = []
         errors: dict[str, list[str]] = {}
