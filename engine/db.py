@@ -14,8 +14,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, event
+from sqlalchemy import JSON, MetaData, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -65,6 +66,37 @@ def configure_engine(engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def buffer_row(model, row: dict) -> None:
+    """Queue a row of an append-only table (timeline, outbox) for one multi-row INSERT at commit."""
+    db.session().info.setdefault("buffered_rows", {}).setdefault(model, []).append(row)
+
+
+@event.listens_for(Session, "before_commit")
+def _insert_buffered_rows(session) -> None:
+    buffered = session.info.pop("buffered_rows", None)
+    if not buffered:
+        return
+    session.flush()  # rows may point at objects inserted in this transaction
+    for model, rows in buffered.items():
+        if model.__tablename__ == "outbox_events":
+            pending = [r for r in rows if r["status"] == "pending"]
+            done = [r for r in rows if r["status"] != "pending"]
+            if pending:
+                ids = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
+                                      pending).scalars().all()
+                session.info.setdefault("outbox", []).extend(ids)
+            if done:
+                session.execute(insert(model), done)
+        else:
+            session.execute(insert(model), rows)
+
+
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_buffered_rows(session, _previous) -> None:
+    session.info.pop("buffered_rows", None)
+    session.info.pop("outbox", None)
+
+
 def set_write_intent(value: bool = True):
     """Mark the current context as about to write (used by the API for non-GET requests)."""
     return _write_intent.set(value)
@@ -92,7 +124,7 @@ def transaction():
     token = _write_intent.set(True)
     try:
         if depth == 0:
-            info.pop("outbox", None)  # events of a transaction that never committed
+            info.pop("buffered_rows", None)  # rows of a transaction that never committed
             if session.in_transaction():
                 conn = session.connection()
                 if conn.dialect.name == "sqlite" and not conn.info.get("write"):
@@ -116,7 +148,7 @@ def transaction():
         if pending:
             from engine import jobs
 
-            jobs.dispatch_events([event.id for event in pending])
+            jobs.dispatch_events(list(pending))
 
 
 def before_outside_call() -> None:

@@ -17,7 +17,7 @@ from blinker import Namespace
 from flask import current_app
 from sqlalchemy import select
 
-from engine.db import db, utcnow
+from engine.db import buffer_row, db, utcnow
 from engine.models import Customer, OrderEvent, OutboxEvent
 
 _signals = Namespace()
@@ -26,18 +26,15 @@ timeline = _signals.signal("timeline")
 stock_event = _signals.signal("stock-event")
 
 
-def _outbox(hook: str, payload: dict) -> OutboxEvent:
+def _outbox(hook: str, payload: dict) -> None:
+    """Buffer an outbox row; ``engine.db`` inserts the buffer in one statement just before commit."""
+    row = {"hook": hook, "payload": payload, "status": "pending", "attempts": 0, "done_plugins": [],
+           "created_at": utcnow(), "next_attempt_at": utcnow(), "processed_at": None}
     if not current_app.config.get("REDIS_URL") and not _listened(hook):
         # embedded mode, no plugin implements the hook: the relay would only mark the row done
         # in a second write transaction after the commit; record it done right away instead
-        event = OutboxEvent(hook=hook, payload=payload, status="done", attempts=0, done_plugins=[],
-                            processed_at=utcnow())
-        db.session.add(event)
-        return event
-    event = OutboxEvent(hook=hook, payload=payload, status="pending", attempts=0, done_plugins=[])
-    db.session.add(event)
-    db.session.info.setdefault("outbox", []).append(event)
-    return event
+        row.update(status="done", processed_at=row["created_at"])
+    buffer_row(OutboxEvent, row)
 
 
 def _listened(hook: str) -> bool:
@@ -48,10 +45,10 @@ def _listened(hook: str) -> bool:
 
 
 def _add_event(order, kind: str, message: str, data: dict) -> None:
-    event = OrderEvent(order_id=order.id, kind=kind, message=message, data=data)
-    db.session.add(event)
-    if "events" in order.__dict__:  # keep a loaded timeline current without loading it
-        order.events.append(event)
+    row = {"order_id": order.id, "kind": kind, "message": message, "data": data, "created_at": utcnow()}
+    buffer_row(OrderEvent, row)
+    if "events" in order.__dict__:  # keep a loaded timeline current (view-only: never written from here)
+        order.events.append(OrderEvent(**row))
 
 
 @stage_reached.connect

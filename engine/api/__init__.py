@@ -165,15 +165,14 @@ def idempotent(view):
         if len(key) > 255:
             return _error(400, "bad_request", "Idempotency-Key is at most 255 characters")
         fingerprint = auth.request_fingerprint(request.method, request.path, request.get_data(cache=True))
-        api_key_id = api_key.id  # read now: the rollback below would expire it (one more SELECT)
+        api_key_id = api_key.id
         try:
             with transaction():
-                record = auth.store_idempotent(api_key_id, key, fingerprint, 0, "")
-                db.session.flush()
+                record_id = auth.claim_idempotent(api_key_id, key, fingerprint)
                 result = view(*args, **kwargs)
                 body, status = (result if isinstance(result, tuple) else (result, 200))[:2]
-                record.status_code, record.response_body = status, json.dumps(body)
-                g.idempotency_record = record
+                auth.finish_idempotent(record_id, status, json.dumps(body))
+                g.idempotency_record_id = record_id
         except IntegrityError:
             db.session.rollback()
             record = auth.find_idempotent(api_key_id, key, fingerprint)

@@ -29,8 +29,8 @@ from engine.api.schemas import (
     ShipIn,
 )
 from engine.db import db, transaction
-from engine.errors import PaymentFailed
-from engine.services import orders, payments, returns, shipping, warehouse
+from engine.errors import PaymentFailed, ProviderUnavailable
+from engine.services import auth, orders, payments, returns, shipping, warehouse
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders through the six stages")
 
@@ -71,11 +71,10 @@ class Orders(MethodView):
         body, status = result
         if status == 201 and (data.get("payment_method") or _wants_provider_start(body)):
             body = _start_payment(body, data.get("payment_method"))
-            record = g.get("idempotency_record")
-            if record is not None:  # later replays see the order as it stands after payment started
+            record_id = g.get("idempotency_record_id")
+            if record_id is not None:  # later replays see the order as it stands after payment started
                 with transaction():
-                    db.session.add(record)
-                    record.response_body = json.dumps(body)
+                    auth.finish_idempotent(record_id, status, json.dumps(body))
         return body, status
 
 
@@ -93,8 +92,10 @@ def _wants_provider_start(body: dict) -> bool:
 def _start_payment(body: dict, payment_method: str | None) -> dict:
     try:
         payments.pay_order(body["id"], payment_method=payment_method)
-    except PaymentFailed:
-        pass  # the decline is on the order's timeline; the order stays placed
+    except (PaymentFailed, ProviderUnavailable):
+        # the decline, or the provider's failure, is on the order's timeline; the order stays placed
+        # and the client sees it was created (201): it can retry with POST /orders/{id}/pay
+        pass
     return _order(body["id"])
 
 

@@ -57,7 +57,8 @@ class Order(db.Model):
 
     customer = relationship("Customer")
     lines = relationship("OrderLine", order_by="OrderLine.id", back_populates="order")
-    events = relationship("OrderEvent", order_by="OrderEvent.id")
+    # the timeline is written by engine.signals (buffered rows, one INSERT per transaction)
+    events = relationship("OrderEvent", order_by="OrderEvent.id", viewonly=True)
     payments = relationship("Payment", order_by="Payment.id")
     shipments = relationship("Shipment", order_by="Shipment.id")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from engine.db import db, transaction, utcnow
@@ -34,11 +35,22 @@ def create_api_key(name: str, scopes: list[str], key: str | None = None) -> tupl
     return api_key, key
 
 
-def find_api_key(key: str) -> ApiKey | None:
-    api_key = db.session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key))).scalar_one_or_none()
-    if api_key is None or api_key.revoked_at is not None:
+@dataclass(frozen=True)
+class Caller:
+    """Who calls the API: the key's id, name and scopes (never the key itself)."""
+
+    id: int
+    name: str
+    scope_set: frozenset
+
+
+def find_api_key(key: str) -> Caller | None:
+    """The caller behind a clear key, or None when it is unknown or revoked (one indexed SELECT)."""
+    row = db.session.execute(select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at)
+                             .where(ApiKey.key_hash == hash_key(key))).first()
+    if row is None or row.revoked_at is not None:
         return None
-    return api_key
+    return Caller(row.id, row.name, frozenset(row.scopes.split(",")))
 
 
 def revoke_api_key(key_id: int) -> ApiKey:
@@ -86,12 +98,21 @@ def find_idempotent(api_key_id: int, key: str, fingerprint: str) -> IdempotencyR
     return record
 
 
-def store_idempotent(api_key_id: int, key: str, fingerprint: str, status: int, body: str) -> IdempotencyRecord:
-    """Stored in the same transaction as the effect: a concurrent twin fails on the unique key."""
-    record = IdempotencyRecord(api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=status,
-                               response_body=body)
-    db.session.add(record)
-    return record
+def claim_idempotent(api_key_id: int, key: str, fingerprint: str) -> int:
+    """Insert the key's record first, in the transaction of the effect; returns its id.
+
+    A concurrent twin waits on the unique (API key, key) and then fails with an
+    IntegrityError: the caller rolls back and replays the stored answer."""
+    table = IdempotencyRecord.__table__
+    return db.session.execute(insert(table).values(
+        api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=0, response_body="",
+        created_at=utcnow()).returning(table.c.id)).scalar_one()
+
+
+def finish_idempotent(record_id: int, status: int, body: str) -> None:
+    """Store the answer to replay (inside the same transaction as the effect)."""
+    table = IdempotencyRecord.__table__
+    db.session.execute(update(table).where(table.c.id == record_id).values(status_code=status, response_body=body))
 
 
 def purge_idempotency(ttl_hours: int) -> int:
