@@ -70,17 +70,17 @@ class Api(SmorestApi):
 
 
 class ErrorResponsesPlugin(BasePlugin):
-    """Document 401 (and 403) on every operation that needs an API key."""
+    """Document 401 (and 403) on every operation that needs an API key; 401 on signed webhooks."""
 
     def operation_helper(self, path=None, operations=None, **kwargs):
-        if not path or not path.startswith(API_PREFIX) or SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path)):
-            if path and SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path)):
-                for op in (operations or {}).values():
-                    op.setdefault("responses", {}).setdefault(
-                        "401", {"description": "missing or wrong signature", "content": _error_content()})
+        if not path or not path.startswith(API_PREFIX):
             return
+        signed = SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path))
         for method, op in (operations or {}).items():
             responses = op.setdefault("responses", {})
+            if signed:
+                responses.setdefault("401", {"description": "missing or wrong signature", "content": _error_content()})
+                continue
             responses.setdefault("401", {"description": "no API key, or an unknown or revoked one",
                                          "content": _error_content()})
             responses.setdefault("403", {"description": f"the API key lacks the {_scope_for(method.upper(), path)} "
