@@ -84,7 +84,9 @@ def _insert_buffered_rows(session) -> None:
             if pending:
                 ids = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
                                       pending).scalars().all()
-                session.info.setdefault("outbox", []).extend(ids)
+                session.info.setdefault("outbox", []).extend(
+                    (event_id, row["hook"], row["payload"], row["created_at"])
+                    for event_id, row in zip(ids, pending, strict=True))
             if done:
                 session.execute(insert(model), done)
         else:

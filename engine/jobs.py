@@ -37,6 +37,7 @@ from engine.plugins import registry
 
 log = logging.getLogger("hookshop.jobs")
 LEASE = timedelta(minutes=5)
+OUTBOX = OutboxEvent.__table__
 _LOADERS = {
     "order": ("order_id", Order),
     "payment": ("payment_id", Payment),
@@ -62,15 +63,16 @@ def queue():
     return state["queue"]
 
 
-def dispatch_events(event_ids: list[int]) -> None:
-    """Called after the commit that wrote the events."""
-    if not event_ids:
+def dispatch_events(events: list) -> None:
+    """Called after the commit that wrote the events: ``(id, hook, payload, created_at)`` tuples
+    (inline: already leased to this process at insert) or plain ids."""
+    if not events:
         return
     q = queue()
     if q is not None:
-        q.enqueue(run_events, event_ids, job_timeout=600)
+        q.enqueue(run_events, [e[0] if isinstance(e, tuple) else e for e in events], job_timeout=600)
         return
-    deliver_events(event_ids)
+    deliver_events(events)
 
 
 def run_events(event_ids: list[int]) -> None:
@@ -88,31 +90,36 @@ def _app():
     return _worker_app
 
 
-def deliver_events(event_ids: list[int], now: datetime | None = None) -> None:
+def deliver_events(events: list, now: datetime | None = None) -> None:
+    """Deliver events given as ids, or as ``(id, hook, payload, created_at)`` already leased inline."""
     hook = registry().pm.hook
-    events = db.session.execute(select(OutboxEvent.id, OutboxEvent.hook).where(OutboxEvent.id.in_(event_ids))
-                                .order_by(OutboxEvent.id)).all()
-    idle = [eid for eid, name in events if not getattr(hook, name).get_hookimpls()]
+    known = [e for e in events if isinstance(e, tuple)]
+    ids = [e for e in events if not isinstance(e, tuple)]
+    if ids:
+        known += [(eid, name, None, None) for eid, name in db.session.execute(
+            select(OutboxEvent.id, OutboxEvent.hook).where(OutboxEvent.id.in_(ids))).all()]
+    known.sort(key=lambda e: e[0])
+    idle = [e[0] for e in known if not getattr(hook, e[1]).get_hookimpls()]
     if idle:  # nobody listens: done at once, in one statement
-        db.session.execute(update(OutboxEvent).where(OutboxEvent.id.in_(idle), OutboxEvent.status == "pending")
+        db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(idle), OUTBOX.c.status == "pending")
                            .values(status="done", processed_at=utcnow()))
         db.session.commit()
-    for eid, _name in events:
-        if eid not in idle:
-            deliver_event(eid, now)
+    for event_id, name, payload, created_at in known:
+        if event_id not in idle:
+            deliver_event(event_id, now, leased=(name, payload, created_at) if payload is not None else None)
 
 
 def _claim(event_id: int, now: datetime) -> bool:
-    result = db.session.execute(update(OutboxEvent).where(
-        OutboxEvent.id == event_id, OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
-        .values(next_attempt_at=now + LEASE).execution_options(synchronize_session=False))
+    result = db.session.execute(update(OUTBOX).where(
+        OUTBOX.c.id == event_id, OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+        .values(next_attempt_at=now + LEASE))
     db.session.commit()
     return result.rowcount == 1
 
 
-def _arguments(event: OutboxEvent) -> dict:
-    payload = event.payload or {}
-    args = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
+def _arguments(event_id: int, hook: str, payload: dict, created_at) -> dict:
+    payload = payload or {}
+    args = {"event": {"id": event_id, "hook": hook, "created_at": as_utc(created_at).isoformat(),
                       "payload": payload}}
     for name, (key, model) in _LOADERS.items():
         if key in payload:
@@ -123,43 +130,55 @@ def _arguments(event: OutboxEvent) -> dict:
     return args
 
 
-def deliver_event(event_id: int, now: datetime | None = None) -> str:
-    """Call every plugin that has not yet handled the event; returns its status after."""
+def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | None = None) -> str:
+    """Call every plugin that has not yet handled the event; returns its status after.
+
+    ``leased``: ``(hook, payload, created_at)`` of an event this process leased when it
+    wrote it (the inline path): no claim and no read of the row are needed."""
     now = now or utcnow()
-    if not _claim(event_id, now):
-        return "skipped"
-    event = db.session.get(OutboxEvent, event_id)
-    impls = getattr(registry().pm.hook, event.hook).get_hookimpls()
-    args = _arguments(event)
+    if leased is None:
+        if not _claim(event_id, now):
+            return "skipped"
+        hook, payload, done, created_at = db.session.execute(select(
+            OUTBOX.c.hook, OUTBOX.c.payload, OUTBOX.c.done_plugins, OUTBOX.c.created_at)
+            .where(OUTBOX.c.id == event_id)).one()
+        done = list(done or [])
+    else:
+        (hook, payload, created_at), done = leased, []
+    impls = getattr(registry().pm.hook, hook).get_hookimpls()
+    args = _arguments(event_id, hook, payload, created_at)
     errors = []
     # pluggy's own call order: last registered first
-    todo = [impl for impl in reversed(impls) if impl.plugin_name not in (event.done_plugins or [])]
+    todo = [impl for impl in reversed(impls) if impl.plugin_name not in done]
     for index, impl in enumerate(todo):
         try:
             impl.function(**{name: args.get(name) for name in impl.argnames})
-            event.done_plugins = [*(event.done_plugins or []), impl.plugin_name]
+            done = [*done, impl.plugin_name]
+            values = {"done_plugins": done}
             if index == len(todo) - 1 and not errors:  # the last one: the event is done in the same commit
-                event.status, event.processed_at = "done", utcnow()
+                values.update(status="done", processed_at=utcnow())
+            db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
             db.session.commit()
         except Exception as exc:
             db.session.rollback()
-            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, event.hook, event_id, exc)
+            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, exc)
             errors.append(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}")
-    event = db.session.get(OutboxEvent, event_id)
-    if event.status == "done":
-        return event.status
-    if errors:
-        delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
-        event.attempts += 1
-        event.last_error = "\n".join(errors)[-4000:]
-        if event.attempts > len(delays):
-            event.status = "dead"
-        else:
-            event.next_attempt_at = now + timedelta(seconds=delays[event.attempts - 1])
+    if not errors:
+        if not todo:
+            db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id)
+                               .values(status="done", processed_at=utcnow()))
+            db.session.commit()
+        return "done"
+    attempts = db.session.execute(select(OUTBOX.c.attempts).where(OUTBOX.c.id == event_id)).scalar_one() + 1
+    delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
+    values = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:]}
+    if attempts > len(delays):
+        values["status"] = "dead"
     else:
-        event.status, event.processed_at = "done", utcnow()
+        values["next_attempt_at"] = now + timedelta(seconds=delays[attempts - 1])
+    db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
     db.session.commit()
-    return event.status
+    return values.get("status", "pending")
 
 
 def relay_due(now: datetime | None = None, limit: int = 100) -> int:

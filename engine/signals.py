@@ -30,10 +30,17 @@ def _outbox(hook: str, payload: dict) -> None:
     """Buffer an outbox row; ``engine.db`` inserts the buffer in one statement just before commit."""
     row = {"hook": hook, "payload": payload, "status": "pending", "attempts": 0, "done_plugins": [],
            "created_at": utcnow(), "next_attempt_at": utcnow(), "processed_at": None}
-    if not current_app.config.get("REDIS_URL") and not _listened(hook):
-        # embedded mode, no plugin implements the hook: the relay would only mark the row done
-        # in a second write transaction after the commit; record it done right away instead
-        row.update(status="done", processed_at=row["created_at"])
+    if not current_app.config.get("REDIS_URL"):
+        if not _listened(hook):
+            # embedded mode, no plugin implements the hook: the relay would only mark the row done
+            # in a second write transaction after the commit; record it done right away instead
+            row.update(status="done", processed_at=row["created_at"])
+        else:
+            # delivered inline by this process right after the commit: leased from the start, so the
+            # sweeper only takes it over if this process dies before marking it done
+            from engine.jobs import LEASE
+
+            row["next_attempt_at"] = row["created_at"] + LEASE
     buffer_row(OutboxEvent, row)
 
 

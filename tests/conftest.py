@@ -71,9 +71,9 @@ def make_app(database: str, tmp_path, request, **config):
         init_schema(app)
     else:
         with app.app_context():
-            if not state["created"]:
+            if state["created"] != len(db.metadata.tables):  # again when a plugin imported since adds tables
                 db.create_all()
-                state["created"] = True
+                state["created"] = len(db.metadata.tables)
             tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()

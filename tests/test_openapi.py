@@ -299,8 +299,6 @@ def test_serialisers_agree_with_the_documented_schemas(rich_shop, spec):
         check_against_spec(spec, {"$ref": "#/components/schemas/Error"}, label.get_json())
 
 
-@pytest.mark.xfail(strict=True, reason="carrier_generic creates no label yet (DESIGN: 'rate table, labels, ...'): "
-                   "GET /shipments/{id}/label.pdf of a generic shipment is a 404")
 def test_a_generic_shipment_has_a_pdf_label(rich_shop):
     api = rich_shop
     oid = place(api, [("MUG", 1)])["id"]

@@ -2,5 +2,6 @@
 
 Plugins may call: ``catalog.create_product``, ``stock.receive_stock``,
 ``orders.place_order`` and the transition functions, ``payments.apply_payment``,
-``payments.refund_order``, ``shipping.rates_for``, ``inbox.record_once``.
+``payments.refund_order``, ``shipping.rates_for``, ``inbox.record_once``,
+``orders.note`` (a timeline entry, inside the caller's transaction).
 """

@@ -138,7 +138,10 @@ def place_order(data: dict) -> tuple[Order, bool]:
 
     ``data`` is the validated body of ``POST /orders`` (plus optional
     ``unit_price`` per line for channel orders, ``replacement_for``,
-    ``payment_status`` ``paid`` for orders paid on a marketplace).
+    ``payment_status`` ``paid`` for orders paid on a marketplace, and what a
+    channel charged besides its lines: ``shipping_total``, ``discount_total``
+    (its own discounts, added to a coupon's), ``tax_total`` (tax charged on
+    top of the prices), and a ``note`` for the timeline).
     Returns ``(order, created)``; an order with the same (channel,
     external_id) is returned as it is with ``created`` False.
     """
@@ -190,8 +193,10 @@ def place_order(data: dict) -> tuple[Order, bool]:
 
         subtotal = sum(line.unit_price * line.quantity for line in lines)
         category, discount = _coupon(data.get("coupon"), subtotal)
+        discount = min(subtotal, discount + int(data.get("discount_total") or 0))
         shipping_total = int(data.get("shipping_total") or 0)
-        total = subtotal - discount + shipping_total
+        tax_total = int(data.get("tax_total") or 0)
+        total = subtotal - discount + shipping_total + tax_total
         customer, previous_orders = _upsert_customer(data["customer"], currency)
         threshold = current_app.config.get("VIP_THRESHOLD") or 0
         is_vip = customer.vip or bool(threshold and customer.total_spent + total >= threshold)
@@ -202,7 +207,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
             email=customer.email, customer_name=data["customer"]["name"].strip(),
             phone=data["customer"].get("phone"), shipping_address=data["customer"]["shipping_address"],
             currency=currency, subtotal=subtotal, discount_total=discount, shipping_total=shipping_total,
-            tax_total=0, total=total, paid_total=0, refunded_total=0, coupon=data.get("coupon"),
+            tax_total=tax_total, total=total, paid_total=0, refunded_total=0, coupon=data.get("coupon"),
             gift=bool(data.get("gift")), replacement_for_id=replacement_for,
             lines=lines, events=[], payments=[], shipments=[],
         )
@@ -214,6 +219,8 @@ def place_order(data: dict) -> tuple[Order, bool]:
         stock.reserve(order, allocations)
         stage(order, "order_placed", f"order {order.number} placed on channel {channel}",
               total=total, currency=currency, flags=order.flags)
+        if data.get("note"):
+            note(order, "customer_note", str(data["note"])[:2000])
         if short:
             parts = []
             for index, missing in short.items():

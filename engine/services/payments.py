@@ -113,18 +113,30 @@ def apply_payment(order_id: int, provider: str, outcome: PaymentOutcome) -> Orde
         history = list((payment.data or {}).get("history", []))
         history.append(outcome.status)
         payment.data = {**(payment.data or {}), "history": history}
-        payment.status = outcome.status
+        previous, payment.status = payment.status, outcome.status
         if outcome.status == "paid":
             payment.amount = outcome.amount
-            record_paid_locked(order, provider, outcome.amount, outcome.reference, payment=payment)
+            record_paid_locked(order, provider, outcome.amount, outcome.reference, payment=payment,
+                               capture=previous == "authorized")
         elif outcome.status == "failed":
             order.payment_status = "failed"
             order_service.note(order, "payment_failed", outcome.message or f"{provider}: payment declined",
                                provider=provider, reference=outcome.reference)
         elif outcome.status == "authorized":
+            # an authorisation of everything still due is the provider's confirmation: the order goes
+            # to the warehouse (``paid`` with payment_status ``authorized``); the capture comes later
+            payment.amount = outcome.amount
             order.payment_status = "authorized"
-            order_service.note(order, "payment_authorized", f"{provider}: {outcome.amount} authorised",
-                               provider=provider, reference=outcome.reference)
+            if (outcome.amount >= order.total - order.paid_total
+                    and "pay" in tx.allowed_actions(order.status, order.held_from)):
+                if payment.id is None:
+                    db.session.flush()
+                order_service.move(order, "pay")
+                order_service.stage(order, "order_paid", f"{provider}: {outcome.amount} authorised, to be captured",
+                                    payment_id=payment.id, amount=outcome.amount, provider=provider, captured=False)
+            else:
+                order_service.note(order, "payment_authorized", f"{provider}: {outcome.amount} authorised",
+                                   provider=provider, reference=outcome.reference)
         else:
             order.payment_status = "pending"
             order_service.note(order, "payment_pending", outcome.message or f"{provider}: waiting for payment",
@@ -133,8 +145,10 @@ def apply_payment(order_id: int, provider: str, outcome: PaymentOutcome) -> Orde
 
 
 def record_paid_locked(order: Order, provider: str, amount: int, reference: str | None, *,
-                       payment: Payment | None = None, note_text: str | None = None) -> None:
-    """Count ``amount`` as paid on the locked order; move it to ``paid`` once fully paid."""
+                       payment: Payment | None = None, note_text: str | None = None, capture: bool = False) -> None:
+    """Count ``amount`` as paid on the locked order; move it to ``paid`` once fully paid.
+
+    ``capture``: the money of an earlier authorisation was captured (the order may have moved on already)."""
     if payment is None:
         payment = Payment(order_id=order.id, provider=provider, amount=amount, currency=order.currency,
                           status="paid", reference=reference, refunded_amount=0, data={"history": ["paid"]})
@@ -154,7 +168,10 @@ def record_paid_locked(order: Order, provider: str, amount: int, reference: str 
     if "pay" in allowed:
         order_service.move(order, "pay")
         order_service.stage(order, "order_paid", note_text or f"paid with {provider}", payment_id=payment.id,
-                            amount=order.paid_total, provider=provider)
+                            amount=order.paid_total, provider=provider, captured=True)
+    elif capture:
+        order_service.note(order, "payment_captured", f"{provider}: {amount} captured", amount=amount,
+                           provider=provider, reference=reference)
     else:
         order_service.note(order, "payment_unexpected",
                            f"payment of {amount} received while the order is {order.status}: refund it if needed",

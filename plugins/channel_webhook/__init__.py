@@ -1,4 +1,190 @@
-"""channel_webhook: signed inbound channel orders and outbound webhooks (built in issue #6).
+"""channel_webhook: sales channels that push orders in through signed webhooks (generic Standard
+Webhooks, Shopify, WooCommerce), and outbound webhooks that tell other systems about every stage.
 
-Discovered through its entry point; it implements no hook yet.
+Settings prefix ``HOOKSHOP_CHANNEL_WEBHOOK_`` (all optional; see the README): ``ALLOW_PRIVATE_TARGETS``,
+``TIMEOUT``, ``RETRY_DELAYS``, ``RETRY_JITTER``, ``DISABLE_AFTER_HOURS``, ``TOLERANCE_SECONDS``.
 """
+
+from __future__ import annotations
+
+from engine import hookimpl
+from engine.db import as_utc
+from plugins.channel_webhook import models, net, outbound
+from plugins.channel_webhook.formats import FORMATS
+
+__all__ = ["models"]  # imported for its tables: hookshop init creates them
+
+
+@hookimpl
+def plugin_setup(app):
+    return outbound.check_settings(app.config) or _allow_setting(app)
+
+
+def _allow_setting(app):
+    with app.app_context():
+        return net.check_allow_setting()
+
+
+@hookimpl
+def register_channels():
+    return list(FORMATS)
+
+
+@hookimpl
+def register_blueprints():
+    from plugins.channel_webhook.api import blp
+
+    return [blp]
+
+
+@hookimpl
+def register_commands():
+    from plugins.channel_webhook.cli import channels_group, webhooks_group
+
+    return [channels_group, webhooks_group]
+
+
+@hookimpl
+def periodic_tasks(now):
+    outbound.run_due(now)
+
+
+# --------------------------------------------------------------------------- outbound: every stage event
+
+
+def _iso(value):
+    return as_utc(value).isoformat() if value is not None else None
+
+
+def _order(order) -> dict | None:
+    if order is None:
+        return None
+    return {"id": order.id, "number": order.number, "status": order.status, "payment_status": order.payment_status,
+            "channel": order.channel, "external_id": order.external_id, "flags": list(order.flags or []),
+            "customer": {"id": order.customer_id, "email": order.email, "name": order.customer_name},
+            "shipping_address": order.shipping_address,
+            "totals": {"currency": order.currency, "subtotal": order.subtotal, "discount": order.discount_total,
+                       "shipping": order.shipping_total, "tax": order.tax_total, "total": order.total,
+                       "paid": order.paid_total, "refunded": order.refunded_total},
+            "lines": [{"sku": line.sku, "name": line.name, "quantity": line.quantity, "unit_price": line.unit_price,
+                       "serials": list(line.serials or [])} for line in order.lines],
+            "created_at": _iso(order.created_at)}
+
+
+def _payment(payment) -> dict | None:
+    if payment is None:
+        return None
+    return {"id": payment.id, "provider": payment.provider, "amount": payment.amount, "currency": payment.currency,
+            "status": payment.status, "reference": payment.reference, "refunded_amount": payment.refunded_amount}
+
+
+def _shipment(shipment) -> dict | None:
+    if shipment is None:
+        return None
+    return {"id": shipment.id, "carrier": shipment.carrier, "service": shipment.service,
+            "tracking_number": shipment.tracking_number, "tracking_url": shipment.tracking_url,
+            "estimated_delivery": shipment.estimated_delivery.isoformat() if shipment.estimated_delivery else None}
+
+
+def _return(order_return) -> dict | None:
+    if order_return is None:
+        return None
+    return {"id": order_return.id, "status": order_return.status, "resolution": order_return.resolution,
+            "reason": order_return.reason, "lines": order_return.lines, "refund_amount": order_return.refund_amount,
+            "replacement_order_id": order_return.replacement_order_id}
+
+
+def _forward(event, **parts):
+    """Record a delivery per matching subscription (committed), then send each, outside any transaction."""
+
+    def data():
+        body = dict(event.get("payload") or {})
+        for key, (serializer, value) in parts.items():
+            body[key] = serializer(value)
+        return body
+
+    ids = outbound.record_event(event, data)
+    if ids:
+        outbound.send(ids)
+
+
+@hookimpl
+def order_placed(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_paid(order, payment, event):
+    _forward(event, order=(_order, order), payment=(_payment, payment))
+
+
+@hookimpl
+def order_on_hold(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_released(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_picked(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def stock_low(product, event):
+    _forward(event, product=(lambda p: {"id": p.id, "sku": p.sku, "name": p.name} if p else None, product))
+
+
+@hookimpl
+def purchase_order_created(purchase_order, event):
+    _forward(event, purchase_order=(lambda po: {"id": po.id, "sku": po.product.sku, "quantity": po.quantity,
+                                                "status": po.status, "reason": po.reason} if po else None,
+                                    purchase_order))
+
+
+@hookimpl
+def order_confirmed(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_packed(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_shipped(order, shipment, event):
+    _forward(event, order=(_order, order), shipment=(_shipment, shipment))
+
+
+@hookimpl
+def order_delivered(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_completed(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def order_cancelled(order, event):
+    _forward(event, order=(_order, order))
+
+
+@hookimpl
+def return_requested(order, order_return, event):
+    _forward(event, order=(_order, order), order_return=(_return, order_return))
+
+
+@hookimpl
+def return_received(order, order_return, event):
+    _forward(event, order=(_order, order), order_return=(_return, order_return))
+
+
+@hookimpl
+def refund_issued(order, payment, event):
+    _forward(event, order=(_order, order), payment=(_payment, payment))

@@ -20,8 +20,9 @@ def _order(api):
 
 
 def test_bundled_plugins_keep_the_hook_contracts():
-    assert check_plugin(carrier_generic) == ["register_carriers"]
-    assert check_plugin(payments_stripe) == ["plugin_setup"]
+    assert check_plugin(carrier_generic) == ["plugin_setup", "register_blueprints", "register_carriers"]
+    assert check_plugin(payments_stripe) == ["order_cancelled", "order_shipped", "plugin_setup",
+                                             "register_payment_providers"]
 
 
 def test_unknown_hook_and_wrong_arguments_are_caught():

@@ -1,0 +1,389 @@
+"""REST: sales channels (``/api/v1/channels``), the signed inbound order webhook, sales by channel,
+and outbound webhook subscriptions with their delivery log (``/api/v1/webhooks``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import marshmallow as ma
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import fields, validate
+
+from engine.api import idempotent, public
+from engine.db import utcnow
+from plugins.channel_webhook import channels, inbound, outbound
+
+blp = Blueprint("channel_webhook", __name__, url_prefix="/api/v1",
+                description="Sales channels (signed inbound orders) and outbound webhooks")
+
+Int = fields.Integer
+
+
+class Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+def _limit():
+    return Int(strict=False, validate=validate.Range(min=1, max=500), load_default=50)
+
+
+# --------------------------------------------------------------------------- schemas: channels
+
+
+class ChannelIn(Strict):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=48),
+                         metadata={"description": "lower-case letters, digits, - and _; the orders' channel"})
+    format = fields.String(required=True, metadata={"description": "generic, shopify or woocommerce"})
+    secret = fields.String(validate=validate.Length(min=8, max=255), metadata={
+        "description": "the signing secret (required for shopify and woocommerce; generic: a whsec_ secret, "
+                       "generated and shown once when left out)"})
+    sku_map = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)), values=fields.String(),
+                          metadata={"description": "the channel's sku, variant id or product id -> our sku"})
+    payment_provider = fields.String(validate=validate.Length(min=1, max=64), metadata={
+        "description": "the provider of its orders (default manual)"})
+    payment_status = fields.String(validate=validate.OneOf(channels.PAYMENT_STATUSES), metadata={
+        "description": "auto (from the payload: Shopify paid, WooCommerce processing/completed), paid or unpaid"})
+
+
+class ChannelPatch(Strict):
+    sku_map = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)), values=fields.String())
+    payment_provider = fields.String(validate=validate.Length(min=1, max=64))
+    payment_status = fields.String(validate=validate.OneOf(channels.PAYMENT_STATUSES))
+
+
+class SecretRotationIn(Strict):
+    secret = fields.String(validate=validate.Length(min=8, max=255), metadata={
+        "description": "the new secret (generic: generated when left out)"})
+    keep_previous_hours = Int(strict=True, validate=validate.Range(min=0, max=720), load_default=24, metadata={
+        "description": "how long the old secret is still accepted (0: at once refused)"})
+
+
+class ChannelOut(Strict):
+    name = fields.String()
+    format = fields.String()
+    webhook_path = fields.String()
+    sku_map = fields.Dict(keys=fields.String(), values=fields.String())
+    payment_provider = fields.String()
+    payment_status = fields.String()
+    previous_secret_expires_at = fields.String(allow_none=True)
+    rejected_deliveries = Int()
+    created_at = fields.String()
+    secret = fields.String(metadata={"description": "only in the answer that generated it"})
+
+
+class InboundQuery(Strict):
+    outcome = fields.String(validate=validate.OneOf(("created", "existing", "ignored", "rejected")))
+    limit = _limit()
+    cursor = Int(strict=False, validate=validate.Range(min=1))
+
+
+class InboundOut(Strict):
+    id = Int()
+    channel = fields.String()
+    delivery_id = fields.String()
+    topic = fields.String(allow_none=True)
+    external_id = fields.String(allow_none=True)
+    order_id = Int(allow_none=True)
+    outcome = fields.String()
+    status_code = Int()
+    reason = fields.String(allow_none=True)
+    errors = fields.Dict()
+    extra = fields.Dict()
+    payload = fields.Raw(allow_none=True, metadata={"description": "what was sent, minus secrets and card data"})
+    attempts = Int()
+    first_seen_at = fields.String()
+    last_seen_at = fields.String()
+
+
+class InboundPage(Strict):
+    items = fields.List(fields.Nested(InboundOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+class SalesQuery(Strict):
+    since = fields.Date(metadata={"description": "first day (UTC), default 30 days ago"})
+    until = fields.Date(metadata={"description": "last day (UTC), default today"})
+    channel = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class SalesRow(Strict):
+    date = fields.String()
+    channel = fields.String()
+    currency = fields.String()
+    orders = Int()
+    revenue = Int()
+    refunded = Int()
+    net_revenue = Int()
+    cancelled = Int()
+
+
+class SalesOut(Strict):
+    since = fields.String()
+    until = fields.String()
+    items = fields.List(fields.Nested(SalesRow))
+
+
+class ChannelOrderOut(Strict):
+    id = Int()
+    number = fields.String()
+    status = fields.String()
+    payment_status = fields.String()
+    channel = fields.String()
+    external_id = fields.String(allow_none=True)
+    currency = fields.String()
+    total = Int()
+    lines = fields.List(fields.Dict())
+
+
+# --------------------------------------------------------------------------- schemas: webhooks
+
+
+class SubscriptionIn(Strict):
+    url = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    events = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
+                         validate=validate.Length(min=1, max=50),
+                         metadata={"description": "stage hook names (order_placed, stock_low, refund_issued, ...) "
+                                                  "or * for every event"})
+    description = fields.String(validate=validate.Length(max=200))
+
+
+class SubscriptionPatch(Strict):
+    url = fields.String(validate=validate.Length(min=1, max=2000))
+    events = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(min=1, max=50))
+    description = fields.String(validate=validate.Length(max=200), allow_none=True)
+    active = fields.Boolean(truthy={True}, falsy={False}, metadata={
+        "description": "false disables, true enables again (and forgets the run of failures)"})
+
+
+class SubscriptionRotationIn(Strict):
+    keep_previous_hours = Int(strict=True, validate=validate.Range(min=0, max=720), load_default=24, metadata={
+        "description": "how long deliveries carry a second signature with the old secret"})
+
+
+class SubscriptionQuery(Strict):
+    status = fields.String(validate=validate.OneOf(("active", "disabled")))
+
+
+class SubscriptionOut(Strict):
+    id = Int()
+    url = fields.String()
+    events = fields.List(fields.String())
+    description = fields.String(allow_none=True)
+    status = fields.String()
+    disabled_reason = fields.String(allow_none=True)
+    disabled_at = fields.String(allow_none=True)
+    consecutive_failures = Int()
+    failing_since = fields.String(allow_none=True)
+    last_success_at = fields.String(allow_none=True)
+    created_at = fields.String()
+    previous_secret_expires_at = fields.String(allow_none=True)
+    secret = fields.String(metadata={"description": "whsec_ secret: only in the answer to creation or rotation"})
+
+
+class DeliveryQuery(Strict):
+    subscription = Int(strict=False, validate=validate.Range(min=1))
+    status = fields.String(validate=validate.OneOf(("pending", "sending", "delivered", "failed", "cancelled")))
+    event_type = fields.String(validate=validate.Length(min=1, max=64))
+    limit = _limit()
+    cursor = Int(strict=False, validate=validate.Range(min=1))
+
+
+class AttemptOut(Strict):
+    number = Int()
+    manual = fields.Boolean()
+    at = fields.String()
+    status_code = Int(allow_none=True)
+    duration_ms = Int()
+    error = fields.String(allow_none=True)
+    response = fields.String(allow_none=True)
+
+
+class DeliveryOut(Strict):
+    id = Int()
+    subscription_id = Int()
+    event_id = Int()
+    event_type = fields.String()
+    webhook_id = fields.String()
+    status = fields.String()
+    attempts = Int()
+    next_attempt_at = fields.String(allow_none=True)
+    last_status_code = Int(allow_none=True)
+    last_error = fields.String(allow_none=True)
+    last_duration_ms = Int(allow_none=True)
+    created_at = fields.String()
+    delivered_at = fields.String(allow_none=True)
+
+
+class DeliveryDetail(DeliveryOut):
+    body = fields.Dict()
+    attempt_log = fields.List(fields.Nested(AttemptOut))
+
+
+class DeliveryPage(Strict):
+    items = fields.List(fields.Nested(DeliveryOut))
+    next_cursor = fields.String(allow_none=True)
+
+
+# --------------------------------------------------------------------------- channels
+
+
+@blp.route("/channels")
+class Channels(MethodView):
+    @blp.alt_response(200, schema=ChannelOut(many=True), success=True, description="every channel (no secrets)")
+    def get(self):
+        """List sales channels"""
+        return [channels.channel_out(c) for c in channels.list_channels()]
+
+    @blp.arguments(ChannelIn)
+    @blp.alt_response(201, schema=ChannelOut, success=True, description="the channel (a generated secret, once)")
+    @blp.alt_response(409, schema="Error", description="a channel with this name exists")
+    @idempotent
+    def post(self, data):
+        """Configure a sales channel"""
+        channel, generated = channels.create_channel(data)
+        return channels.channel_out(channel, generated), 201
+
+
+@blp.route("/channels/sales", methods=["GET"])
+@blp.arguments(SalesQuery, location="query", unknown=ma.RAISE)
+@blp.alt_response(200, schema=SalesOut, success=True, description="orders and revenue per day, channel, currency")
+def sales(query):
+    """Sales by channel, per day"""
+    until = query.get("until") or utcnow().date()
+    since = query.get("since") or until - timedelta(days=29)
+    return {"since": since.isoformat(), "until": until.isoformat(),
+            "items": channels.sales_by_channel(since, until, query.get("channel"))}
+
+
+@blp.route("/channels/<string:name>")
+class ChannelItem(MethodView):
+    @blp.alt_response(200, schema=ChannelOut, success=True, description="the channel")
+    @blp.alt_response(404, schema="Error", description="no such channel")
+    def get(self, name):
+        """Get a sales channel"""
+        return channels.channel_out(channels.get_channel(name))
+
+    @blp.arguments(ChannelPatch)
+    @blp.alt_response(200, schema=ChannelOut, success=True, description="the changed channel")
+    @blp.alt_response(404, schema="Error", description="no such channel")
+    def patch(self, data, name):
+        """Change a channel's sku map or payment settings"""
+        return channels.channel_out(channels.update_channel(name, data))
+
+
+@blp.route("/channels/<string:name>/secret", methods=["POST"])
+@blp.arguments(SecretRotationIn)
+@blp.alt_response(200, schema=ChannelOut, success=True, description="the channel (a generated secret, once)")
+@blp.alt_response(404, schema="Error", description="no such channel")
+def rotate_channel_secret(data, name):
+    """Rotate a channel's signing secret (the old one stays valid for a while)"""
+    channel, generated = channels.rotate_secret(name, data.get("secret"), data["keep_previous_hours"])
+    return channels.channel_out(channel, generated)
+
+
+@blp.route("/channels/<string:name>/deliveries", methods=["GET"])
+@blp.arguments(InboundQuery, location="query", unknown=ma.RAISE)
+@blp.alt_response(200, schema=InboundPage, success=True, description="newest first; rejected ones are for staff")
+@blp.alt_response(404, schema="Error", description="no such channel")
+def channel_deliveries(query, name):
+    """The channel's inbound deliveries: what each created, or why it was refused"""
+    rows, next_cursor = channels.list_inbound(name, query.get("outcome"), query["limit"], query.get("cursor"))
+    return {"items": [channels.inbound_out(r) for r in rows], "next_cursor": str(next_cursor) if next_cursor else None}
+
+
+@blp.route("/channels/<string:name>/orders", methods=["POST"])
+@blp.alt_response(201, schema=ChannelOrderOut, success=True, description="the order was placed")
+@blp.alt_response(200, schema=ChannelOrderOut, description="the order exists (a redelivery), a replayed delivery "
+                  "(its first answer), a WooCommerce ping, or a platform order that creates nothing")
+@blp.alt_response(400, schema="Error", description="the body is not JSON")
+@blp.alt_response(404, schema="Error", description="no such channel")
+@blp.alt_response(409, schema="Error", description="insufficient_stock (recorded for staff)")
+@blp.alt_response(422, schema="Error", description="the payload is malformed: errors name its fields")
+@public
+def channel_order(name):
+    """A sales channel's order webhook (signed: see the channel's format)"""
+    return inbound.receive(name, request)
+
+
+# --------------------------------------------------------------------------- outbound webhooks
+
+
+@blp.route("/webhooks/subscriptions")
+class Subscriptions(MethodView):
+    @blp.arguments(SubscriptionQuery, location="query", unknown=ma.RAISE)
+    @blp.alt_response(200, schema=SubscriptionOut(many=True), success=True, description="every subscription")
+    def get(self, query):
+        """List webhook subscriptions (disabled ones say why)"""
+        return [outbound.subscription_out(s) for s in outbound.list_subscriptions(query.get("status"))]
+
+    @blp.arguments(SubscriptionIn)
+    @blp.alt_response(201, schema=SubscriptionOut, success=True, description="the subscription and its secret, once")
+    @idempotent
+    def post(self, data):
+        """Subscribe a URL to events (deliveries signed with Standard Webhooks)"""
+        sub, secret = outbound.create_subscription(data["url"], data["events"], data.get("description"))
+        return outbound.subscription_out(sub, secret), 201
+
+
+@blp.route("/webhooks/subscriptions/<int:subscription_id>")
+class SubscriptionItem(MethodView):
+    @blp.alt_response(200, schema=SubscriptionOut, success=True, description="the subscription")
+    @blp.alt_response(404, schema="Error", description="no such subscription")
+    def get(self, subscription_id):
+        """Get a webhook subscription"""
+        return outbound.subscription_out(outbound.get_subscription(subscription_id))
+
+    @blp.arguments(SubscriptionPatch)
+    @blp.alt_response(200, schema=SubscriptionOut, success=True, description="the changed subscription")
+    @blp.alt_response(404, schema="Error", description="no such subscription")
+    def patch(self, data, subscription_id):
+        """Change, disable or enable again a webhook subscription"""
+        return outbound.subscription_out(outbound.update_subscription(subscription_id, data))
+
+    @blp.alt_response(204, schema=None, success=True, description="deleted, with its delivery log")
+    @blp.alt_response(404, schema="Error", description="no such subscription")
+    def delete(self, subscription_id):
+        """Delete a webhook subscription"""
+        outbound.delete_subscription(subscription_id)
+        return "", 204
+
+
+@blp.route("/webhooks/subscriptions/<int:subscription_id>/secret", methods=["POST"])
+@blp.arguments(SubscriptionRotationIn)
+@blp.alt_response(200, schema=SubscriptionOut, success=True, description="the subscription and its new secret, once")
+@blp.alt_response(404, schema="Error", description="no such subscription")
+def rotate_subscription_secret(data, subscription_id):
+    """Rotate a subscription's secret (both sign for a while)"""
+    sub, secret = outbound.rotate_secret(subscription_id, data["keep_previous_hours"])
+    return outbound.subscription_out(sub, secret)
+
+
+@blp.route("/webhooks/deliveries", methods=["GET"])
+@blp.arguments(DeliveryQuery, location="query", unknown=ma.RAISE)
+@blp.alt_response(200, schema=DeliveryPage, success=True, description="the delivery log, newest first")
+def deliveries(query):
+    """The outbound delivery log"""
+    rows, next_cursor = outbound.list_deliveries(subscription=query.get("subscription"), status=query.get("status"),
+                                                 event_type=query.get("event_type"), limit=query["limit"],
+                                                 cursor=query.get("cursor"))
+    return {"items": [outbound.delivery_out(d) for d in rows], "next_cursor": str(next_cursor) if next_cursor else None}
+
+
+@blp.route("/webhooks/deliveries/<int:delivery_id>", methods=["GET"])
+@blp.alt_response(200, schema=DeliveryDetail, success=True, description="the delivery, its body and every attempt")
+@blp.alt_response(404, schema="Error", description="no such delivery")
+def delivery(delivery_id):
+    """A delivery with its attempts"""
+    return outbound.delivery_out(outbound.get_delivery(delivery_id), attempts=True)
+
+
+@blp.route("/webhooks/deliveries/<int:delivery_id>/redeliver", methods=["POST"])
+@blp.alt_response(200, schema=DeliveryDetail, success=True, description="the delivery after one more attempt")
+@blp.alt_response(404, schema="Error", description="no such delivery")
+@blp.alt_response(409, schema="Error", description="the subscription is disabled, or the delivery is being sent")
+def redeliver(delivery_id):
+    """Send a delivery again now (same webhook-id)"""
+    return outbound.delivery_out(outbound.redeliver(delivery_id), attempts=True)

@@ -1,0 +1,539 @@
+"""Channel formats: how each platform signs its order webhook and how its payload maps to an order.
+
+A format (registered with ``register_channels``) is an object with:
+
+* ``name``;
+* ``verify(request, secrets) -> None | str``: ``None`` when the raw body (``request.get_data()``) carries
+  a valid signature of one of the channel's secrets, else the reason (answered 401);
+* ``delivery_id(request) -> str | None``: the sender's delivery (or event) id, for deduplication;
+* optional ``is_ping(request) -> bool``: an unsigned "hello" to acknowledge with 200 (WooCommerce);
+* ``parse(request) -> dict``: ``place_order`` data. Besides the core's fields (``external_id``,
+  ``customer`` with ``shipping_address``, ``lines`` with ``sku``/``quantity``/``unit_price``,
+  ``shipping_total``, ``discount_total``, ``tax_total``, ``note``, ``payment_status``,
+  ``payment_reference``) it may give ``currency`` (checked against the products),
+  ``billing_address``, ``topic``, ``ignore`` (a reason to acknowledge without creating anything),
+  ``paths`` (the payload's own names of ``customer``, ``lines``, ``currency`` for error messages)
+  and, per line, ``keys`` (the channel's ids of the item, looked up in the channel's ``sku_map``)
+  and ``path`` (where the line is in the payload). Raise ``ValidationFailed`` with field errors
+  named after the payload when it is malformed.
+* optional ``generates_secret`` (True: the secret may be left out at channel creation and is
+  generated, a ``whsec_`` Standard Webhooks secret) and ``check_secret(secret) -> str | None``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from decimal import Decimal, InvalidOperation
+
+from flask import current_app
+
+from engine.domain.money import exponent
+from engine.errors import ValidationFailed
+from plugins.channel_webhook import signing
+
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+COUNTRY = re.compile(r"^[A-Z]{2}$")
+CURRENCY = re.compile(r"^[A-Z]{3}$")
+MAX_DELIVERY_ID = 200
+
+
+class Problems:
+    """Field errors in marshmallow's nested shape, keyed by the payload's own field names."""
+
+    def __init__(self):
+        self.errors: dict = {}
+
+    def add(self, path: str, message: str) -> None:
+        node = self.errors
+        parts = path.split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {} if child is None else {"_": child}
+            node = child
+        node.setdefault(parts[-1], [])
+        if isinstance(node[parts[-1]], dict):
+            node[parts[-1]].setdefault("_", []).append(message)
+        else:
+            node[parts[-1]].append(message)
+
+    def __bool__(self) -> bool:
+        return bool(self.errors)
+
+    def check(self, message: str = "the payload is not a valid order: see errors, field by field") -> None:
+        if self.errors:
+            raise ValidationFailed(message, errors=self.errors)
+
+
+def load_json(request) -> object:
+    raw = request.get_data()
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("the body is not valid JSON", errors={"_body": [f"not valid JSON: {exc}"]},
+                               code="invalid_json") from exc
+
+
+def body_hash(request) -> str:
+    return "sha256:" + hashlib.sha256(request.get_data()).hexdigest()
+
+
+def clean_delivery_id(value: str | None, request) -> str:
+    if not value:
+        return body_hash(request)
+    value = value.strip()
+    if len(value) > MAX_DELIVERY_ID:
+        return "sha256:" + hashlib.sha256(value.encode()).hexdigest()
+    return value
+
+
+def text(value, limit: int = 200) -> str | None:
+    if value is None or isinstance(value, (dict, list, bool)):
+        return None
+    value = str(value).strip()
+    return value[:limit] or None
+
+
+def minor_units(value, currency: str, path: str, problems: Problems) -> int | None:
+    """``"19.99"`` (a decimal string, or a number) -> ``1999`` in the currency's minor unit."""
+    if value is None or value == "":
+        return 0
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        problems.add(path, "a decimal amount such as \"19.99\"")
+        return None
+    try:
+        amount = Decimal(str(value).strip())
+    except InvalidOperation:
+        problems.add(path, f"{value!r} is not a decimal amount")
+        return None
+    if not amount.is_finite() or amount < 0:
+        problems.add(path, "must be a finite amount of at least 0")
+        return None
+    scaled = amount.scaleb(exponent(currency))
+    if scaled != scaled.to_integral_value():
+        problems.add(path, f"{value!r} has more decimals than {currency} has")
+        return None
+    if scaled > 10**12:
+        problems.add(path, "too large")
+        return None
+    return int(scaled)
+
+
+def split_line(line: dict, line_total: int) -> list[dict]:
+    """A line whose total does not divide by its quantity becomes two lines (the remainder cent by cent)."""
+    quantity = line["quantity"]
+    base, extra = divmod(line_total, quantity)
+    if not extra:
+        return [{**line, "unit_price": base}]
+    return [{**line, "quantity": extra, "unit_price": base + 1}, {**line, "quantity": quantity - extra, "unit_price": base}]
+
+
+def integer(value, path: str, problems: Problems, *, minimum: int = 0) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(path, "an integer is required")
+        return None
+    if value < minimum:
+        problems.add(path, f"must be at least {minimum}")
+        return None
+    return value
+
+
+def address(data, names: dict, path: str, problems: Problems, *, required: bool) -> dict | None:
+    """Map a platform address to ours (``line1``, ``city``, ``postal_code``, ``country``, ...).
+
+    ``names`` maps our keys to the platform's. Incomplete addresses name the missing fields."""
+    if not isinstance(data, dict) or not any(text(data.get(k)) for k in names.values() if isinstance(k, str)):
+        if data is not None and not isinstance(data, dict):
+            problems.add(path, "an object is required")
+        elif required:
+            problems.add(path, "a shipping address is required (and no billing address to fall back to)")
+        return None
+    result = {}
+    for ours, theirs in names.items():
+        if callable(theirs):
+            value = theirs(data)
+        else:
+            value = text(data.get(theirs), 100 if ours in ("city", "region") else 200)
+        if value:
+            result[ours] = value
+    for ours in ("line1", "city", "postal_code", "country"):
+        if not result.get(ours):
+            problems.add(f"{path}.{names[ours] if isinstance(names[ours], str) else ours}", "required")
+    country = result.get("country")
+    if country:
+        country = country.upper()
+        result["country"] = country
+        if not COUNTRY.match(country):
+            problems.add(f"{path}.{names['country'] if isinstance(names['country'], str) else 'country'}",
+                         "an ISO 3166-1 alpha-2 country code, e.g. DE")
+    if len(result.get("postal_code", "")) > 20:
+        problems.add(f"{path}.{names['postal_code']}", "at most 20 characters")
+    return result
+
+
+def person_name(*candidates) -> str | None:
+    for candidate in candidates:
+        if isinstance(candidate, dict):
+            name = text(candidate.get("name")) or text(" ".join(filter(None, (
+                text(candidate.get("first_name")), text(candidate.get("last_name"))))))
+        else:
+            name = text(candidate)
+        if name:
+            return name
+    return None
+
+
+def check_email(value, path: str, problems: Problems) -> str | None:
+    email = text(value, 254)
+    if not email:
+        problems.add(path, "required")
+        return None
+    if not EMAIL.match(email):
+        problems.add(path, "not a valid e-mail address")
+        return None
+    return email
+
+
+def check_currency(value, path: str, problems: Problems) -> str | None:
+    currency = text(value, 3)
+    if not currency or not CURRENCY.match(str(value).strip().upper()):
+        problems.add(path, "an ISO 4217 currency code is required")
+        return None
+    return currency.upper()
+
+
+def external_id_of(value, path: str, problems: Problems) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value).strip() == "":
+        problems.add(path, "the channel's order id is required")
+        return None
+    value = str(value).strip()
+    if len(value) > 128:
+        problems.add(path, "at most 128 characters")
+        return None
+    return value
+
+
+def _header(request, name: str) -> str | None:
+    value = request.headers.get(name)
+    return value.strip() if value else None
+
+
+# --------------------------------------------------------------------------- Shopify
+
+
+def _shopify_address(problems: Problems, path: str, data, required: bool) -> dict | None:
+    return address(data, {"name": lambda a: person_name(a), "company": "company", "line1": "address1",
+                          "line2": "address2", "city": "city", "region": "province_code",
+                          "postal_code": "zip", "country": "country_code", "phone": "phone"},
+                   path, problems, required=required)
+
+
+def _allocated(item: dict, currency: str, path: str, problems: Problems) -> int:
+    total = 0
+    allocations = item.get("discount_allocations") or []
+    if not isinstance(allocations, list):
+        problems.add(f"{path}.discount_allocations", "a list is required")
+        return 0
+    for index, allocation in enumerate(allocations):
+        amount = minor_units((allocation or {}).get("amount") if isinstance(allocation, dict) else None,
+                             currency, f"{path}.discount_allocations.{index}.amount", problems)
+        total += amount or 0
+    return total
+
+
+class ShopifyFormat:
+    """Shopify's ``orders/create`` webhook (REST Admin API order object, prices as decimal strings).
+
+    Signature: ``X-Shopify-Hmac-Sha256`` = base64 HMAC-SHA256 of the raw body with the app's client
+    secret (or the secret shown in the store's notification settings). Delivery id:
+    ``X-Shopify-Webhook-Id`` (the same on Shopify's retries), else ``X-Shopify-Event-Id``.
+    """
+
+    name = "shopify"
+    generates_secret = False
+    topics = ("orders/create", "orders/paid")
+
+    def verify(self, request, secrets):
+        return signing.verify_body_hmac(secrets, request.headers.get("X-Shopify-Hmac-Sha256"), request.get_data())
+
+    def delivery_id(self, request):
+        return clean_delivery_id(_header(request, "X-Shopify-Webhook-Id") or _header(request, "X-Shopify-Event-Id"),
+                                 request)
+
+    def parse(self, request) -> dict:
+        data = load_json(request)
+        problems = Problems()
+        if not isinstance(data, dict):
+            raise ValidationFailed("the payload is not an order object", errors={"_body": ["an object is required"]})
+        topic = _header(request, "X-Shopify-Topic")
+        result = {"topic": topic, "paths": {"lines": "line_items", "currency": "currency"}}
+        if topic and topic not in self.topics:
+            return {**result, "ignore": f"topic {topic} creates no order"}
+        external_id = external_id_of(data.get("id"), "id", problems)
+        currency = check_currency(data.get("currency"), "currency", problems) or "USD"
+        customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
+        shipping_data, billing_data = data.get("shipping_address"), data.get("billing_address")
+        billing = _shopify_address(Problems(), "billing_address", billing_data, False)
+        ship_given = isinstance(shipping_data, dict) and any(v for v in shipping_data.values())
+        shipping = _shopify_address(problems, "shipping_address" if ship_given or not billing else "billing_address",
+                                    shipping_data if ship_given else billing_data, True)
+        email = check_email(data.get("email") or data.get("contact_email") or customer.get("email"), "email",
+                            problems)
+        name = person_name(shipping_data, customer, billing_data)
+        if not name:
+            problems.add("customer", "a name is required (shipping_address, customer or billing_address)")
+        phone = text(data.get("phone") or (shipping or {}).get("phone") or (billing or {}).get("phone")
+                     or customer.get("phone"), 40)
+
+        lines, discount = [], 0
+        items = data.get("line_items")
+        if not isinstance(items, list) or not items:
+            problems.add("line_items", "at least one line item is required")
+            items = []
+        for index, item in enumerate(items):
+            path = f"line_items.{index}"
+            if not isinstance(item, dict):
+                problems.add(path, "an object is required")
+                continue
+            quantity = integer(item.get("quantity"), f"{path}.quantity", problems, minimum=1)
+            price = minor_units(item.get("price"), currency, f"{path}.price", problems)
+            discount += _allocated(item, currency, path, problems)
+            keys = [k for k in (text(item.get("sku"), 64), text(item.get("variant_id")), text(item.get("product_id")))
+                    if k]
+            if quantity is None or price is None:
+                continue
+            lines.append({"sku": text(item.get("sku"), 64), "keys": keys, "quantity": quantity, "unit_price": price,
+                          "path": path, "sku_path": f"{path}.sku"})
+        shipping_total = 0
+        shipping_lines = data.get("shipping_lines") or []
+        if not isinstance(shipping_lines, list):
+            problems.add("shipping_lines", "a list is required")
+            shipping_lines = []
+        for index, ship in enumerate(shipping_lines):
+            path = f"shipping_lines.{index}"
+            if not isinstance(ship, dict):
+                problems.add(path, "an object is required")
+                continue
+            shipping_total += (minor_units(ship.get("price"), currency, f"{path}.price", problems) or 0)
+            shipping_total -= _allocated(ship, currency, path, problems)
+        if not any(isinstance(i, dict) and i.get("discount_allocations") for i in items):
+            discount = minor_units(data.get("total_discounts"), currency, "total_discounts", problems) or 0
+        tax = 0
+        if data.get("taxes_included") is False:
+            tax = minor_units(data.get("total_tax"), currency, "total_tax", problems) or 0
+        problems.check()
+        financial = data.get("financial_status")
+        result.update({
+            "external_id": external_id, "currency": currency,
+            "customer": {"email": email, "name": name, "phone": phone, "shipping_address": shipping},
+            "billing_address": billing, "lines": lines, "shipping_total": max(shipping_total, 0),
+            "discount_total": discount, "tax_total": tax, "note": text(data.get("note"), 2000),
+            "payment_status": "paid" if financial == "paid" else None,
+        })
+        if data.get("cancelled_at") or financial == "voided":
+            result["ignore"] = "the order is cancelled or voided on Shopify"
+        return result
+
+
+# --------------------------------------------------------------------------- WooCommerce
+
+_WOO_ADDRESS = {"name": lambda a: person_name(a), "company": "company", "line1": "address_1", "line2": "address_2",
+                "city": "city", "region": "state", "postal_code": "postcode", "country": "country", "phone": "phone"}
+
+
+class WooCommerceFormat:
+    """WooCommerce's ``order.created`` webhook (REST API v3 order object).
+
+    Signature: ``X-WC-Webhook-Signature`` = base64 HMAC-SHA256 of the raw body with the webhook's
+    secret. Delivery id: ``X-WC-Webhook-Delivery-ID``. When a webhook is created WooCommerce sends an
+    unsigned ping, a form body ``webhook_id=N``: it is answered 200 and creates nothing.
+    """
+
+    name = "woocommerce"
+    generates_secret = False
+    paid_statuses = ("processing", "completed")
+    ignored_statuses = ("cancelled", "refunded", "failed", "trash", "checkout-draft")
+
+    def is_ping(self, request) -> bool:
+        return re.fullmatch(rb"webhook_id=\d+", request.get_data().strip()) is not None
+
+    def verify(self, request, secrets):
+        return signing.verify_body_hmac(secrets, request.headers.get("X-WC-Webhook-Signature"), request.get_data())
+
+    def delivery_id(self, request):
+        return clean_delivery_id(_header(request, "X-WC-Webhook-Delivery-ID"), request)
+
+    def parse(self, request) -> dict:
+        data = load_json(request)
+        problems = Problems()
+        if not isinstance(data, dict):
+            raise ValidationFailed("the payload is not an order object", errors={"_body": ["an object is required"]})
+        topic = _header(request, "X-WC-Webhook-Topic")
+        result = {"topic": topic, "paths": {"lines": "line_items", "currency": "currency"}}
+        if topic and topic != "order.created":
+            return {**result, "ignore": f"topic {topic} creates no order"}
+        external_id = external_id_of(data.get("id"), "id", problems)
+        currency = check_currency(data.get("currency"), "currency", problems) or "USD"
+        billing_data = data.get("billing") if isinstance(data.get("billing"), dict) else None
+        shipping_data = data.get("shipping")
+        billing = address(billing_data, _WOO_ADDRESS, "billing", Problems(), required=False)
+        ship_given = isinstance(shipping_data, dict) and any(
+            text(shipping_data.get(k)) for k in ("address_1", "city", "postcode", "country"))
+        shipping = address(shipping_data if ship_given else billing_data, _WOO_ADDRESS,
+                           "shipping" if ship_given or not billing else "billing", problems, required=True)
+        email = check_email((billing_data or {}).get("email"), "billing.email", problems)
+        name = person_name(shipping_data if ship_given else None, billing_data)
+        if not name:
+            problems.add("billing.first_name", "a name is required (shipping or billing first_name/last_name)")
+        phone = text((billing_data or {}).get("phone") or (shipping or {}).get("phone"), 40)
+
+        lines = []
+        items = data.get("line_items")
+        if not isinstance(items, list) or not items:
+            problems.add("line_items", "at least one line item is required")
+            items = []
+        for index, item in enumerate(items):
+            path = f"line_items.{index}"
+            if not isinstance(item, dict):
+                problems.add(path, "an object is required")
+                continue
+            quantity = integer(item.get("quantity"), f"{path}.quantity", problems, minimum=1)
+            # subtotal: the line before coupons, without tax (WooCommerce's REST amounts never include tax)
+            subtotal = minor_units(item.get("subtotal"), currency, f"{path}.subtotal", problems)
+            variation = item.get("variation_id")
+            keys = [k for k in (text(item.get("sku"), 64), text(variation) if variation else None,
+                                text(item.get("product_id"))) if k]
+            if quantity is None or subtotal is None:
+                continue
+            lines.extend(split_line({"sku": text(item.get("sku"), 64), "keys": keys, "quantity": quantity,
+                                     "path": path, "sku_path": f"{path}.sku"}, subtotal))
+        discount = minor_units(data.get("discount_total"), currency, "discount_total", problems) or 0
+        shipping_total = minor_units(data.get("shipping_total"), currency, "shipping_total", problems) or 0
+        tax = minor_units(data.get("total_tax"), currency, "total_tax", problems) or 0
+        problems.check()
+        status = data.get("status")
+        result.update({
+            "external_id": external_id, "currency": currency,
+            "customer": {"email": email, "name": name, "phone": phone, "shipping_address": shipping},
+            "billing_address": billing, "lines": lines, "shipping_total": shipping_total,
+            "discount_total": discount, "tax_total": tax, "note": text(data.get("customer_note"), 2000),
+            "payment_status": "paid" if status in self.paid_statuses else None,
+            "payment_reference": text(data.get("transaction_id")),
+        })
+        if status in self.ignored_statuses:
+            result["ignore"] = f"the order is {status} on WooCommerce"
+        return result
+
+
+# --------------------------------------------------------------------------- generic (Standard Webhooks)
+
+_GENERIC_ADDRESS = {"name": "name", "company": "company", "line1": "line1", "line2": "line2", "city": "city",
+                    "region": "region", "postal_code": "postal_code", "country": "country", "phone": "phone"}
+
+
+class GenericFormat:
+    """Any other channel (an own website, a marketplace connector): the REST order body, signed with
+    Standard Webhooks (``webhook-id``, ``webhook-timestamp`` within ±5 minutes, ``webhook-signature``).
+
+    The body is ``POST /orders``'s (``customer`` with ``shipping_address``, ``lines`` of ``sku`` and
+    ``quantity``) plus ``external_id`` (required), per line ``unit_price`` (minor units), and optional
+    ``currency``, ``shipping_total``, ``discount_total``, ``tax_total`` (minor units), ``note``,
+    ``billing_address``, ``payment_status`` (``paid`` or ``unpaid``) and ``payment_reference``. It may
+    come wrapped in a Standard Webhooks envelope ``{"type": "order.created", "timestamp", "data"}``.
+    """
+
+    name = "generic"
+    generates_secret = True
+
+    def check_secret(self, secret: str) -> str | None:
+        try:
+            signing.standard_key(secret)
+        except ValueError as exc:
+            return str(exc)
+        return None
+
+    def verify(self, request, secrets):
+        tolerance = int(current_app.config.get("CHANNEL_WEBHOOK_TOLERANCE_SECONDS") or 300)
+        return signing.verify_standard(secrets, request.headers, request.get_data(), time.time(), tolerance)
+
+    def delivery_id(self, request):
+        return clean_delivery_id(_header(request, "webhook-id"), request)
+
+    def parse(self, request) -> dict:
+        body = load_json(request)
+        problems = Problems()
+        prefix, topic = "", None
+        if isinstance(body, dict) and isinstance(body.get("data"), dict) and "type" in body:
+            topic, body, prefix = text(body.get("type")), body["data"], "data."
+            if topic not in ("order.created", "order_placed"):
+                return {"topic": topic, "ignore": f"type {topic} creates no order"}
+        if not isinstance(body, dict):
+            raise ValidationFailed("the payload is not an order object", errors={"_body": ["an object is required"]})
+        result = {"topic": topic, "paths": {"lines": prefix + "lines", "currency": prefix + "currency",
+                                            "customer": prefix + "customer"}}
+        known = {"external_id", "id", "customer", "lines", "currency", "shipping_total", "discount_total",
+                 "tax_total", "note", "billing_address", "payment_status", "payment_reference", "gift"}
+        for key in sorted(set(body) - known):
+            problems.add(prefix + key, "unknown field")
+        external_id = external_id_of(body.get("external_id", body.get("id")), prefix + "external_id", problems)
+        currency = None
+        if body.get("currency") is not None:
+            currency = check_currency(body.get("currency"), prefix + "currency", problems)
+        customer = body.get("customer")
+        if not isinstance(customer, dict):
+            problems.add(prefix + "customer", "an object with email, name and shipping_address is required")
+            customer = {}
+        email = check_email(customer.get("email"), prefix + "customer.email", problems)
+        name = text(customer.get("name"))
+        if not name:
+            problems.add(prefix + "customer.name", "required")
+        shipping = address(customer.get("shipping_address"), _GENERIC_ADDRESS, prefix + "customer.shipping_address",
+                           problems, required=True)
+        billing = address(body.get("billing_address"), _GENERIC_ADDRESS, prefix + "billing_address", problems,
+                          required=False)
+        lines = []
+        items = body.get("lines")
+        if not isinstance(items, list) or not items:
+            problems.add(prefix + "lines", "at least one line is required")
+            items = []
+        for index, item in enumerate(items):
+            path = f"{prefix}lines.{index}"
+            if not isinstance(item, dict):
+                problems.add(path, "an object is required")
+                continue
+            sku = text(item.get("sku"), 64)
+            if not sku:
+                problems.add(f"{path}.sku", "required")
+            quantity = integer(item.get("quantity"), f"{path}.quantity", problems, minimum=1)
+            unit_price = None
+            if item.get("unit_price") is not None:
+                unit_price = integer(item.get("unit_price"), f"{path}.unit_price", problems)
+            for key in sorted(set(item) - {"sku", "quantity", "unit_price"}):
+                problems.add(f"{path}.{key}", "unknown field")
+            if sku and quantity:
+                lines.append({"sku": sku, "keys": [sku], "quantity": quantity, "unit_price": unit_price,
+                              "path": path, "sku_path": f"{path}.sku"})
+        amounts = {}
+        for key in ("shipping_total", "discount_total", "tax_total"):
+            amounts[key] = integer(body.get(key, 0), prefix + key, problems) or 0
+        status = body.get("payment_status")
+        if status not in (None, "paid", "unpaid"):
+            problems.add(prefix + "payment_status", "paid or unpaid")
+        if body.get("gift") not in (None, True, False):
+            problems.add(prefix + "gift", "true or false")
+        problems.check()
+        result.update({
+            "external_id": external_id, "currency": currency,
+            "customer": {"email": email, "name": name, "phone": text(customer.get("phone"), 40),
+                         "shipping_address": shipping},
+            "billing_address": billing, "lines": lines, **amounts, "note": text(body.get("note"), 2000),
+            "payment_status": "paid" if status == "paid" else None,
+            "payment_reference": text(body.get("payment_reference")), "gift": bool(body.get("gift")),
+        })
+        return result
+
+
+FORMATS = [GenericFormat(), ShopifyFormat(), WooCommerceFormat()]

@@ -1,0 +1,279 @@
+"""``POST /api/v1/channels/<name>/orders``: a channel's signed order webhook, processed once.
+
+1. The signature is checked on the raw body before anything is parsed; a missing or wrong one (or a
+   Standard Webhooks timestamp outside ±5 minutes) is a 401 and nothing is stored.
+2. A delivery id already processed answers its first answer again (the inbox).
+3. The payload is mapped to ``place_order`` data (the channel's ``sku_map``, its payment settings).
+4. The inbox record, the order and the delivery's log row are written in **one** transaction. A
+   concurrent twin fails on a unique key at commit and answers what the first one stored; an order
+   the channel already sent (same ``external_id``, any delivery id) answers 200 with that order.
+5. A refusal (422 malformed, 409 stock, ...) rolls everything back and is then recorded for staff
+   (``GET /api/v1/channels/<name>/deliveries?outcome=rejected``) with the payload, minus secrets
+   and card data. The sender may retry the same delivery later (after stock arrived, or the
+   ``sku_map`` was fixed): only processed deliveries are deduplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from engine.db import db, transaction, utcnow
+from engine.errors import DomainError, ValidationFailed
+from engine.models import Order, Product
+from engine.plugins import registry
+from engine.services import inbox, orders
+from plugins.channel_webhook import channels
+from plugins.channel_webhook.formats import Problems
+from plugins.channel_webhook.models import InboundDelivery
+from plugins.channel_webhook.redact import mask_card_numbers, mask_values, redact, redact_text
+
+log = logging.getLogger("hookshop.channel_webhook")
+
+
+class ChannelUnavailable(DomainError):
+    status = 503
+    code = "channel_unavailable"
+
+
+def error(status: int, code: str, message: str, errors: dict | None = None) -> tuple[dict, int]:
+    return {"code": code, "message": message, "errors": errors or {}}, status
+
+
+def order_out(order: Order) -> dict:
+    """What a channel gets back: enough to find the order again."""
+    return {"id": order.id, "number": order.number, "status": order.status, "payment_status": order.payment_status,
+            "channel": order.channel, "external_id": order.external_id, "currency": order.currency,
+            "total": order.total,
+            "lines": [{"sku": line.sku, "quantity": line.quantity, "unit_price": line.unit_price}
+                      for line in order.lines]}
+
+
+def _source(channel_name: str) -> str:
+    return f"channel:{channel_name}"
+
+
+def _payload_for_audit(raw: bytes):
+    try:
+        return redact(json.loads(raw))
+    except (ValueError, UnicodeDecodeError):
+        return redact_text(raw.decode("utf-8", "replace"))
+
+
+def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
+    channel = channels.get_channel(name)
+    fmt = registry().channels.get(channel.format)
+    if fmt is None or not callable(getattr(fmt, "verify", None)):
+        raise ChannelUnavailable(f"the format {channel.format!r} of channel {name!r} is not available "
+                                 "(is its plugin disabled?)")
+    is_ping = getattr(fmt, "is_ping", None)
+    if is_ping is not None and is_ping(request):
+        return {"ping": True, "channel": name}, 200
+    reason = fmt.verify(request, channels.secrets_of(channel))
+    if reason:
+        log.warning("channel %s: refused an order webhook: %s", name, reason)
+        return error(401, "unauthorized", f"missing or wrong signature: {reason}")
+    delivery_id = fmt.delivery_id(request)
+    source = _source(name)
+    replay = _replay(source, delivery_id)
+    if replay is not None:
+        return replay
+    raw = request.get_data()
+    parsed = None
+    try:
+        parsed = fmt.parse(request)
+        if parsed.get("ignore"):
+            return _ignored(channel, delivery_id, parsed, raw)
+        data, line_paths = _order_data(channel, parsed)
+    except ValidationFailed as exc:
+        status = 400 if exc.code == "invalid_json" else 422
+        return _refuse(channel, delivery_id, parsed, raw, status, exc.code, exc.message, exc.errors, {})
+    paths = parsed.get("paths") or {}
+    extra = {k: v for k, v in (("billing_address", parsed.get("billing_address")), ("note", parsed.get("note")))
+             if v}
+    try:
+        with transaction():
+            replay = _replay(source, delivery_id)
+            if replay is not None:
+                return replay
+            _check_currency(parsed.get("currency"), data["lines"], paths.get("currency", "currency"))
+            order, created = orders.place_order(data)
+            body, status = order_out(order), 201 if created else 200
+            inbox.record_once(source, delivery_id, {"status": status, "body": body})
+            _log_delivery(name, delivery_id, parsed.get("topic"), data.get("external_id"), order.id,
+                          "created" if created else "existing", status, None, {}, extra, _payload_for_audit(raw))
+    except IntegrityError:  # a twin of this delivery (or of this order) committed a moment ago
+        db.session.rollback()
+        return _after_race(source, delivery_id, name, data.get("external_id"))
+    except DomainError as exc:
+        db.session.rollback()
+        race = _after_race(source, delivery_id, name, data.get("external_id"), reraise=False)
+        if race is not None:  # e.g. the twin took the last units, then this one found no stock
+            return race
+        errors = _payload_errors(exc.errors, line_paths, paths)
+        return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, errors, extra)
+    if created:
+        log.info("channel %s: order %s placed from %s %s", name, body["number"], channel.format, data["external_id"])
+    return body, status
+
+
+def _replay(source: str, delivery_id: str):
+    record = inbox.seen(source, delivery_id)
+    if record is None:
+        return None
+    stored = record.response or {}
+    return stored.get("body", {}), stored.get("status", 200), {"Webhook-Replayed": "true"}
+
+
+def _after_race(source, delivery_id, name, external_id, reraise=True):
+    replay = _replay(source, delivery_id)
+    if replay is not None:
+        return replay
+    existing = orders.find_channel_order(name, external_id) if external_id is not None else None
+    if existing is not None:
+        return order_out(existing), 200
+    db.session.commit()
+    if reraise:
+        raise
+    return None
+
+
+def _order_data(channel, parsed: dict) -> tuple[dict, list[dict]]:
+    """``place_order`` data from a parsed payload: skus through the channel's map, its payment settings."""
+    problems = Problems()
+    sku_map = channel.sku_map or {}
+    lines, line_paths = [], []
+    for line in parsed.get("lines") or []:
+        keys = [str(k) for k in (line.get("keys") or []) if k]
+        sku = next((sku_map[k] for k in keys if k in sku_map), None) or line.get("sku")
+        sku_path = line.get("sku_path") or f"{line.get('path', 'lines')}.sku"
+        if not sku:
+            problems.add(sku_path, "the item has no sku, and none of its ids "
+                         f"({', '.join(keys) or 'none'}) is in the channel's sku_map")
+            continue
+        item = {"sku": sku, "quantity": line["quantity"]}
+        if line.get("unit_price") is not None:
+            item["unit_price"] = line["unit_price"]
+        lines.append(item)
+        line_paths.append({"path": line.get("path"), "sku_path": sku_path, "channel_sku": line.get("sku")})
+    problems.check()
+    status = channel.payment_status
+    paid = status == "paid" or (status == "auto" and parsed.get("payment_status") == "paid")
+    external_id = parsed.get("external_id")
+    data = {"channel": channel.name, "external_id": external_id, "customer": parsed["customer"], "lines": lines,
+            "payment_provider": channel.payment_provider,
+            "shipping_total": parsed.get("shipping_total") or 0, "discount_total": parsed.get("discount_total") or 0,
+            "tax_total": parsed.get("tax_total") or 0, "gift": bool(parsed.get("gift"))}
+    if parsed.get("note"):
+        data["note"] = mask_card_numbers(parsed["note"])  # a buyer may type anything into a note
+    if paid:
+        data["payment_status"] = "paid"
+        data["payment_reference"] = parsed.get("payment_reference") or f"{channel.name}:{external_id}"
+    return data, line_paths
+
+
+def _check_currency(currency: str | None, lines: list[dict], path: str) -> None:
+    if not currency:
+        return
+    skus = {line["sku"] for line in lines}
+    theirs = set(db.session.execute(select(Product.currency).where(Product.sku.in_(skus))).scalars())
+    other = sorted(c for c in theirs if c.upper() != currency)
+    if other:
+        raise ValidationFailed(f"the order is in {currency} but the products are priced in {', '.join(other)}",
+                               errors={path: [f"the products are priced in {', '.join(other)}"]})
+
+
+def _payload_errors(errors: dict, line_paths: list[dict], paths: dict) -> dict:
+    """The core's field errors (``lines.0.sku``) named after the payload (``line_items.0.sku``)."""
+    problems = Problems()
+    for key, value in (errors or {}).items():
+        if key == "lines" and isinstance(value, dict):
+            for index, fields in value.items():
+                where = line_paths[int(index)] if str(index).isdigit() and int(index) < len(line_paths) else None
+                for field, messages in (fields.items() if isinstance(fields, dict) else [("_", fields)]):
+                    if where is None:
+                        target = f"{paths.get('lines', 'lines')}.{index}.{field}"
+                    elif field == "sku":
+                        target = where["sku_path"]
+                    else:
+                        target = f"{where['path']}.{field}"
+                    for message in messages if isinstance(messages, list) else [messages]:
+                        if field == "sku" and str(message).startswith("unknown sku") and where:
+                            message = (f"{message}: no product has this sku (channel sku "
+                                       f"{where['channel_sku']!r}); add it to the channel's sku_map")
+                        problems.add(target, str(message))
+        elif key == "lines" and isinstance(value, list):
+            for message in value:
+                problems.add(paths.get("lines", "lines"), str(message))
+        else:
+            if isinstance(value, list):
+                for message in value:
+                    problems.add(paths.get(key, key), str(message))
+            else:
+                problems.errors[paths.get(key, key)] = value
+    return problems.errors
+
+
+def _ignored(channel, delivery_id: str, parsed: dict, raw: bytes):
+    body = {"ignored": True, "reason": parsed["ignore"], "channel": channel.name}
+    _record_refusal(channel.name, delivery_id, parsed, raw, "ignored", 200, parsed["ignore"], {}, {})
+    return body, 200
+
+
+def _refuse(channel, delivery_id, parsed, raw, status, code, message, errors, extra):
+    log.warning("channel %s: refused delivery %s (%s): %s %s", channel.name, delivery_id, status, message, errors)
+    _record_refusal(channel.name, delivery_id, parsed, raw, "rejected", status, message, errors, extra,
+                    code=code)
+    return error(status, code, message, errors)
+
+
+def _record_refusal(name, delivery_id, parsed, raw, outcome, status, reason, errors, extra, code=None):
+    external_id = (parsed or {}).get("external_id") or _external_id_guess(raw)
+    for _ in range(2):
+        try:
+            with transaction():
+                _log_delivery(name, delivery_id, (parsed or {}).get("topic"), external_id, None, outcome, status,
+                              f"{code}: {reason}" if code else reason, errors, extra, _payload_for_audit(raw))
+            return
+        except IntegrityError:  # a twin recorded the same delivery a moment ago: update it
+            db.session.rollback()
+
+
+def _external_id_guess(raw: bytes) -> str | None:
+    """The channel's order id of a payload that could not be mapped (for reconciliation)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if isinstance(data, dict) and isinstance(data.get("data"), dict) and "type" in data:
+        data = data["data"]
+    if isinstance(data, dict):
+        value = data.get("external_id", data.get("id"))
+        if isinstance(value, (int, str)) and not isinstance(value, bool) and 0 < len(str(value)) <= 128:
+            return str(value)
+    return None
+
+
+def _log_delivery(name, delivery_id, topic, external_id, order_id, outcome, status, reason, errors, extra, payload):
+    row = db.session.execute(select(InboundDelivery).where(
+        InboundDelivery.channel == name, InboundDelivery.delivery_id == delivery_id).with_for_update()
+        .execution_options(populate_existing=True)).scalar_one_or_none()
+    now = utcnow()
+    errors, extra = mask_values(errors or {}), mask_values(extra or {})  # messages may quote what was sent
+    reason = mask_card_numbers(reason) if reason else reason
+    if row is None:
+        db.session.add(InboundDelivery(channel=name, delivery_id=delivery_id, topic=topic, external_id=external_id,
+                                       order_id=order_id, outcome=outcome, status_code=status, reason=reason,
+                                       errors=errors or {}, extra=extra or {}, payload=payload, attempts=1,
+                                       first_seen_at=now, last_seen_at=now))
+        return
+    if row.outcome in ("created", "existing") and outcome not in ("created", "existing"):
+        return  # never overwrite what was processed
+    row.attempts += 1
+    row.last_seen_at = now
+    row.topic, row.external_id, row.order_id = topic or row.topic, external_id or row.external_id, order_id
+    row.outcome, row.status_code, row.reason = outcome, status, reason
+    row.errors, row.extra, row.payload = errors or {}, extra or row.extra or {}, payload
