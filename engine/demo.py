@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from sqlalchemy import select
 
 from engine.db import db
@@ -51,8 +53,7 @@ def load_demo(progress=None) -> str:
         auth.create_api_key("demo", ["read", "write", "admin"], key=DEMO_API_KEY)
 
     items = list(enumerate(STAGES))
-    iterator = progress(items, "demo orders") if progress else None
-    with iterator if iterator is not None else _null(items) as bar:
+    with progress(items, "demo orders") if progress else nullcontext(items) as bar:
         for index, target in bar:
             email, name, phone, address = CUSTOMERS[index % len(CUSTOMERS)]
             lines = [{"sku": "TSHIRT-BLK-M", "quantity": 1 + index % 2}]
@@ -111,14 +112,3 @@ def _scans(order) -> list[str]:
         else:
             scans.extend([product.barcode or product.sku] * line.quantity)
     return scans
-
-
-class _null:
-    def __init__(self, items):
-        self.items = items
-
-    def __enter__(self):
-        return self.items
-
-    def __exit__(self, *exc):
-        return False
