@@ -7,7 +7,9 @@ entry, the order's bookkeeping row, the receipt and the sync row are committed t
 What is booked (accounts are roles of the chart, see ``settings.DEFAULT_ACCOUNTS``):
 
 * **payment captured** (``order_paid``, and before any other entry of the order): per captured payment,
-  clearing of its provider against receivable; its fee, when known, against the clearing account.
+  clearing of its provider against receivable; its fee, when known, against the clearing account. An
+  authorisation posts nothing; its later capture fires no stage hook, so the order's next hook or the
+  periodic task (``book_captured_payments``) posts it.
 * **sale** (``order_confirmed``): receivable (the order's total) against sales, shipping revenue and
   VAT per rate, with discounts as a debit. Prices are tax-inclusive: the tax is split out per rate.
 * **refund** (``refund_issued``): the money leaves clearing (against receivable); when the sale was

@@ -31,7 +31,8 @@ class LedgerEndpoint:
     """A cloud accounting endpoint: checks the signature, books entries by idempotency key (a key seen
     before is a duplicate, booked once), and misbehaves as ``plan`` says, request by request:
     ``500`` (nothing booked), ``slow`` (booked, but the answer comes after the client gave up),
-    ``reject`` (the first entry refused), ``ok``."""
+    ``lost`` (booked, then a 503 as from a proxy that lost the answer), ``reject`` (the first entry
+    refused), ``ok``."""
 
     def __init__(self, plan=()):
         self.plan = list(plan)
@@ -65,8 +66,10 @@ class LedgerEndpoint:
                 if key not in self.booked:
                     self.booked[key] = entry
                     self.bookings[key] += 1
+        if behaviour == "lost":
+            return Response("upstream timed out", 503)(environ, start_response)
         if behaviour == "slow":
-            time.sleep(0.8)  # longer than the client's timeout: the answer is lost, the entries are booked
+            time.sleep(1.6)  # longer than the client's timeout: the answer is lost, the entries are booked
         return Response(json.dumps({"booked": len(keys), "rejected": rejected}), 200,
                         mimetype="application/json")(environ, start_response)
 
@@ -86,7 +89,7 @@ def endpoint():
 @pytest.fixture
 def app_config(endpoint):
     return {**TAX, "ACCOUNTING_SYNC_URL": endpoint.url, "ACCOUNTING_SYNC_SECRET": SECRET, "ACCOUNTING_SYNC_BATCH": "4",
-            "ACCOUNTING_SYNC_RETRY_DELAYS": "5,20,60", "ACCOUNTING_SYNC_TIMEOUT": "0.3"}
+            "ACCOUNTING_SYNC_RETRY_DELAYS": "5,20,60", "ACCOUNTING_SYNC_TIMEOUT": "1"}
 
 
 def _some_entries(api, n=4):
@@ -115,15 +118,17 @@ def _uids(app):
 
 def test_every_entry_arrives_once_through_failures_and_a_lost_answer(shop, app, endpoint):
     _some_entries(shop)
-    endpoint.plan = ["500", "ok", "slow", "500", "ok"]
+    # batches of 4 by entry id: A fails then goes; B is booked but its answer times out, then goes again;
+    # C is booked but answered 503, then goes again; D fails once
+    endpoint.plan = ["500", "ok", "slow", "ok", "lost", "ok", "500", "ok"]
     now = _run_until_settled(app, utcnow())
     uids = _uids(app)
     assert len(uids) == 15  # the 3 stock receipts (posted by the same periodic task), 4 x payment, sale, shipment
     # every entry is in the endpoint's ledger, booked exactly once
     assert set(endpoint.booked) == uids and set(endpoint.bookings.values()) == {1}
-    # the batch whose answer was lost was sent again (a duplicate to the endpoint); nothing else was
-    slow_keys = next(keys for behaviour, keys in endpoint.requests if behaviour == "slow")
-    assert {k: n for k, n in endpoint.received.items() if n > 1} == dict.fromkeys(slow_keys, 2)
+    # the batches whose answer was lost were sent again (duplicates to the endpoint); nothing else was
+    lost = [k for behaviour, keys in endpoint.requests if behaviour in ("slow", "lost") for k in keys]
+    assert len(lost) == 8 and {k: n for k, n in endpoint.received.items() if n > 1} == dict.fromkeys(lost, 2)
     assert all(len(keys) <= 4 for _, keys in endpoint.requests)
     status = shop.get("/accounting/sync").get_json()
     assert status["enabled"] and status["counts"] == {"pending": 0, "synced": 15, "failed": 0, "rejected": 0}
