@@ -169,3 +169,14 @@ def insert_if_absent(model, values: dict, unique: list[str]) -> None:
     else:
         from sqlalchemy.dialects.sqlite import insert
     db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))
+
+
+def page_by_id(stmt, id_column, limit: int, cursor: int | None = None) -> tuple[list, int | None]:
+    """A newest-first keyset page of ``stmt`` (ordered by id descending): the rows with an id below
+    ``cursor``, and the cursor of the next page (None on the last one)."""
+    if cursor:
+        stmt = stmt.where(id_column < cursor)
+    rows = list(db.session.execute(stmt.limit(limit + 1)).scalars())
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more else None)

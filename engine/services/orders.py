@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from engine import signals
-from engine.db import before_outside_call, db, is_postgres, transaction
+from engine.db import before_outside_call, db, is_postgres, page_by_id, transaction
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
 from engine.domain.money import percent_of
@@ -309,8 +309,6 @@ def list_orders(*, status=None, channel=None, flag=None, customer=None, limit=50
         stmt = stmt.where(Order.channel == channel)
     if customer:
         stmt = stmt.where(Order.customer_id == customer)
-    if cursor:
-        stmt = stmt.where(Order.id < cursor)
     stmt = stmt.options(selectinload(Order.lines), selectinload(Order.payments), selectinload(Order.shipments))
     if flag:
         # flags live in a JSON list; filter in batches so a page is always full when possible
@@ -329,10 +327,7 @@ def list_orders(*, status=None, channel=None, flag=None, customer=None, limit=50
             last = batch[-1].id
         more = len(items) == limit
         return items, (items[-1].id if more and items else None)
-    rows = list(db.session.execute(stmt.limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return page_by_id(stmt, Order.id, limit, cursor)
 
 
 def cancel_order(order_id: int, reason: str = "") -> Order:

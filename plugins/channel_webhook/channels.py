@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import case, func, select
 
-from engine.db import as_utc, db, transaction, utcnow
+from engine.db import as_utc, db, page_by_id, transaction, utcnow
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Order
 from engine.plugins import registry
@@ -169,12 +169,7 @@ def list_inbound(name: str, outcome: str | None = None, limit: int = 50,
     stmt = select(InboundDelivery).where(InboundDelivery.channel == name).order_by(InboundDelivery.id.desc())
     if outcome:
         stmt = stmt.where(InboundDelivery.outcome == outcome)
-    if cursor:
-        stmt = stmt.where(InboundDelivery.id < cursor)
-    rows = list(db.session.execute(stmt.limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return page_by_id(stmt, InboundDelivery.id, limit, cursor)
 
 
 def inbound_out(row: InboundDelivery) -> dict:

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.db import as_utc, db, transaction, utcnow
+from engine.db import as_utc, db, page_by_id, transaction, utcnow
 from engine.errors import Conflict, NotFound, ValidationFailed
 from plugins.channel_webhook import net, signing
 from plugins.channel_webhook.models import Delivery, DeliveryAttempt, Subscription
@@ -344,12 +344,7 @@ def list_deliveries(*, subscription: int | None = None, status: str | None = Non
         stmt = stmt.where(Delivery.status == status)
     if event_type:
         stmt = stmt.where(Delivery.event_type == event_type)
-    if cursor:
-        stmt = stmt.where(Delivery.id < cursor)
-    rows = list(db.session.execute(stmt.limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return page_by_id(stmt, Delivery.id, limit, cursor)
 
 
 def redeliver(delivery_id: int) -> Delivery:
