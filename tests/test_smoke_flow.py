@@ -49,3 +49,21 @@ def test_bad_input_changes_nothing(api, app):
     assert r.get_json()["errors"] == {"lines": {"1": {"sku": ["unknown sku 'NOPE'"]}}}
     assert stock_of(api, "MUG")["reserved"] == 0
     assert api.get("/orders").get_json()["items"] == []
+
+
+def test_orders_list_pages_newest_first_with_a_cursor_and_filters(api):
+    product(api, "MUG")
+    receive(api, "MUG", 10)
+    ids = [place(api, [("MUG", 1)], email=f"c{i % 2}@example.com", gift=i % 2 == 0)["id"] for i in range(5)]
+    seen, cursor = [], None
+    while True:
+        page = api.get("/orders?limit=2" + (f"&cursor={cursor}" if cursor else "")).get_json()
+        seen.append([o["id"] for o in page["items"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [[ids[4], ids[3]], [ids[2], ids[1]], [ids[0]]]
+    gifts = api.get("/orders?limit=2&flag=gift").get_json()
+    assert [o["id"] for o in gifts["items"]] == [ids[4], ids[2]]
+    rest = api.get(f"/orders?limit=2&flag=gift&cursor={gifts['next_cursor']}").get_json()
+    assert [o["id"] for o in rest["items"]] == [ids[0]]
