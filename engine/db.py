@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, MetaData, event, insert
+from sqlalchemy import JSON, BigInteger, Integer, MetaData, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import DeclarativeBase, Session, registry
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -26,7 +26,19 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING), session_options={"expire_on_commit": False})
+# Every integer column (ids, money in minor units, quantities) is 64-bit: BIGINT on PostgreSQL; SQLite's
+# INTEGER is already 64-bit (and an INTEGER PRIMARY KEY is the rowid), so its schema keeps INTEGER.
+BigInt = BigInteger().with_variant(Integer(), "sqlite")
+INT64_MAX = 2**63 - 1
+
+
+class Base(DeclarativeBase):
+    """The declarative base of every model, the core's and the plugins': ``Mapped[int]`` is 64-bit."""
+
+    registry = registry(metadata=MetaData(naming_convention=NAMING), type_annotation_map={int: BigInt})
+
+
+db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 

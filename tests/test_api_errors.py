@@ -430,8 +430,8 @@ def test_transition_bodies_are_validated(shop, app, paid_order):
     ):
         errors = assert_error(shop.post(f"/orders/{oid}/{path}", body), 422, "validation_error")
         assert set(flat(errors)) == paths, (path, body, errors)
-    # more than was paid
-    errors = assert_error(shop.post(f"/orders/{oid}/refunds", {"amount": 70000}), 422)
+    # more than was paid: a conflict with the order's state, saying so
+    errors = assert_error(shop.post(f"/orders/{oid}/refunds", {"amount": 70000}), 409, "refund_exceeds_refundable")
     assert set(flat(errors)) == {("amount",)}
     assert_unchanged(app, before, "transition bodies")
 
@@ -442,7 +442,9 @@ def test_amounts_are_limited_by_what_is_due_not_by_a_fixed_cap(api, app):
     receive(api, "CAR", 1)
     oid = place(api, [("CAR", 1)])["id"]
     before = snapshot(app)
-    errors = assert_error(api.post(f"/orders/{oid}/pay", {"amount": 2_500_001}), 422)
+    resp = api.post(f"/orders/{oid}/pay", {"amount": 2_500_001})
+    errors = assert_error(resp, 409, "overpayment")
+    assert "2500000" in resp.get_json()["message"]  # says what is due
     assert set(flat(errors)) == {("amount",)}
     assert_unchanged(app, before, "overpayment")
     body = api.post(f"/orders/{oid}/pay", {"amount": 1_500_000}).get_json()
@@ -453,6 +455,6 @@ def test_amounts_are_limited_by_what_is_due_not_by_a_fixed_cap(api, app):
     assert resp.status_code == 200, resp.get_json()
     assert resp.get_json()["totals"]["refunded"] == 2_000_000
     before = snapshot(app)
-    errors = assert_error(api.post(f"/orders/{oid}/refunds", {"amount": 500_001}), 422)
+    errors = assert_error(api.post(f"/orders/{oid}/refunds", {"amount": 500_001}), 409, "refund_exceeds_refundable")
     assert set(flat(errors)) == {("amount",)}
     assert_unchanged(app, before, "refund beyond what was paid")

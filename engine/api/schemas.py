@@ -243,6 +243,18 @@ class PaymentOut(Strict):
     created_at = fields.String()
 
 
+class RefundOut(Strict):
+    id = Int()
+    payment_id = Int()
+    amount = Int()
+    status = fields.String(metadata={"description": "pending (reserved, the provider is being called), succeeded, "
+                                                    "failed (released), superseded (recorded from the provider)"})
+    reference = fields.String(allow_none=True)
+    reason = fields.String()
+    return_id = Int(allow_none=True)
+    created_at = fields.String()
+
+
 class ShipmentOut(Strict):
     id = Int()
     carrier = fields.String()
@@ -281,6 +293,7 @@ class OrderOut(Strict):
     customer = fields.Nested(CustomerRef)
     shipping_address = fields.Dict()
     payments = fields.List(fields.Nested(PaymentOut))
+    refunds = fields.List(fields.Nested(RefundOut))
     shipments = fields.List(fields.Nested(ShipmentOut))
     events = fields.List(fields.Nested(EventOut))
     replacement_for = Int(allow_none=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import db, utcnow
@@ -31,7 +31,7 @@ class IdempotencyRecord(db.Model):
     __tablename__ = "idempotency_records"
     __table_args__ = (UniqueConstraint("api_key_id", "key"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    api_key_id: Mapped[int] = mapped_column(Integer, ForeignKey("api_keys.id"))
+    api_key_id: Mapped[int] = mapped_column(ForeignKey("api_keys.id"))
     key: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
     status_code: Mapped[int]

@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -26,6 +27,10 @@ class Order(db.Model):
         UniqueConstraint("channel", "external_id"),
         Index("ix_orders_status_id", "status", "id"),
         Index("ix_orders_customer_id", "customer_id", "id"),
+        CheckConstraint("total >= 0", name="total_not_negative"),
+        CheckConstraint("paid_total >= 0", name="paid_not_negative"),
+        CheckConstraint("refunded_total >= 0", name="refunded_not_negative"),
+        CheckConstraint("refunded_total <= paid_total", name="refunded_within_paid"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     status: Mapped[str] = mapped_column(String(16), default="placed")
@@ -52,6 +57,12 @@ class Order(db.Model):
     gift: Mapped[bool] = mapped_column(default=False)
     flags: Mapped[list] = mapped_column(JSONType, default=list)
     replacement_for_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
+    # an action that calls an outside service (pay, ship, cancel) claims the order under its lock
+    # before the call and settles under the lock after it; another such action meanwhile is a 409
+    # ``order_busy``. The claim expires (a crashed process never blocks the order for good).
+    claim: Mapped[str | None] = mapped_column(String(16))
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    claim_expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
@@ -60,6 +71,7 @@ class Order(db.Model):
     # the timeline is written by engine.signals (buffered rows, one INSERT per transaction)
     events = relationship("OrderEvent", order_by="OrderEvent.id", viewonly=True)
     payments = relationship("Payment", order_by="Payment.id")
+    refunds = relationship("Refund", order_by="Refund.id", viewonly=True)
     shipments = relationship("Shipment", order_by="Shipment.id")
 
     @property
@@ -105,6 +117,11 @@ class OrderEvent(db.Model):
 
 class Payment(db.Model):
     __tablename__ = "payments"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+        CheckConstraint("refunded_amount >= 0", name="refunded_not_negative"),
+        CheckConstraint("refunded_amount <= amount", name="refunded_within_amount"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     provider: Mapped[str] = mapped_column(String(64))
@@ -117,6 +134,38 @@ class Payment(db.Model):
     data: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class Refund(db.Model):
+    """Money given back on one payment: reserved (``pending``) under the order's lock before the
+    provider is called, then ``succeeded`` or ``failed`` (released) under the lock again.
+
+    A refund seen first at the provider (its dashboard, a webhook) is recorded ``succeeded`` at once.
+    At most one refund request of an order is pending at a time (decided under the order's lock; a
+    partial unique index backs it per payment): a second refund meanwhile is a 409 ``refund_in_progress``.
+    """
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        CheckConstraint("amount > 0", name="amount_positive"),
+        UniqueConstraint("payment_id", "reference"),
+        Index("ix_refunds_order_id", "order_id", "id"),
+        Index("uq_refunds_one_pending_per_payment", "payment_id", unique=True,
+              sqlite_where=text("status = 'pending'"), postgresql_where=text("status = 'pending'")),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+    payment_id: Mapped[int] = mapped_column(ForeignKey("payments.id"))
+    return_id: Mapped[int | None] = mapped_column(ForeignKey("returns.id"))
+    amount: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, succeeded, failed, superseded
+    reference: Mapped[str | None] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    message: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    payment = relationship("Payment")
 
 
 class Shipment(db.Model):

@@ -7,17 +7,20 @@ applied in a short transaction that re-checks the order's status under a lock.
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
+
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
 from engine import signals
-from engine.db import before_outside_call, db, is_postgres, page_by_id, transaction
+from engine.db import as_utc, db, is_postgres, page_by_id, transaction, utcnow
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
 from engine.domain.money import percent_of
-from engine.errors import NotFound, ValidationFailed
+from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Customer, Order, OrderLine, Product
 from engine.plugins import registry
 from engine.services import stock
@@ -29,11 +32,55 @@ def get_order(order_id: int, *, lock: bool = False, full: bool = False) -> Order
         stmt = stmt.with_for_update().execution_options(populate_existing=True)
     if full:
         stmt = stmt.options(selectinload(Order.lines), selectinload(Order.events), selectinload(Order.payments),
-                            selectinload(Order.shipments))
+                            selectinload(Order.refunds), selectinload(Order.shipments))
     order = db.session.execute(stmt).scalar_one_or_none()
     if order is None:
         raise NotFound(f"no order with id {order_id}")
     return order
+
+
+# how long a claim (see ``claim``) holds the order when its process never settles it (a crash)
+CLAIM_LEASE = timedelta(minutes=5)
+
+
+def claim(order_id: int, action: str, check=None) -> tuple[Order, str]:
+    """Claim the order for ``action`` before an outside call (payment provider, carrier) made with no
+    lock held; returns the order and the claim's token for ``end_claim_locked``.
+
+    Under the order's lock: ``action`` must be allowed now (409 ``illegal_transition``) and no other
+    claimed action may be under way (409 ``order_busy``); ``check(order)`` runs under the same lock
+    and may refuse too (e.g. nothing is due). So pay, ship and cancel exclude each other, and two of
+    one kind are one decision: the second sees the first's claim, or its result.
+    """
+    with transaction():
+        order = get_order(order_id, lock=True)
+        tx.check(order.status, action, order.held_from)
+        now = utcnow()
+        if order.claim and order.claim_expires_at and as_utc(order.claim_expires_at) > now:
+            raise Conflict(f"order {order.number} is busy: another request is running '{order.claim}' with an "
+                           "outside service; try again in a moment", code="order_busy",
+                           errors={"status": [order.status], "busy_with": [order.claim]})
+        if check is not None:
+            check(order)
+        token = secrets.token_hex(8)
+        order.claim, order.claim_token, order.claim_expires_at = action, token, now + CLAIM_LEASE
+    return order, token
+
+
+def end_claim_locked(order: Order, token: str | None) -> bool:
+    """End the claim with ``token`` on the locked order; False when it is not held by that token
+    (it expired and another request claimed the order since)."""
+    if token is None or order.claim_token != token:
+        return False
+    order.claim = order.claim_token = order.claim_expires_at = None
+    return True
+
+
+def release_claim(order_id: int, token: str) -> None:
+    """Give a claim up after its outside call failed: the order is as it was."""
+    db.session.rollback()
+    with transaction():
+        end_claim_locked(get_order(order_id, lock=True), token)
 
 
 def stage(order: Order, hook: str, message: str, **payload) -> None:
@@ -309,7 +356,8 @@ def list_orders(*, status=None, channel=None, flag=None, customer=None, limit=50
         stmt = stmt.where(Order.channel == channel)
     if customer:
         stmt = stmt.where(Order.customer_id == customer)
-    stmt = stmt.options(selectinload(Order.lines), selectinload(Order.payments), selectinload(Order.shipments))
+    stmt = stmt.options(selectinload(Order.lines), selectinload(Order.payments), selectinload(Order.refunds),
+                        selectinload(Order.shipments))
     if flag:
         # flags live in a JSON list; filter in batches so a page is always full when possible
         items: list[Order] = []
@@ -331,39 +379,28 @@ def list_orders(*, status=None, channel=None, flag=None, customer=None, limit=50
 
 
 def cancel_order(order_id: int, reason: str = "") -> Order:
-    """Cancel before shipping: void or refund the payment first (nothing changes if the
-    provider fails), then release reservations and picked serials in one transaction."""
+    """Cancel before shipping: void or refund the payment first (nothing changes if the provider
+    fails), then release reservations and picked serials in one transaction.
+
+    The order is claimed for the whole of it, so a ship (or a payment) meanwhile is a 409
+    ``order_busy`` and a cancelled order is never shipped, nor a shipped one refunded."""
     from engine.services import payments
 
-    order = get_order(order_id)
-    tx.check(order.status, "cancel", order.held_from)
-    settled = "none"
-    to_void = [p for p in order.payments if p.status in ("authorized", "pending")]
-    if to_void:
-        provider = payments.provider_for(order)
-        before_outside_call()
-        for payment in to_void:
-            try:
-                provider.void(payment)
-            except Exception as exc:
-                from engine.errors import ProviderUnavailable
-
-                raise ProviderUnavailable(f"could not void payment {payment.reference} with {provider.name}: "
-                                          f"{exc}; the order is not cancelled, try again") from exc
-        settled = "voided"
-    refundable = order.paid_total - order.refunded_total
-    if refundable > 0:
-        payments.refund_order(order_id, refundable, reason or "order cancelled")
-        settled = "refunded"
+    order, token = claim(order_id, "cancel")
+    try:
+        settled = payments.settle_for_cancel(order_id, reason or "order cancelled")
+    except BaseException:
+        release_claim(order_id, token)
+        raise
     product_ids = [line.product_id for line in order.lines]
     with transaction():
-        # stock levels before the order row: the lock order of receipts filling backorders (no deadlock)
+        # the engine's lock order: stock levels, then the order (docs/design-decisions.md)
         stock.lock_levels(product_ids)
         order = get_order(order_id, lock=True)
+        if not end_claim_locked(order, token):
+            raise Conflict(f"order {order.number} was claimed by another request while its payment was settled; "
+                           "look at its timeline and try again", code="order_busy")
         move(order, "cancel")
-        for payment in order.payments:
-            if payment.status in ("authorized", "pending"):
-                payment.status = "voided"
         if settled == "voided" and order.payment_status in ("authorized", "pending"):
             order.payment_status = "voided"
         released = stock.release(order)

@@ -1,22 +1,32 @@
 """Payments: starting or recording payment with the order's provider, applying
 provider outcomes (also from webhooks), refunds.
 
-Providers are called outside any transaction; their outcome is applied in a
-short transaction under the order's lock. Applying the same outcome twice (a
-retried call, a redelivered webhook) changes nothing the second time: payments
-are matched on (provider, reference).
+Every money decision is made under the order's lock and providers are called
+with no lock held (docs/design-decisions.md, "Money and stock under one lock"):
+
+* pay: the order is *claimed* for ``pay`` under its lock (what is due is checked
+  there; a second pay, a ship or a cancel meanwhile is a 409), the provider is
+  called, and its outcome is applied under the lock again, ending the claim;
+* refund: the amount is *reserved* as a ``pending`` refund under the lock (never
+  above paid minus refunded minus pending), the provider is called, and the
+  refund is settled (``succeeded``) or released (``failed``) under the lock.
+
+Applying the same outcome twice (a retried call, a redelivered webhook) changes
+nothing the second time: payments are matched on (provider, reference), refunds
+on (payment, reference).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
-from engine.db import before_outside_call, db, transaction
+from engine.db import before_outside_call, db, transaction, utcnow
 from engine.domain import transitions as tx
-from engine.errors import Conflict, DomainError, PaymentFailed, ProviderUnavailable, ValidationFailed
-from engine.models import Order, Payment
+from engine.errors import Conflict, DomainError, PaymentFailed, ProviderUnavailable
+from engine.models import Order, Payment, Refund
 from engine.plugins import registry
 from engine.services import orders as order_service
 
@@ -54,29 +64,46 @@ def provider_for(order: Order):
                        code="provider_disabled") from None
 
 
+def _check_due(amount: int | None):
+    def check(order: Order) -> None:
+        provider_for(order)
+        due = order.total - order.paid_total
+        if due <= 0:
+            raise Conflict(f"nothing is due on order {order.number}: {order.paid_total} of {order.total} is paid",
+                           code="nothing_due", errors={"amount": ["nothing is due"]})
+        if amount is not None and amount > due:
+            raise Conflict(f"a payment of {amount} would exceed what is due on order {order.number} ({due}); "
+                           "pay at most what is due", code="overpayment",
+                           errors={"amount": [f"at most {due} is due"]})
+    return check
+
+
 def pay_order(order_id: int, *, amount: int | None = None, reference: str | None = None,
               payment_method: str | None = None) -> Order:
-    """Start or record payment with the order's provider (``POST /orders/{id}/pay``)."""
-    order = order_service.get_order(order_id)
-    tx.check(order.status, "pay", order.held_from)
-    remaining = order.total - order.paid_total
-    if amount is not None and not 0 < amount <= remaining:
-        raise ValidationFailed(f"amount must be between 1 and {remaining}",
-                               errors={"amount": [f"must be between 1 and {remaining} (still due)"]})
+    """Start or record payment with the order's provider (``POST /orders/{id}/pay``).
+
+    One decision under the order's lock: the order is claimed for ``pay`` (what is due checked
+    there), the provider is called with no lock held, its outcome applied under the lock."""
+    order, token = order_service.claim(order_id, "pay", _check_due(amount))
     provider = provider_for(order)
-    before_outside_call()
+    due = order.total - order.paid_total
     try:
         outcome = provider.pay(order, payment_method=payment_method,
-                               data={"amount": amount if amount is not None else remaining, "reference": reference})
+                               data={"amount": amount if amount is not None else due, "reference": reference})
     except DomainError:
+        order_service.release_claim(order_id, token)
         raise
     except Exception as exc:  # the provider is down or broke: nothing was written
         db.session.rollback()
         with transaction():
             order = order_service.get_order(order_id, lock=True)
+            order_service.end_claim_locked(order, token)
             order_service.note(order, "payment_error", f"{provider.name}: {exc}", provider=provider.name)
         raise ProviderUnavailable(f"payment provider {provider.name} failed: {exc}; try again later") from exc
-    order = apply_payment(order_id, provider.name, outcome)
+    except BaseException:
+        order_service.release_claim(order_id, token)
+        raise
+    order = apply_payment(order_id, provider.name, outcome, claim_token=token)
     if outcome.status == "failed":
         raise PaymentFailed(outcome.message or "the payment was declined",
                             errors={"payment": [outcome.message or "declined"]})
@@ -90,10 +117,12 @@ def _payment(order: Order, provider: str, reference: str | None) -> Payment | No
         Payment.order_id == order.id, Payment.provider == provider, Payment.reference == reference)).scalar_one_or_none()
 
 
-def apply_payment(order_id: int, provider: str, outcome: PaymentOutcome) -> Order:
-    """Apply a provider's outcome to the order (idempotent per provider reference)."""
+def apply_payment(order_id: int, provider: str, outcome: PaymentOutcome, claim_token: str | None = None) -> Order:
+    """Apply a provider's outcome to the order (idempotent per provider reference); ends the
+    ``pay`` claim with ``claim_token`` in the same transaction."""
     with transaction():
         order = order_service.get_order(order_id, lock=True)
+        order_service.end_claim_locked(order, claim_token)
         payment = _payment(order, provider, outcome.reference)
         if payment is None:
             payment = Payment(order_id=order.id, provider=provider, amount=outcome.amount, currency=order.currency,
@@ -148,7 +177,8 @@ def record_paid_locked(order: Order, provider: str, amount: int, reference: str 
                        payment: Payment | None = None, note_text: str | None = None, capture: bool = False) -> None:
     """Count ``amount`` as paid on the locked order; move it to ``paid`` once fully paid.
 
-    ``capture``: the money of an earlier authorisation was captured (the order may have moved on already)."""
+    ``capture``: the money of an earlier authorisation was captured (the order may have moved on already).
+    Money a provider reports is a fact and always recorded; more than was due is noted for staff."""
     if payment is None:
         payment = Payment(order_id=order.id, provider=provider, amount=amount, currency=order.currency,
                           status="paid", reference=reference, refunded_amount=0, data={"history": ["paid"]})
@@ -157,7 +187,12 @@ def record_paid_locked(order: Order, provider: str, amount: int, reference: str 
             order.payments.append(payment)
     if payment.id is None:
         db.session.flush()
+    due = order.total - order.paid_total
     order.paid_total += amount
+    if amount > due > 0 or (due <= 0 < amount and not capture):
+        order_service.note(order, "payment_overpaid",
+                           f"{provider} reported {amount} while {max(due, 0)} was due: refund the difference",
+                           amount=amount, due=max(due, 0), provider=provider, reference=reference)
     if order.paid_total < order.total:
         order.payment_status = "partially_paid"
         order_service.note(order, "payment_received", f"{amount} received, {order.total - order.paid_total} due",
@@ -178,52 +213,178 @@ def record_paid_locked(order: Order, provider: str, amount: int, reference: str 
                            amount=amount, provider=provider)
 
 
-def refund_order(order_id: int, amount: int, reason: str = "") -> Order:
-    """Refund ``amount`` over the order's paid payments (newest first); never more than paid minus refunded."""
-    order = order_service.get_order(order_id)
+# ---------------------------------------------------------------- refunds: reserve, call, settle
+
+
+def _pending_refunds(order: Order) -> list[Refund]:
+    return list(db.session.execute(select(Refund).where(Refund.order_id == order.id, Refund.status == "pending")
+                                   .execution_options(populate_existing=True)).scalars())
+
+
+def refundable_locked(order: Order) -> int:
+    """What may still be refunded on the locked order: paid minus refunded minus pending refunds."""
+    pending = db.session.execute(select(func.coalesce(func.sum(Refund.amount), 0)).where(
+        Refund.order_id == order.id, Refund.status == "pending")).scalar_one()
+    return order.paid_total - order.refunded_total - pending
+
+
+def reserve_refunds_locked(order: Order, amount: int, reason: str, return_id: int | None = None) -> list[int]:
+    """Reserve ``amount`` as pending refunds over the order's paid payments (newest first).
+
+    The order must be locked. Refused with a 409 when it exceeds paid minus refunded minus pending
+    (``refund_exceeds_refundable``) or while another refund of the order is pending
+    (``refund_in_progress``; a partial unique index backs it)."""
+    if _pending_refunds(order):
+        raise Conflict(f"a refund of order {order.number} is in progress; try again when it is settled",
+                       code="refund_in_progress")
     refundable = order.paid_total - order.refunded_total
-    if amount <= 0 or amount > refundable:
-        raise ValidationFailed(f"refund must be between 1 and {refundable}",
-                               errors={"amount": [f"must be between 1 and {refundable} (paid minus refunded)"]})
-    provider = provider_for(order)
-    payments = [p for p in order.payments if p.status in ("paid", "partially_refunded")]
-    before_outside_call()
-    left = amount
-    for payment in reversed(payments):
+    if not 0 < amount <= refundable:
+        raise Conflict(f"a refund of {amount} exceeds what can be refunded on order {order.number} ({refundable}: "
+                       "paid minus refunded)", code="refund_exceeds_refundable",
+                       errors={"amount": [f"must be between 1 and {refundable} (paid minus refunded)"]})
+    payments = db.session.execute(select(Payment).where(
+        Payment.order_id == order.id, Payment.status.in_(("paid", "partially_refunded")))
+        .order_by(Payment.id.desc()).execution_options(populate_existing=True)).scalars().all()
+    left, refunds = amount, []
+    for payment in payments:
         take = min(left, payment.amount - payment.refunded_amount)
         if take <= 0:
             continue
-        try:
-            outcome = provider.refund(payment, take)
-        except DomainError:
-            raise
-        except Exception as exc:
-            raise ProviderUnavailable(f"refund with {provider.name} failed: {exc}; nothing was refunded by this "
-                                      "call, try again") from exc
-        apply_refund(order_id, payment.id, outcome, reason)
+        refunds.append(Refund(order_id=order.id, payment_id=payment.id, return_id=return_id, amount=take,
+                              status="pending", reason=reason))
         left -= take
         if left == 0:
             break
+    if left:
+        raise Conflict(f"the order's captured payments cover only {amount - left} of the refund of {amount}",
+                       code="refund_exceeds_refundable",
+                       errors={"amount": [f"at most {amount - left} is captured and not refunded"]})
+    db.session.add_all(refunds)
+    db.session.flush()
+    return [r.id for r in refunds]
+
+
+def refund_order(order_id: int, amount: int, reason: str = "") -> Order:
+    """Refund ``amount`` over the order's paid payments (newest first); never more than paid minus refunded."""
+    try:
+        with transaction():
+            order = order_service.get_order(order_id, lock=True)
+            provider_for(order)
+            refund_ids = reserve_refunds_locked(order, amount, reason)
+    except IntegrityError:  # a concurrent refund's reservation won the partial unique index
+        db.session.rollback()
+        raise Conflict(f"a refund of order {order_id} is in progress; try again when it is settled",
+                       code="refund_in_progress") from None
+    execute_refunds(order_id, refund_ids)
     return order_service.get_order(order_id)
 
 
+def execute_refunds(order_id: int, refund_ids: list[int]) -> None:
+    """Call the provider for each reserved refund (no lock held) and settle it; a provider failure
+    releases the refund (``failed``) and the ones not tried yet, and raises."""
+    for index, refund_id in enumerate(refund_ids):
+        refund = db.session.get(Refund, refund_id)
+        payment = db.session.get(Payment, refund.payment_id)
+        provider = provider_for(order_service.get_order(order_id))
+        before_outside_call()
+        try:
+            outcome = provider.refund(payment, refund.amount)
+        except BaseException as exc:
+            db.session.rollback()
+            message = exc.message if isinstance(exc, DomainError) else f"{provider.name}: {exc}"
+            for rest in refund_ids[index:]:
+                settle_refund(rest, None, failure=message)
+            if isinstance(exc, DomainError) or not isinstance(exc, Exception):
+                raise
+            raise ProviderUnavailable(f"refund with {provider.name} failed: {exc}; nothing was refunded by this "
+                                      "call, try again") from exc
+        settle_refund(refund_id, outcome)
+
+
+def settle_refund(refund_id: int, outcome: RefundOutcome | None, failure: str = "") -> None:
+    """Settle a reserved refund under the order's lock (idempotent: a settled refund stays as it is)."""
+    with transaction():
+        refund = db.session.get(Refund, refund_id)
+        order = order_service.get_order(refund.order_id, lock=True)
+        refund = db.session.execute(select(Refund).where(Refund.id == refund_id)
+                                    .execution_options(populate_existing=True)).scalar_one()
+        if refund.status != "pending":
+            return
+        refund.settled_at = utcnow()
+        if outcome is None or outcome.status == "failed":
+            refund.status, refund.message = "failed", (outcome.message if outcome else failure) or "refund failed"
+            order_service.note(order, "refund_failed", refund.message, payment_id=refund.payment_id,
+                               refund_id=refund.id, amount=refund.amount)
+            return
+        twin = db.session.execute(select(Refund).where(
+            Refund.payment_id == refund.payment_id, Refund.reference == outcome.reference)).scalar_one_or_none()
+        if twin is not None:  # the provider's webhook recorded this refund first
+            refund.status, refund.message = "superseded", f"recorded from the provider as refund {twin.id}"
+            return
+        refund.reference = outcome.reference
+        _count_refund_locked(order, refund, outcome.amount, outcome.message)
+
+
+def _count_refund_locked(order: Order, refund: Refund, amount: int, message: str = "") -> None:
+    payment = db.session.execute(select(Payment).where(Payment.id == refund.payment_id)
+                                 .execution_options(populate_existing=True)).scalar_one()
+    refund.status, refund.amount, refund.message = "succeeded", amount, message or None
+    payment.refunded_amount += amount
+    payment.status = "refunded" if payment.refunded_amount >= payment.amount else "partially_refunded"
+    order.refunded_total += amount
+    order.payment_status = "refunded" if order.refunded_total >= order.paid_total else "partially_refunded"
+    order_service.stage(order, "refund_issued", f"refunded {amount} ({refund.reason or 'no reason given'})",
+                        payment_id=payment.id, refund_id=refund.id, amount=amount, reason=refund.reason,
+                        reference=refund.reference)
+
+
 def apply_refund(order_id: int, payment_id: int, outcome: RefundOutcome, reason: str = "") -> None:
-    """Record a refund once per provider refund reference."""
+    """Record a refund the provider reports (a webhook, its dashboard), once per provider reference."""
     with transaction():
         order = order_service.get_order(order_id, lock=True)
-        payment = db.session.get(Payment, payment_id)
-        refunds = list((payment.data or {}).get("refunds", []))
-        if any(r["reference"] == outcome.reference for r in refunds):
+        known = db.session.execute(select(Refund).where(
+            Refund.payment_id == payment_id, Refund.reference == outcome.reference)).scalar_one_or_none()
+        if known is not None:
             return
-        refunds.append({"reference": outcome.reference, "amount": outcome.amount, "status": outcome.status})
-        payment.data = {**(payment.data or {}), "refunds": refunds}
+        refund = Refund(order_id=order.id, payment_id=payment_id, amount=max(outcome.amount, 1), status="failed",
+                        reference=outcome.reference, reason=reason, settled_at=utcnow())
+        db.session.add(refund)
+        db.session.flush()
         if outcome.status == "failed":
-            order_service.note(order, "refund_failed", outcome.message or "refund failed", payment_id=payment.id)
+            refund.message = outcome.message or "refund failed"
+            order_service.note(order, "refund_failed", refund.message, payment_id=payment_id, refund_id=refund.id)
             return
-        payment.refunded_amount += outcome.amount
-        payment.status = "refunded" if payment.refunded_amount >= payment.amount else "partially_refunded"
-        order.refunded_total += outcome.amount
-        order.payment_status = "refunded" if order.refunded_total >= order.paid_total else "partially_refunded"
-        order_service.stage(order, "refund_issued", f"refunded {outcome.amount} ({reason or 'no reason given'})",
-                            payment_id=payment.id, amount=outcome.amount, reason=reason,
-                            reference=outcome.reference)
+        _count_refund_locked(order, refund, outcome.amount, outcome.message)
+
+
+def settle_for_cancel(order_id: int, reason: str) -> str:
+    """Void pending and authorised payments, then refund what was captured (for a claimed cancel).
+
+    Returns what was done: ``none``, ``voided`` or ``refunded``. A provider failure raises and
+    leaves what was already done recorded (a voided payment stays voided)."""
+    order = order_service.get_order(order_id)
+    settled = "none"
+    to_void = [p for p in order.payments if p.status in ("authorized", "pending")]
+    if to_void:
+        provider = provider_for(order)
+        for payment in to_void:
+            before_outside_call()
+            try:
+                provider.void(payment)
+            except DomainError:
+                raise
+            except Exception as exc:
+                raise ProviderUnavailable(f"could not void payment {payment.reference} with {provider.name}: "
+                                          f"{exc}; the order is not cancelled, try again") from exc
+            with transaction():
+                order_service.get_order(order_id, lock=True)
+                db.session.get(Payment, payment.id).status = "voided"
+        settled = "voided"
+    with transaction():
+        order = order_service.get_order(order_id, lock=True)
+        refundable = refundable_locked(order)
+        refund_ids = reserve_refunds_locked(order, refundable, reason) if refundable > 0 else []
+    if refund_ids:
+        execute_refunds(order_id, refund_ids)
+        settled = "refunded"
+    return settled

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.db import db, transaction
 from engine.errors import Conflict, NotFound, ValidationFailed
-from engine.models import Product, Return
+from engine.models import Product, Refund, Return
 from engine.services import orders as order_service
 from engine.services import stock
 
@@ -89,42 +89,71 @@ def _refund_share(order, items: list[dict]) -> int:
     return gross - (order.discount_total * gross + order.subtotal // 2) // order.subtotal
 
 
+def _lock_return(return_id: int) -> Return:
+    return db.session.execute(select(Return).where(Return.id == return_id).with_for_update()
+                              .execution_options(populate_existing=True)).scalar_one()
+
+
 def receive_return(return_id: int, location: str | None = None, restock: bool = True) -> Return:
+    """Receive the returned units exactly once, then resolve the return.
+
+    One transaction in the engine's lock order (stock levels, the order, the return): restock,
+    then either place the replacement order (exchange) or reserve the refund; a concurrent receive
+    waits and answers 409 ``return_closed``. A reserved refund is then made with the provider and
+    settled; when the provider fails the refund is released, the return stays ``received`` and
+    receiving it again retries the refund only."""
+    order_return = get_return(return_id)
+    skus = [i["sku"] for i in order_return.lines]
     with transaction():
-        order_return = get_return(return_id)
-        if order_return.status != "requested":
-            raise Conflict(f"return {return_id} is already {order_return.status}", code="return_closed")
-        order = order_service.get_order(order_return.order_id, lock=True)
-        by_sku = {line.sku: line for line in order.lines}
-        skus = [i["sku"] for i in order_return.lines]
         products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(skus))).scalars()}
-        for item in order_return.lines:
-            line = by_sku[item["sku"]]
-            line.returned_quantity += item["quantity"]
-            if restock:
-                stock.restock(order, products[item["sku"]], item["quantity"], location, item.get("serials") or [],
-                              f"return {order_return.id} of order {order.number}")
-        order_return.status = "received"
+        stock.lock_levels([p.id for p in products.values()])
+        order = order_service.get_order(order_return.order_id, lock=True)
+        order_return = _lock_return(return_id)
+        retry_refund = order_return.status == "received" and order_return.resolution == "refund"
+        if order_return.status != "requested" and not retry_refund:
+            raise Conflict(f"return {return_id} is already {order_return.status}", code="return_closed")
+        if not retry_refund:
+            _receive_locked(order, order_return, products, location, restock)
+        refund_ids: list[int] = []
         if order_return.resolution == "refund":
-            order_return.refund_amount = _refund_share(order, order_return.lines)
-        order_service.stage(order, "return_received", f"return {order_return.id} received"
-                            + (" and restocked" if restock else ""), return_id=order_return.id)
-    if order_return.resolution == "refund":
+            from engine.services import payments
+
+            refunded = db.session.execute(select(func.coalesce(func.sum(Refund.amount), 0)).where(
+                Refund.return_id == order_return.id, Refund.status == "succeeded")).scalar_one()
+            amount = min(order_return.refund_amount - refunded, payments.refundable_locked(order))
+            if amount > 0:
+                refund_ids = payments.reserve_refunds_locked(order, amount, f"return {order_return.id}",
+                                                             return_id=order_return.id)
+            else:
+                order_return.status = "refunded"
+    if refund_ids:
         from engine.services import payments
 
-        amount = min(order_return.refund_amount, order.paid_total - order.refunded_total)
-        if amount > 0:
-            payments.refund_order(order.id, amount, f"return {order_return.id}")
+        payments.execute_refunds(order.id, refund_ids)
         with transaction():
-            get_return(return_id).status = "refunded"
-    else:
+            order_service.get_order(order.id, lock=True)
+            _lock_return(return_id).status = "refunded"
+    return get_return(return_id)
+
+
+def _receive_locked(order, order_return: Return, products: dict, location: str | None, restock: bool) -> None:
+    by_sku = {line.sku: line for line in order.lines}
+    for item in order_return.lines:
+        line = by_sku[item["sku"]]
+        line.returned_quantity += item["quantity"]
+        if restock:
+            stock.restock(order, products[item["sku"]], item["quantity"], location, item.get("serials") or [],
+                          f"return {order_return.id} of order {order.number}")
+    order_return.status = "received"
+    if order_return.resolution == "refund":
+        order_return.refund_amount = _refund_share(order, order_return.lines)
+    order_service.stage(order, "return_received", f"return {order_return.id} received"
+                        + (" and restocked" if restock else ""), return_id=order_return.id)
+    if order_return.resolution == "exchange":
         replacement, _ = order_service.place_order({
             "customer": {"email": order.email, "name": order.customer_name, "phone": order.phone,
                          "shipping_address": order.shipping_address},
             "lines": [{"sku": i["sku"], "quantity": i["quantity"], "unit_price": 0} for i in order_return.lines],
             "channel": order.channel, "payment_provider": order.payment_provider, "replacement_for": order.id,
         })
-        with transaction():
-            current = get_return(return_id)
-            current.status, current.replacement_order_id = "exchanged", replacement.id
-    return get_return(return_id)
+        order_return.status, order_return.replacement_order_id = "exchanged", replacement.id

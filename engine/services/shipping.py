@@ -6,9 +6,9 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 
-from engine.db import before_outside_call, db, transaction
+from engine.db import db, transaction
 from engine.domain import transitions as tx
-from engine.errors import DomainError, NotFound, ProviderUnavailable, ValidationFailed
+from engine.errors import Conflict, DomainError, NotFound, ProviderUnavailable, ValidationFailed
 from engine.models import Shipment
 from engine.plugins import registry
 from engine.services import orders as order_service
@@ -56,45 +56,67 @@ def rates_for(order_id: int) -> list[Rate]:
 
 
 def ship_order(order_id: int, carrier_name: str, service: str):
-    """packed -> shipped: the carrier creates the shipment; reservations become shipment movements."""
+    """packed -> shipped: the carrier creates the shipment; reservations become shipment movements.
+
+    The order is claimed for ``ship`` while the carrier is called (no lock held), so a cancel
+    meanwhile is a 409 ``order_busy``: an order is never both shipped and cancelled."""
     order = order_service.get_order(order_id)
     tx.check(order.status, "ship", order.held_from)
     chosen = carrier(carrier_name)
     if service not in chosen.services:
         raise ValidationFailed(f"carrier {carrier_name} has no service {service!r}",
                                errors={"service": [f"one of: {', '.join(chosen.services)}"]})
-    before_outside_call()
+    order, token = order_service.claim(order_id, "ship")
     try:
         info = chosen.create_shipment(order, service)
     except DomainError:
+        order_service.release_claim(order_id, token)
         raise
     except Exception as exc:
         db.session.rollback()
         with transaction():
             order = order_service.get_order(order_id, lock=True)
+            order_service.end_claim_locked(order, token)
             order_service.note(order, "shipment_error", f"{carrier_name}: {exc}", carrier=carrier_name)
         raise ProviderUnavailable(f"carrier {carrier_name} could not create the shipment: {exc}; "
                                   "the order stays packed, try again") from exc
+    except BaseException:
+        order_service.release_claim(order_id, token)
+        raise
     product_ids = [line.product_id for line in order.lines]
     with transaction():
-        # stock levels before the order row: the lock order of receipts filling backorders (no deadlock)
+        # the engine's lock order: stock levels, then the order (docs/design-decisions.md)
         stock.lock_levels(product_ids)
         order = order_service.get_order(order_id, lock=True)
-        order_service.move(order, "ship")
-        shipment = Shipment(order_id=order.id, carrier=carrier_name, service=service,
-                            tracking_number=info.tracking_number, tracking_url=info.tracking_url,
-                            estimated_delivery=info.estimated_delivery, price=info.price, status="shipped",
-                            label_pdf=info.label_pdf, data=info.data)
-        db.session.add(shipment)
-        order.shipments.append(shipment)
-        stock.ship_out(order)
-        db.session.flush()
-        order_service.stage(order, "order_shipped",
-                            f"shipped with {carrier_name} {service}, tracking {info.tracking_number}"
-                            + (f", expected {info.estimated_delivery.isoformat()}" if info.estimated_delivery else ""),
-                            shipment_id=shipment.id, tracking_number=info.tracking_number,
-                            estimated_delivery=info.estimated_delivery.isoformat() if info.estimated_delivery else None)
+        orphaned = not order_service.end_claim_locked(order, token)
+        if orphaned:  # the claim expired and another request took the order: record nothing but a note
+            order_service.note(order, "shipment_orphaned",
+                               f"{carrier_name} created shipment {info.tracking_number}, but the order was claimed "
+                               "by another request meanwhile: void the label at the carrier",
+                               carrier=carrier_name, tracking_number=info.tracking_number)
+        else:
+            _record_shipment(order, carrier_name, service, info)
+    if orphaned:
+        raise Conflict(f"order {order.number} was claimed by another request while the carrier created the "
+                       f"shipment; shipment {info.tracking_number} was not recorded", code="order_busy")
     return order
+
+
+def _record_shipment(order, carrier_name: str, service: str, info: ShipmentInfo) -> None:
+    order_service.move(order, "ship")
+    shipment = Shipment(order_id=order.id, carrier=carrier_name, service=service,
+                        tracking_number=info.tracking_number, tracking_url=info.tracking_url,
+                        estimated_delivery=info.estimated_delivery, price=info.price, status="shipped",
+                        label_pdf=info.label_pdf, data=info.data)
+    db.session.add(shipment)
+    order.shipments.append(shipment)
+    stock.ship_out(order)
+    db.session.flush()
+    order_service.stage(order, "order_shipped",
+                        f"shipped with {carrier_name} {service}, tracking {info.tracking_number}"
+                        + (f", expected {info.estimated_delivery.isoformat()}" if info.estimated_delivery else ""),
+                        shipment_id=shipment.id, tracking_number=info.tracking_number,
+                        estimated_delivery=info.estimated_delivery.isoformat() if info.estimated_delivery else None)
 
 
 def label_pdf(shipment_id: int) -> bytes:

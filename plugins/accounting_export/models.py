@@ -39,7 +39,6 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Index,
-    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -64,14 +63,14 @@ class JournalEntry(db.Model):
         Index("ix_accounting_export_entries_order", "order_id", "id"),
         Index("ix_accounting_export_entries_kind_source", "kind", "source_id"),
     )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     uid: Mapped[str] = mapped_column(String(32))  # the idempotency key sent to the cloud endpoint
     source_key: Mapped[str] = mapped_column(String(200))
-    event_id: Mapped[int | None] = mapped_column(Integer)
+    event_id: Mapped[int | None] = mapped_column()
     kind: Mapped[str] = mapped_column(String(32))
-    order_id: Mapped[int | None] = mapped_column(Integer)
+    order_id: Mapped[int | None] = mapped_column()
     order_number: Mapped[str | None] = mapped_column(String(32))
-    source_id: Mapped[int | None] = mapped_column(Integer)  # payment id, stock movement id
+    source_id: Mapped[int | None] = mapped_column()  # payment id, stock movement id
     booking_date: Mapped[date] = mapped_column(Date)
     channel: Mapped[str | None] = mapped_column(String(64))
     payee: Mapped[str | None] = mapped_column(String(200))
@@ -86,23 +85,23 @@ class Posting(db.Model):
         CheckConstraint("amount <> 0", name="amount_not_zero"),
         Index("ix_accounting_export_postings_account", "account", "currency"),
     )
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     # deferred: the postings are inserted before their entry (see the module's docstring)
     entry_id: Mapped[int] = mapped_column(ForeignKey(f"{ENTRIES}.id", deferrable=True, initially="DEFERRED"))
-    line_no: Mapped[int] = mapped_column(Integer)
+    line_no: Mapped[int] = mapped_column()
     account: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(32))
     amount: Mapped[int] = mapped_column(BigInteger)  # minor units: debit > 0, credit < 0
     currency: Mapped[str] = mapped_column(String(3))
     tax_rate: Mapped[str | None] = mapped_column(String(16))
     sku: Mapped[str | None] = mapped_column(String(64))
-    quantity: Mapped[int | None] = mapped_column(Integer)
+    quantity: Mapped[int | None] = mapped_column()
     memo: Mapped[str | None] = mapped_column(String(200))
 
 
 class OrderBooks(db.Model):
     __tablename__ = "accounting_export_order_books"
-    order_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    order_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     currency: Mapped[str] = mapped_column(String(3))
     total: Mapped[int] = mapped_column(BigInteger)
     # [[role, tax_rate, amount], ...]: the sale seen from revenue (credits positive); sums to total
@@ -118,7 +117,7 @@ class SyncState(db.Model):
     entry_id: Mapped[int] = mapped_column(ForeignKey(f"{ENTRIES}.id", deferrable=True, initially="DEFERRED"),
                                           primary_key=True, autoincrement=False)
     status: Mapped[str] = mapped_column(String(16), default="pending")  # pending, synced, failed, rejected
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_error: Mapped[str | None] = mapped_column(Text)
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
@@ -126,17 +125,17 @@ class SyncState(db.Model):
 
 class ReceiptCounter(db.Model):
     __tablename__ = "accounting_export_receipt_counters"
-    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
-    last: Mapped[int] = mapped_column(Integer, default=0)
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(default=0)
 
 
 class Receipt(db.Model):
     __tablename__ = "accounting_export_receipts"
     __table_args__ = (UniqueConstraint("order_id"), UniqueConstraint("year", "seq"), UniqueConstraint("number"))
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    order_id: Mapped[int] = mapped_column(Integer)
-    year: Mapped[int] = mapped_column(Integer)
-    seq: Mapped[int] = mapped_column(Integer)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    order_id: Mapped[int] = mapped_column()
+    year: Mapped[int] = mapped_column()
+    seq: Mapped[int] = mapped_column()
     number: Mapped[str] = mapped_column(String(32))
     issued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     currency: Mapped[str] = mapped_column(String(3))
@@ -157,12 +156,12 @@ class CostGap(db.Model):
 
     __tablename__ = "accounting_export_cost_gaps"
     __table_args__ = (UniqueConstraint("source_key", "sku"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
     source_key: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(32))  # shipment, return, stock_receipt
-    order_id: Mapped[int | None] = mapped_column(Integer)
+    order_id: Mapped[int | None] = mapped_column()
     sku: Mapped[str] = mapped_column(String(64))
-    quantity: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

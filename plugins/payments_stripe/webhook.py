@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import db, transaction
-from engine.models import Order, Payment
+from engine.models import Order, Payment, Refund
 from engine.services import inbox, payments
 from engine.services.payments import RefundOutcome
 
@@ -187,13 +187,14 @@ def _apply_refund(order_id: int, pi_id: str, refund: dict) -> None:
     payment = _payment(order_id, pi_id)
     if payment is None or payment.status not in ("paid", "partially_refunded", "refunded"):
         return
-    recorded = {r["reference"]: r for r in (payment.data or {}).get("refunds", [])}
+    recorded = {r.reference: r for r in db.session.execute(select(Refund).where(
+        Refund.payment_id == payment.id, Refund.reference.is_not(None))).scalars()}
     status = refund_status(refund.get("status"))
     reason = refund.get("failure_reason") or refund.get("status")
     if status != "failed":
         payments.apply_refund(order_id, payment.id, RefundOutcome(refund["amount"], refund["id"], status),
                               reason="refunded at Stripe")
-    elif refund["id"] in recorded and recorded[refund["id"]]["status"] != "failed":
+    elif refund["id"] in recorded and recorded[refund["id"]].status != "failed":
         payments.apply_refund(order_id, payment.id, RefundOutcome(
             refund["amount"], f"{refund['id']}:failed", "failed",
             message=f"Stripe refund {refund['id']} failed after it was recorded ({reason}): the money did not "

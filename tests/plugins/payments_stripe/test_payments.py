@@ -207,7 +207,8 @@ def test_a_partial_then_a_full_refund(app, api, localstripe, stripe_sdk):
     # never above what was captured minus earlier refunds: refused before Stripe is called
     before = len(localstripe.log)
     r = api.post(f"/orders/{oid}/refunds", {"amount": 3801})
-    assert r.status_code == 422 and "3800" in r.get_json()["message"]
+    assert r.status_code == 409 and r.get_json()["code"] == "refund_exceeds_refundable"
+    assert "3800" in r.get_json()["message"]
     assert len(localstripe.log) == before
     with app.app_context():
         payment = db.session.get(Payment, body["payments"][0]["id"])
@@ -316,7 +317,8 @@ def test_cancel_after_the_customer_paid_unseen_asks_to_record_the_payment_first(
     stripe_sdk.v1.payment_intents.update(pi_id, params={"payment_method": "pm_card_visa"})
     stripe_sdk.v1.payment_intents.confirm(pi_id)  # paid in the browser; the webhook has not arrived
     r = api.post(f"/orders/{order['id']}/cancel")
-    assert r.status_code == 502 and f"POST /orders/{order['id']}/pay" in r.get_json()["message"]
+    assert (r.status_code, r.get_json()["code"]) == (409, "payment_already_captured")
+    assert f"POST /orders/{order['id']}/pay" in r.get_json()["message"]
     assert api.get(f"/orders/{order['id']}").get_json()["status"] == "placed"  # nothing cancelled
     assert api.post(f"/orders/{order['id']}/pay").get_json()["status"] == "paid"
     body = api.post(f"/orders/{order['id']}/cancel").get_json()
