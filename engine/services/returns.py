@@ -129,11 +129,9 @@ def receive_return(return_id: int, location: str | None = None, restock: bool = 
     if refund_ids:
         from engine.services import payments
 
-        payments.execute_refunds(order.id, refund_ids)
-        with transaction():
-            order_service.get_order(order.id, lock=True)
-            _lock_return(return_id).status = "refunded"
-    return get_return(return_id)
+        payments.execute_refunds(order.id, refund_ids)  # the last settled refund marks the return refunded
+    return db.session.execute(select(Return).where(Return.id == return_id)
+                              .execution_options(populate_existing=True)).scalar_one()
 
 
 def _receive_locked(order, order_return: Return, products: dict, location: str | None, restock: bool) -> None:
