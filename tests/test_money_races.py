@@ -472,3 +472,30 @@ def test_amounts_and_ids_beyond_32_bits_are_stored(api, app):
         assert big["id"] > 2**31
     paid = api.post(f"/orders/{big['id']}/pay").get_json()
     assert (paid["status"], paid["totals"]["paid"]) == ("paid", 3_000_000_000)
+
+
+# ---------------------------------------------------------------- stock: one decision per unit
+
+
+def test_concurrent_creation_of_one_sku_creates_one_product(api, app):
+    body = {"sku": "TWIN", "name": "Twin", "price": 100, "currency": "EUR"}
+    results = together(app, api.key, [lambda c: answer(c.post("/products", body))] * 8)
+    no_server_errors(results)
+    assert Counter(status for status, _ in results) == {201: 1, 409: 7}, results
+    assert set(codes(results)) == {"duplicate_sku"}
+
+
+@pytest.mark.parametrize("first_receipt", [True, False])
+def test_concurrent_receipts_of_one_serial_receive_it_once(api, app, first_receipt):
+    product(api, "CAM", price=45900, track_serials=True)
+    if not first_receipt:
+        receive(api, "CAM", 1, serials=["CAM-0"])
+    jobs = [lambda c, loc=("MAIN" if i % 2 else f"BIN-{i}"): answer(c.post(
+        "/stock/receipts", {"sku": "CAM", "quantity": 1, "serials": ["CAM-1"], "location": loc}))
+        for i in range(8)]
+    results = together(app, api.key, jobs)
+    no_server_errors(results)
+    assert Counter(status for status, _ in results) == {201: 1, 409: 7}, results
+    assert stock_of(api, "CAM")["on_hand"] == (1 if first_receipt else 2)
+    with app.app_context():
+        check_stock_invariants()

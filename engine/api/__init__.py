@@ -142,6 +142,16 @@ def handle_domain_error(exc: DomainError):
     return error_body(exc.code, exc.message, exc.errors), exc.status
 
 
+def handle_integrity_error(exc: IntegrityError):
+    """The database refused a change (a unique key or a check): a concurrent request changed the same
+    thing first. Nothing was written; the client may read the current state and try again."""
+    db.session.rollback()
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or type(exc.orig).__name__
+    current_app.logger.warning("database refused a change (%s) on %s %s", constraint, request.method, request.path)
+    return error_body("conflict", "the change conflicts with the current state (most likely a concurrent request "
+                      "changed the same data first); nothing was changed: read the resource and try again"), 409
+
+
 def public(view):
     """Mark a view as needing no API key (signed webhooks verify their own signature)."""
     view.hookshop_public = True
@@ -201,6 +211,7 @@ def init_api(app) -> Api:
     })
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     app.register_error_handler(DomainError, handle_domain_error)
+    app.register_error_handler(IntegrityError, handle_integrity_error)
     app.before_request(_authenticate)
     app.teardown_request(_release_write_intent)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import or_, select
+from sqlalchemy.exc import IntegrityError
 
 from engine.db import db, transaction
 from engine.errors import Conflict, NotFound, ValidationFailed
@@ -33,6 +34,11 @@ def create_product(data: dict) -> Product:
         product.reorder_quantity = product.reorder_quantity or 0
         product.weight_grams = product.weight_grams or 0
         db.session.add(product)
+        try:
+            db.session.flush()
+        except IntegrityError:  # created a moment ago by a concurrent request
+            raise Conflict(f"a product with this sku or barcode exists: {data['sku']}",
+                           errors={"sku": ["already exists"]}, code="duplicate_sku") from None
     return product
 
 

@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import signals
@@ -81,6 +82,8 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
     serials = list(serials or [])
     with transaction():
         product = get_product(sku)
+        # lock the product's levels before checking serials: two receipts of one serial are one decision
+        levels = lock_levels([product.id])
         if quantity <= 0:
             raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
         if product.track_serials:
@@ -101,7 +104,7 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
             raise ValidationFailed(f"{sku} does not track serials",
                                    errors={"serials": ["this product does not track serials"]})
         loc = _location(location)
-        level = _level(product, loc)
+        level = _level(product, loc, levels)
         level.on_hand += quantity
         db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity,
                                      kind="receipt", reference=reference))
@@ -109,7 +112,11 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
                            for s in serials)
         if unit_cost is not None:
             product.unit_cost = unit_cost
-        db.session.flush()
+        try:
+            db.session.flush()
+        except IntegrityError:  # a concurrent first receipt of the product stored one of the serials
+            raise Conflict("a serial of this receipt was received a moment ago by another request",
+                           errors={"serials": ["already known"]}, code="serial_exists") from None
         allocate_backorders(product)
         return stock_summary(product)
 
