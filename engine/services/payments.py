@@ -284,7 +284,9 @@ def execute_refunds(order_id: int, refund_ids: list[int]) -> None:
     releases the refund (``failed``) and the ones not tried yet, and raises."""
     for index, refund_id in enumerate(refund_ids):
         refund = db.session.get(Refund, refund_id)
-        payment = db.session.get(Payment, refund.payment_id)
+        # the payment as committed now (its refunded amount keys the provider's idempotency)
+        payment = db.session.execute(select(Payment).where(Payment.id == refund.payment_id)
+                                     .execution_options(populate_existing=True)).scalar_one()
         provider = provider_for(order_service.get_order(order_id))
         before_outside_call()
         try:
