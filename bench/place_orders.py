@@ -17,7 +17,7 @@ For each database it
 4. stops the server and runs **the limit**: the same database writes a
    placement makes, as raw SQL on the engine's own tables (select products,
    upsert the customer, lock + update the stock levels, insert the order, its
-   lines, reservations, timeline event, outbox row and idempotency record), one
+   flags, lines, reservations, timeline event, outbox row and idempotency record), one
    transaction per order (``BEGIN IMMEDIATE`` on SQLite, ``SELECT ... FOR
    UPDATE`` on PostgreSQL), from the same number of threads, with the stdlib
    ``sqlite3`` driver and ``psycopg`` directly;
@@ -354,11 +354,13 @@ def raw_place(conn, pg: bool, body: dict, api_key_id: int) -> None:
         cur.execute(
             f"INSERT INTO orders (status, payment_status, payment_provider, channel, customer_id, email, customer_name, "
             f"phone, shipping_address, currency, subtotal, discount_total, shipping_total, tax_total, total, paid_total, "
-            f"refunded_total, gift, flags, created_at, updated_at) VALUES ('placed', 'unpaid', 'manual', 'api', {p}, {p}, "
-            f"{p}, {p}, {js()}, 'EUR', {p}, 0, 0, 0, {p}, 0, 0, {p}, {js()}, {p}, {p}) RETURNING id",
-            (customer_id, cust["email"], cust["name"], cust["phone"], address, subtotal, subtotal, False,
-             json.dumps(flags), now, now))
+            f"refunded_total, gift, created_at, updated_at) VALUES ('placed', 'unpaid', 'manual', 'api', {p}, {p}, "
+            f"{p}, {p}, {js()}, 'EUR', {p}, 0, 0, 0, {p}, 0, 0, {p}, {p}, {p}) RETURNING id",
+            (customer_id, cust["email"], cust["name"], cust["phone"], address, subtotal, subtotal, False, now, now))
         order_id = cur.fetchone()[0]
+        if flags:
+            cur.executemany(f"INSERT INTO order_flags (order_id, flag, position) VALUES ({p}, {p}, {p})",
+                            [(order_id, flag, position) for position, flag in enumerate(flags)])
         reservations = []
         for ln in body["lines"]:
             prod = products[ln["sku"]]

@@ -152,7 +152,7 @@ def test_concurrent_payments_of_one_order_are_recorded_once(api, app):
     receive(api, "MUG", ROUNDS)
     for _ in range(ROUNDS):
         oid = place(api, [("MUG", 1)])["id"]
-        results = together(app, api.key, [lambda c: answer(c.post(f"/orders/{oid}/pay"))] * 8)
+        results = together(app, api.key, [lambda c, oid=oid: answer(c.post(f"/orders/{oid}/pay"))] * 8)
         no_server_errors(results)
         assert Counter(status for status, _ in results) == {200: 1, 409: 7}, results
         assert set(codes(results)) <= {"order_busy", "illegal_transition"}
@@ -169,7 +169,7 @@ def test_concurrent_part_payments_never_exceed_what_is_due(api, app):
     receive(api, "LAMP", ROUNDS)
     for _ in range(ROUNDS):
         oid = place(api, [("LAMP", 1)])["id"]
-        results = together(app, api.key, [lambda c: answer(c.post(f"/orders/{oid}/pay", {"amount": 1000}))] * 6)
+        results = together(app, api.key, [lambda c, oid=oid: answer(c.post(f"/orders/{oid}/pay", {"amount": 1000}))] * 6)
         no_server_errors(results)
         assert set(codes(results)) <= {"order_busy", "illegal_transition", "nothing_due"}
         order = api.get(f"/orders/{oid}").get_json()
@@ -234,7 +234,7 @@ def test_concurrent_full_refunds_refund_once(api, app):
         oid = place(api, [("MUG", 1)])["id"]
         assert api.post(f"/orders/{oid}/pay").status_code == 200
         results = together(app, api.key,
-                           [lambda c: answer(c.post(f"/orders/{oid}/refunds", {"amount": 2500}))] * 8)
+                           [lambda c, oid=oid: answer(c.post(f"/orders/{oid}/refunds", {"amount": 2500}))] * 8)
         no_server_errors(results)
         assert Counter(status for status, _ in results) == {200: 1, 409: 7}, results
         assert set(codes(results)) <= {"refund_in_progress", "refund_exceeds_refundable"}
@@ -250,7 +250,7 @@ def test_concurrent_partial_refunds_never_exceed_what_was_paid(api, app):
     oid = place(api, [("MUG", 1)])["id"]
     assert api.post(f"/orders/{oid}/pay").status_code == 200
     for _ in range(ROUNDS):
-        results = together(app, api.key, [lambda c: answer(c.post(f"/orders/{oid}/refunds", {"amount": 700}))] * 6)
+        results = together(app, api.key, [lambda c, oid=oid: answer(c.post(f"/orders/{oid}/refunds", {"amount": 700}))] * 6)
         no_server_errors(results)
     order = api.get(f"/orders/{oid}").get_json()
     succeeded = [r["amount"] for r in order["refunds"] if r["status"] == "succeeded"]
@@ -341,8 +341,8 @@ def test_cancel_racing_ship_leaves_one_consistent_outcome(api, app):
         oid = _packed(api, "MUG")["id"]
         on_hand = stock_of(api, "MUG")["on_hand"]
         results = together(app, api.key, [
-            lambda c: answer(c.post(f"/orders/{oid}/cancel", {"reason": "changed mind"})),
-            lambda c: answer(c.post(f"/orders/{oid}/ship", {"carrier": "generic", "service": "standard"})),
+            lambda c, oid=oid: answer(c.post(f"/orders/{oid}/cancel", {"reason": "changed mind"})),
+            lambda c, oid=oid: answer(c.post(f"/orders/{oid}/ship", {"carrier": "generic", "service": "standard"})),
         ] * 2)
         no_server_errors(results)
         assert Counter(status for status, _ in results)[200] == 1, results
@@ -416,7 +416,7 @@ def test_concurrent_receives_of_a_return_receive_it_once(api, app, resolution):
         assert resp.status_code == 201, resp.get_json()
         rid = resp.get_json()["id"]
         on_hand = stock_of(api, "MUG")["on_hand"]
-        results = together(app, api.key, [lambda c: answer(c.post(f"/returns/{rid}/receive", {}))] * 8)
+        results = together(app, api.key, [lambda c, rid=rid: answer(c.post(f"/returns/{rid}/receive", {}))] * 8)
         no_server_errors(results)
         assert Counter(status for status, _ in results) == {200: 1, 409: 7}, results
         assert set(codes(results)) <= {"return_closed", "refund_in_progress"}

@@ -14,6 +14,7 @@ import tracemalloc
 from contextlib import contextmanager
 
 import pytest
+from bulk_orders import Spec, insert_orders
 from conftest import ApiClient, make_app, new_key, order_body, place, product, receive
 from sqlalchemy import event
 
@@ -87,24 +88,27 @@ def test_placement_statement_count(database, tmp_path, request, listening):
         for label, email, key in (("returning customer", "old@example.com", "k-returning"),
                                   ("new customer", "new@example.com", "k-new")):
             with counting(app) as statements:
-                resp = api.post("/orders", order_body(LINES, email=email), headers={"Idempotency-Key": key})
+                resp = api.post("/orders", order_body(LINES, email=email, gift=True, coupon="WELCOME10"),
+                                headers={"Idempotency-Key": key})
             assert resp.status_code == 201, resp.get_json()
             body = resp.get_json()
             assert [line["sku"] for line in body["lines"]] == ["MUG", "CAP", "PHONE"]
             assert ("repeat" in body["flags"]) == (label == "returning customer")
+            # the flags (2 or 3 of them) go into order_flags in one statement
+            assert sum(s.startswith("INSERT INTO order_flags") for s in statements) == 1
             show(f"POST /orders, 3 lines, {label}, Idempotency-Key, {relay}", database, statements)
             counts[label] = len(statements)
             # the statements cover the whole request: auth, idempotency record, order, outbox
             joined = "\n".join(statements).lower()
             for table in ("api_keys", "idempotency_records", "stock_levels", "customers", "orders", "order_lines",
-                          "reservations", "outbox_events"):
+                          "order_flags", "reservations", "outbox_events"):
                 assert table in joined, f"no statement touched {table}"
             if listening:  # the relay ran inside the request: claimed, delivered, marked done
                 assert listener.seen[-1] == body["id"]
                 assert sum(s.startswith("UPDATE outbox_events") for s in statements) >= 2
 
         with counting(app) as statements:
-            replay = api.post("/orders", order_body(LINES, email="new@example.com"),
+            replay = api.post("/orders", order_body(LINES, email="new@example.com", gift=True, coupon="WELCOME10"),
                               headers={"Idempotency-Key": "k-new"})
         assert replay.status_code == 201 and replay.get_json()["id"] == body["id"]
         show("POST /orders replayed (same Idempotency-Key)", database, statements)
@@ -198,3 +202,35 @@ def test_placing_many_orders_does_not_leak(api, app):
     growth = after_300 - after_200
     print(f"\nmemory left allocated by orders 201-300: {growth / 1e3:.0f} kB")
     assert growth < MAX_GROWTH_PER_100_ORDERS, f"memory grew by {growth} bytes over 100 orders"
+
+
+LISTINGS = ["flag=gift", "flag=gift&status=paid", "flag=gift&channel=shopify", "status=paid", "channel=shopify",
+            "customer={customer}", "", "flag=gift&cursor={deep}"]
+
+
+def test_listing_statements_do_not_grow_with_the_table(api, app, database):
+    """One page of ``GET /orders`` with any filter costs the same statements at 100 and 1,000 orders:
+    sparse flags among unflagged orders are found by an index, not by reading orders in batches."""
+
+    def specs(count, start):
+        return [Spec(status=("placed", "paid")[i % 4 == 0], channel=("api", "shopify")[i % 3 == 0], customer=i % 2,
+                     flags=["gift"] if i % 10 == 0 else []) for i in range(start, start + count)]
+
+    counts = {}
+    inserted = 0
+    for total in (100, 1000):
+        _, customers = insert_orders(app, specs(total - inserted, inserted), customers=2)
+        inserted = total
+        for listing in LISTINGS:
+            query = listing.format(customer=customers[0], deep=total // 2)
+            with counting(app) as statements:
+                resp = api.get(f"/orders?limit=20&{query}")
+            assert resp.status_code == 200, resp.get_json()
+            assert resp.get_json()["items"], query
+            counts.setdefault(listing, []).append(len(statements))
+            if total == 1000 and listing == "flag=gift":
+                show("GET /orders?flag=gift&limit=20 at 1,000 orders (100 flagged)", database, statements)
+    print(f"\n[{database}] statements per page at 100 and 1,000 orders: {counts}")
+    for listing, (small, large) in counts.items():
+        assert small == large, f"{listing or 'no filter'}: {small} statements at 100 orders, {large} at 1,000"
+        assert large <= 8

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from engine.api import serialize as out
 from engine.api.schemas import CustomerOut
@@ -23,5 +24,6 @@ def get_customer(customer_id):
     if customer is None:
         raise NotFound(f"no customer with id {customer_id}")
     history = db.session.execute(select(Order).where(Order.customer_id == customer_id)
-                                 .order_by(Order.id.desc()).limit(50)).scalars().all()
+                                 .order_by(Order.id.desc()).limit(50)
+                                 .options(selectinload(Order.flag_rows))).scalars().all()
     return out.customer(customer, history)

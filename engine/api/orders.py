@@ -49,7 +49,7 @@ class Orders(MethodView):
             status=query.get("status"), channel=query.get("channel"), flag=query.get("flag"),
             customer=query.get("customer"), limit=query["limit"],
             cursor=int(query["cursor"]) if query.get("cursor") else None)
-        return {"items": [out.order(o, events=False) for o in items],
+        return {"items": [out.order(o, detail=False) for o in items],
                 "next_cursor": str(next_cursor) if next_cursor else None}
 
     @blp.arguments(OrderIn)

@@ -8,6 +8,7 @@ import re
 import marshmallow as ma
 from marshmallow import RAISE, fields, validate
 
+from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
 from engine.domain.transitions import STATUSES
 
 Int = fields.Integer
@@ -193,7 +194,7 @@ class ReceiveReturnIn(Strict):
 class OrderQuery(Strict):
     status = fields.String(validate=validate.OneOf(STATUSES))
     channel = fields.String(validate=validate.Length(max=64))
-    flag = fields.String(validate=validate.Length(max=64))
+    flag = fields.String(validate=validate.Length(max=FLAG_MAX_LENGTH))
     customer = Int(validate=validate.Range(min=1))
     limit = Int(validate=validate.Range(min=1, max=500), load_default=50)
     cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,18}$", error="use the previous page's next_cursor"))

@@ -18,7 +18,8 @@ def product(p) -> dict:
             "weight_grams": p.weight_grams, "unit_cost": p.unit_cost}
 
 
-def order(o, *, events: bool = True) -> dict:
+def order(o, *, detail: bool = True) -> dict:
+    """The order as the API shows it; a list page (``detail=False``) leaves out the timeline and refunds."""
     data = {
         "id": o.id,
         "number": o.number,
@@ -46,15 +47,15 @@ def order(o, *, events: bool = True) -> dict:
                       "status": p.status, "reference": p.reference, "refunded_amount": p.refunded_amount,
                       "fee": p.fee, "client_secret": (p.data or {}).get("client_secret"),
                       "created_at": _iso(p.created_at)} for p in o.payments],
-        "refunds": [{"id": r.id, "payment_id": r.payment_id, "amount": r.amount, "status": r.status,
-                     "reference": r.reference, "reason": r.reason, "return_id": r.return_id,
-                     "created_at": _iso(r.created_at)} for r in o.refunds],
         "shipments": [shipment(s) for s in o.shipments],
         "replacement_for": o.replacement_for_id,
         "created_at": _iso(o.created_at),
         "updated_at": _iso(o.updated_at),
     }
-    if events:
+    if detail:
+        data["refunds"] = [{"id": r.id, "payment_id": r.payment_id, "amount": r.amount, "status": r.status,
+                            "reference": r.reference, "reason": r.reason, "return_id": r.return_id,
+                            "created_at": _iso(r.created_at)} for r in o.refunds]
         data["events"] = [{"kind": e.kind, "message": e.message, "data": e.data or {}, "at": _iso(e.created_at)}
                           for e in o.events]
     return data

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 VIP, GIFT, REPEAT, REPLACEMENT = "vip", "gift", "repeat", "replacement"
+MAX_LENGTH = 100  # the order_flags column; a longer flag is dropped, not stored cut short
 
 
 def core_flags(*, previous_orders: int, is_vip: bool, gift: bool, coupon_category: str | None,
@@ -22,10 +23,11 @@ def core_flags(*, previous_orders: int, is_vip: bool, gift: bool, coupon_categor
 
 
 def merge(flags: list[str], extra) -> list[str]:
-    """Add plugin flags (strings, or lists of strings) keeping order and uniqueness."""
-    out = list(flags)
-    for item in extra:
+    """Add plugin flags (strings, or lists of strings) keeping order and uniqueness; flags that are
+    not strings of 1 to ``MAX_LENGTH`` characters are left out."""
+    out: list[str] = []
+    for item in [flags, *extra]:
         for flag in [item] if isinstance(item, str) else (item or []):
-            if isinstance(flag, str) and flag and flag not in out:
+            if isinstance(flag, str) and 0 < len(flag) <= MAX_LENGTH and flag not in out:
                 out.append(flag)
     return out

@@ -9,6 +9,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -17,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import JSONType, db, utcnow
+from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
 
 ORDER_NUMBER_OFFSET = 1000
 
@@ -27,6 +29,7 @@ class Order(db.Model):
         UniqueConstraint("channel", "external_id"),
         Index("ix_orders_status_id", "status", "id"),
         Index("ix_orders_customer_id", "customer_id", "id"),
+        Index("ix_orders_channel_id", "channel", "id"),
         CheckConstraint("total >= 0", name="total_not_negative"),
         CheckConstraint("paid_total >= 0", name="paid_not_negative"),
         CheckConstraint("refunded_total >= 0", name="refunded_not_negative"),
@@ -55,7 +58,6 @@ class Order(db.Model):
     refunded_total: Mapped[int] = mapped_column(default=0)
     coupon: Mapped[str | None] = mapped_column(String(64))
     gift: Mapped[bool] = mapped_column(default=False)
-    flags: Mapped[list] = mapped_column(JSONType, default=list)
     replacement_for_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     # an action that calls an outside service (pay, ship, cancel) claims the order under its lock
     # before the call and settles under the lock after it; another such action meanwhile is a 409
@@ -73,11 +75,42 @@ class Order(db.Model):
     payments = relationship("Payment", order_by="Payment.id")
     refunds = relationship("Refund", order_by="Refund.id", viewonly=True)
     shipments = relationship("Shipment", order_by="Shipment.id")
+    # the flags as rows (see OrderFlag); read and set them as ``order.flags``
+    flag_rows = relationship("OrderFlag", order_by="OrderFlag.position", cascade="all, delete-orphan",
+                             back_populates="order")
+
+    @property
+    def flags(self) -> list[str]:
+        """The order's flags, in the order they were set (a new list: change flags by assigning)."""
+        return [row.flag for row in self.flag_rows]
+
+    @flags.setter
+    def flags(self, flags: list[str]) -> None:
+        kept = {row.flag: row for row in self.flag_rows}
+        rows = []
+        for position, flag in enumerate(dict.fromkeys(flags)):
+            row = kept.get(flag) or OrderFlag(flag=flag)
+            row.position = position
+            rows.append(row)
+        self.flag_rows = rows
 
     @property
     def number(self) -> str:
         """The order number shown to people: stable, derived from the id."""
         return str(ORDER_NUMBER_OFFSET + self.id)
+
+
+class OrderFlag(db.Model):
+    """One flag of one order. ``GET /orders?flag=`` walks ``(flag, order_id)`` newest first; the primary
+    key ``(order_id, flag)`` loads an order's flags and keeps each flag once per order."""
+
+    __tablename__ = "order_flags"
+    __table_args__ = (Index("ix_order_flags_flag_order_id", "flag", "order_id"),)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    flag: Mapped[str] = mapped_column(String(FLAG_MAX_LENGTH), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger, default=0)  # flags keep the order they were set in
+
+    order = relationship("Order", back_populates="flag_rows")
 
 
 class OrderLine(db.Model):
