@@ -63,15 +63,23 @@ def redis_conn():
         conn.ping()
     except Exception as exc:  # noqa: BLE001
         service_missing(f"Redis is not reachable at {REDIS_URL}: {exc}")
-    conn.flushdb()  # only this test database number
+    # no FLUSHDB: test runs of other checkouts may share this database; each test has a queue of its own
     yield conn
-    conn.flushdb()
     conn.close()
 
 
 @pytest.fixture
-def queue_name():
-    return f"hookshop-test-{uuid.uuid4().hex[:8]}"
+def queue_name(redis_conn):
+    """A queue of this test alone, deleted with its jobs afterwards."""
+    from rq import Queue
+
+    name = f"hookshop-test-{uuid.uuid4().hex[:8]}"
+    yield name
+    queue = Queue(name, connection=redis_conn)
+    for registry in (queue.finished_job_registry, queue.failed_job_registry):
+        for job_id in registry.get_job_ids():
+            registry.remove(job_id, delete_job=True)
+    queue.delete(delete_jobs=True)
 
 
 @pytest.fixture

@@ -37,8 +37,16 @@ class DeliveringClient(FlaskClient):
 
     def open(self, *args, **kwargs):
         response = super().open(*args, **kwargs)
+        from flask import current_app, has_app_context
+
+        from engine.db import db
         from engine.delivery import drain
 
+        if has_app_context() and current_app._get_current_object() is self.application:
+            # the request ran in the test's own app context and so in its session: end the transaction
+            # its answer's reads left open (on SQLite a write lock, as in any non-GET request), as the end
+            # of a request's own app context would, or the delivery thread could not write
+            db.session.commit()
         if not drain(self.application, self.drain_timeout):
             raise AssertionError(f"the stage hooks fired by this request did not finish within {self.drain_timeout:g} s "
                                  "(does a plugin wait for something the test never gives it?)")
