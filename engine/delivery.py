@@ -22,7 +22,7 @@ import weakref
 
 log = logging.getLogger("hookshop.jobs")
 DRAIN_TIMEOUT = 30.0  # seconds; an app's DELIVERY_DRAIN_TIMEOUT overrides it
-IDLE_SECONDS = 60.0  # an idle delivery thread ends; the next hand-over starts another
+IDLE_SECONDS = 10.0  # an idle delivery thread ends (and frees its app); the next hand-over starts another
 
 
 class BackgroundDelivery:

@@ -149,6 +149,19 @@ def test_post_orders_answers_while_its_stage_hook_is_still_blocked(build):
     assert len(gate.calls) == 2
 
 
+def test_the_thread_starts_on_the_first_hand_over_and_again_after_it_went_idle(build, monkeypatch):
+    from engine import delivery
+
+    recorder = Recorder()
+    app, api, _ = build([("recorder", recorder)])
+    shop(api)
+    assert "hookshop_delivery" not in app.extensions  # no event yet: no thread either
+    monkeypatch.setattr(delivery, "IDLE_SECONDS", 0)  # each thread ends as soon as it has nothing to do
+    for _ in range(3):
+        assert api.post("/orders", order_body([("MUG", 1)])).status_code == 201
+    assert len(recorder.calls) == 3 and [r["status"] for r in outbox(app)] == ["done"] * 3
+
+
 class Flaky:
     """order_placed raises ``failures`` times, then works."""
 
