@@ -94,7 +94,7 @@ def create_app(config: dict | None = None) -> Flask:
     def home():
         return render_template_string(HOME, db=db.engine.url.render_as_string(hide_password=True),
                                       jobs="rq (" + app.config["REDIS_URL"] + ")" if app.config.get("REDIS_URL")
-                                      else "inline", plugins=infos)
+                                      else "background thread", plugins=infos)
 
     return app
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 
 import click
@@ -23,7 +24,16 @@ def _create_app():
 
 
 class HookshopGroup(FlaskGroup):
-    """Adds the plugins' commands (``register_commands``) to the group."""
+    """Adds the plugins' commands (``register_commands``) to the group, and lets the background
+    delivery thread finish the stage hooks a command's writes fired before the command ends."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        finally:
+            from engine.delivery import drain
+
+            drain()  # bounded (DELIVERY_DRAIN_TIMEOUT): what is left waits in the outbox
 
     def list_commands(self, ctx):
         self._add_registered_commands(ctx)
@@ -107,13 +117,23 @@ def serve_command(host, port, threads, demo):
         click.echo(load_demo(progress=_progress))
     if not app.config.get("REDIS_URL"):
         jobs.sweep(app)  # embedded mode: retries of failed stage hooks run in this process
+    # SIGTERM (a service manager's stop) ends like Ctrl-C: the atexit drain lets the delivery thread finish
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for info in app.extensions["hookshop"].infos:
         if not info.enabled:
             click.echo(f"plugin {info.name} is off: {info.reason}", err=True)
     click.echo(f"hookshop on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs, "
-               f"database: {_db_name()}, jobs: {'rq' if app.config.get('REDIS_URL') else 'inline'})")
+               f"database: {_db_name()}, stage hooks: {_jobs_mode(app)})")
     waitress.serve(app, host=host, port=port, threads=threads, ident="hookshop", _quiet=True)
+
+
+def _exit_on_sigterm(_signum, _frame):
+    raise SystemExit(0)
+
+
+def _jobs_mode(app) -> str:
+    return "rq (hookshop worker)" if app.config.get("REDIS_URL") else "background thread"
 
 
 @cli.command("create-api-key")
@@ -181,16 +201,19 @@ def plugins_command():
 @with_appcontext
 def worker_command(burst, with_sweeper):
     """Process background jobs (production mode: needs REDIS_URL)."""
-    from rq import Worker
+    from redis import Redis
+    from rq import Queue, Worker
 
     from engine import jobs
     from engine.db import db
 
     app = current_app._get_current_object()
-    q = jobs.queue()
-    if q is None:
-        raise click.ClickException("REDIS_URL is not set: in the embedded mode jobs run inline, no worker is needed. "
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: in the embedded mode the web process delivers stage "
+                                   "hooks on a background thread, no worker is needed. "
                                    "Set REDIS_URL=redis://127.0.0.1:6379/0 to use rq.")
+    # a client of its own: rq's blocking reads need a longer socket timeout than enqueueing uses
+    q = Queue(app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(app.config["REDIS_URL"]))
     jobs._worker_app = app
     engine = db.engine
 

@@ -1,4 +1,4 @@
-"""Configuration: defaults are the embedded mode (SQLite file, jobs inline).
+"""Configuration: defaults are the embedded mode (SQLite file, stage hooks on a background thread).
 
 Every setting can come from the environment as ``HOOKSHOP_<NAME>`` (plus
 ``DATABASE_URL`` and ``REDIS_URL``), or from a TOML file named by
@@ -20,6 +20,12 @@ DEFAULTS: dict = {
     "REDIS_URL": None,
     # rq queue name used in production mode
     "QUEUE": "hookshop",
+    # seconds the web process waits for Redis when it enqueues stage hooks (connect, then read);
+    # if Redis does not answer in time the request still succeeds and the sweeper delivers the events
+    "REDIS_ENQUEUE_TIMEOUT": 2.0,
+    # embedded mode: seconds a `hookshop` command (at its end) or the process (at exit) waits for
+    # the background delivery thread; what is left stays in the outbox for the sweeper
+    "DELIVERY_DRAIN_TIMEOUT": 30.0,
     # plugins (entry-point names) that must not be loaded
     "PLUGINS_DISABLED": [],
     # coupons: {"CODE": {"category": "welcome", "percent_off": 10}} (or "amount_off" in minor units)
@@ -39,6 +45,7 @@ DEFAULTS: dict = {
 _LIST_KEYS = {"PLUGINS_DISABLED"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS"}
+_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT"}
 
 
 def _coerce(key: str, value):
@@ -48,6 +55,8 @@ def _coerce(key: str, value):
         return [v.strip() for v in value.split(",") if v.strip()]
     if key in _INT_KEYS:
         return int(value)
+    if key in _FLOAT_KEYS:
+        return float(value)
     if key in _JSON_KEYS:
         return json.loads(value)
     if value.lower() in ("true", "false"):

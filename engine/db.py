@@ -129,8 +129,9 @@ def transaction():
     """One use case = one transaction: commit on success, roll back on error.
 
     Nested calls join the outer transaction. After the outermost commit the
-    outbox events written in it are handed to the job runner (inline in the
-    embedded mode, rq in production).
+    outbox events written in it are handed on (to the background delivery
+    thread in the embedded mode, to rq in production) and this returns at
+    once: no stage hook runs here.
     """
     session = db.session()
     info = session.info

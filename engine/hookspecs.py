@@ -5,8 +5,9 @@ Two kinds:
 * **Contract hooks** are called synchronously, in the request or at start-up,
   and their return values are used (providers, carriers, flags, blueprints...).
 * **Stage hooks** are called *after the transaction that reached the stage has
-  committed*, from the outbox, by a job (inline in the embedded mode, by
-  ``hookshop worker`` in production), **at least once**. A plugin that raises
+  committed*, from the outbox, never in the request: from the process's
+  background delivery thread in the embedded mode, from an rq job of
+  ``hookshop worker`` in production, **at least once**. A plugin that raises
   is retried later with back-off and never rolls back the order. Make stage
   hook implementations idempotent: ``event["id"]`` is stable across retries.
 

@@ -1,16 +1,26 @@
 """Background work: the outbox relay that calls stage hooks, and periodic sweeps.
 
-Embedded mode (no ``REDIS_URL``): events are delivered inline right after the
-commit that wrote them, and ``hookshop serve`` runs a sweeper thread for
-retries. Production: events are enqueued on rq (queue ``HOOKSHOP_QUEUE``) and
-``hookshop worker`` runs the jobs plus the same sweeper.
+Stage hooks never run in the request. After the commit that wrote them:
+
+* embedded mode (no ``REDIS_URL``): the events are handed to the app's
+  background delivery thread (one per app and process, started lazily). The
+  rows were written leased to this process (``next_attempt_at`` = now +
+  ``LEASE``), so the sweeper only takes an event over if the process dies
+  before delivering it. ``drain(app)`` waits until the thread has delivered
+  what it was handed; the ``hookshop`` command drains at its end, and the
+  interpreter at exit (bounded by ``DELIVERY_DRAIN_TIMEOUT``).
+* production (``REDIS_URL``): the events are enqueued on rq (queue
+  ``HOOKSHOP_QUEUE``) and ``hookshop worker`` runs the jobs plus the sweeper.
+  If Redis cannot be reached the request still succeeds: the failure is
+  logged once and the events wait, due, for the sweeper.
 
 Delivery is at least once. Each event is first *claimed* (a lease written in
 its own short transaction, so two relays do not run it at once); each plugin's
 success is committed separately, so a retry calls only the plugins that
-failed. A plugin that raises never affects the order: its error is recorded
-on the event and it is retried with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``),
-then the event is marked ``dead`` (visible with ``hookshop outbox``).
+failed. No transaction is open while a plugin runs. A plugin that raises
+never affects the order: its error is recorded on the event and it is retried
+with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``), then the event is marked
+``dead`` (visible with ``hookshop outbox``).
 """
 
 from __future__ import annotations
@@ -23,7 +33,9 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from engine.db import as_utc, db, utcnow
+from engine.db import as_utc, db, transaction, utcnow
+from engine.delivery import background
+from engine.delivery import drain as drain  # jobs.drain(app): part of this module's interface
 from engine.models import (
     Order,
     OutboxEvent,
@@ -50,29 +62,58 @@ _worker_app = None
 
 
 def queue():
-    """The rq queue of this app, or None in the embedded mode."""
+    """The rq queue this app enqueues on, or None in the embedded mode.
+
+    Its Redis client has short connect and read timeouts (``REDIS_ENQUEUE_TIMEOUT``, 2 s) and one
+    immediate retry, so an unreachable Redis costs a request little. ``hookshop worker`` uses a
+    client of its own (rq's blocking reads need a long timeout)."""
     url = current_app.config.get("REDIS_URL")
     if not url:
         return None
     state = current_app.extensions.setdefault("hookshop_rq", {})
     if "queue" not in state:
         from redis import Redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
         from rq import Queue
 
-        state["queue"] = Queue(current_app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(url))
+        seconds = float(current_app.config.get("REDIS_ENQUEUE_TIMEOUT") or 2.0)
+        connection = Redis.from_url(url, socket_connect_timeout=seconds, socket_timeout=seconds,
+                                    retry=Retry(NoBackoff(), 1))
+        state["queue"] = Queue(current_app.config.get("QUEUE") or "hookshop", connection=connection)
     return state["queue"]
 
 
 def dispatch_events(events: list) -> None:
     """Called after the commit that wrote the events: ``(id, hook, payload, created_at)`` tuples
-    (inline: already leased to this process at insert) or plain ids."""
+    (embedded mode: already leased to this process at insert) or plain ids. Never raises for a
+    delivery problem: the events are committed, and the sweeper delivers what is not handed on."""
     if not events:
         return
-    q = queue()
-    if q is not None:
-        q.enqueue(run_events, [e[0] if isinstance(e, tuple) else e for e in events], job_timeout=600)
+    app = current_app._get_current_object()
+    if not app.config.get("REDIS_URL"):
+        background(app).hand(events)
         return
-    deliver_events(events)
+    ids = [e[0] if isinstance(e, tuple) else e for e in events]
+    state = app.extensions.setdefault("hookshop_rq", {})
+    try:
+        queue().enqueue(run_events, ids, job_timeout=600)
+    except Exception as exc:  # Redis down, refused, timed out: the order stands, the events wait
+        if not state.get("failing"):
+            log.warning("could not enqueue stage hooks on Redis (%s: %s); the events stay pending in the "
+                        "outbox and are delivered by the sweeper of `hookshop worker` (or `hookshop relay`) "
+                        "once Redis answers: check that Redis runs at REDIS_URL. Further failures are "
+                        "logged at debug level until an enqueue succeeds.", type(exc).__name__, exc)
+        else:
+            log.debug("could not enqueue outbox events %s: %s", ids, exc)
+        state["failing"] = True
+        return
+    if state.pop("failing", False):
+        log.warning("Redis answers again: stage hooks are enqueued again (events that waited are "
+                    "delivered by the sweeper)")
+
+
+# --------------------------------------------------------------------------- delivery
 
 
 def run_events(event_ids: list[int]) -> None:
@@ -91,29 +132,31 @@ def _app():
 
 
 def deliver_events(events: list, now: datetime | None = None) -> None:
-    """Deliver events given as ids, or as ``(id, hook, payload, created_at)`` already leased inline."""
+    """Deliver events, lowest id first, given as ids or as ``(id, hook, payload, created_at)`` leased
+    to this process when they were written."""
     hook = registry().pm.hook
     known = [e for e in events if isinstance(e, tuple)]
     ids = [e for e in events if not isinstance(e, tuple)]
     if ids:
         known += [(eid, name, None, None) for eid, name in db.session.execute(
             select(OutboxEvent.id, OutboxEvent.hook).where(OutboxEvent.id.in_(ids))).all()]
+        db.session.commit()
     known.sort(key=lambda e: e[0])
     idle = [e[0] for e in known if not getattr(hook, e[1]).get_hookimpls()]
     if idle:  # nobody listens: done at once, in one statement
-        db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(idle), OUTBOX.c.status == "pending")
-                           .values(status="done", processed_at=utcnow()))
-        db.session.commit()
+        with transaction():
+            db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(idle), OUTBOX.c.status == "pending")
+                               .values(status="done", processed_at=utcnow()))
     for event_id, name, payload, created_at in known:
         if event_id not in idle:
             deliver_event(event_id, now, leased=(name, payload, created_at) if payload is not None else None)
 
 
 def _claim(event_id: int, now: datetime) -> bool:
-    result = db.session.execute(update(OUTBOX).where(
-        OUTBOX.c.id == event_id, OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
-        .values(next_attempt_at=now + LEASE))
-    db.session.commit()
+    with transaction():
+        result = db.session.execute(update(OUTBOX).where(
+            OUTBOX.c.id == event_id, OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+            .values(next_attempt_at=now + LEASE))
     return result.rowcount == 1
 
 
@@ -134,7 +177,9 @@ def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | No
     """Call every plugin that has not yet handled the event; returns its status after.
 
     ``leased``: ``(hook, payload, created_at)`` of an event this process leased when it
-    wrote it (the inline path): no claim and no read of the row are needed."""
+    wrote it (the background delivery): no claim and no read of the row are needed.
+    Every write here is its own short transaction (``BEGIN IMMEDIATE`` on SQLite), and
+    none is open while a plugin runs."""
     now = now or utcnow()
     if leased is None:
         if not _claim(event_id, now):
@@ -147,37 +192,39 @@ def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | No
         (hook, payload, created_at), done = leased, []
     impls = getattr(registry().pm.hook, hook).get_hookimpls()
     args = _arguments(event_id, hook, payload, created_at)
+    db.session.commit()  # end the read: a plugin may take its time (a webhook, a provider)
     errors = []
     # pluggy's own call order: last registered first
     todo = [impl for impl in reversed(impls) if impl.plugin_name not in done]
     for index, impl in enumerate(todo):
         try:
             impl.function(**{name: args.get(name) for name in impl.argnames})
-            done = [*done, impl.plugin_name]
-            values = {"done_plugins": done}
-            if index == len(todo) - 1 and not errors:  # the last one: the event is done in the same commit
-                values.update(status="done", processed_at=utcnow())
-            db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
-            db.session.commit()
         except Exception as exc:
             db.session.rollback()
             log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, exc)
             errors.append(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}")
+            continue
+        done = [*done, impl.plugin_name]
+        values = {"done_plugins": done}
+        if index == len(todo) - 1 and not errors:  # the last one: the event is done in the same commit
+            values.update(status="done", processed_at=utcnow())
+        with transaction():
+            db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
     if not errors:
         if not todo:
-            db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id)
-                               .values(status="done", processed_at=utcnow()))
-            db.session.commit()
+            with transaction():
+                db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id)
+                                   .values(status="done", processed_at=utcnow()))
         return "done"
-    attempts = db.session.execute(select(OUTBOX.c.attempts).where(OUTBOX.c.id == event_id)).scalar_one() + 1
     delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
-    values = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:]}
-    if attempts > len(delays):
-        values["status"] = "dead"
-    else:
-        values["next_attempt_at"] = now + timedelta(seconds=delays[attempts - 1])
-    db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
-    db.session.commit()
+    with transaction():
+        attempts = db.session.execute(select(OUTBOX.c.attempts).where(OUTBOX.c.id == event_id)).scalar_one() + 1
+        values = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:]}
+        if attempts > len(delays):
+            values["status"] = "dead"
+        else:
+            values["next_attempt_at"] = now + timedelta(seconds=delays[attempts - 1])
+        db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
     return values.get("status", "pending")
 
 

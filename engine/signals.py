@@ -36,8 +36,8 @@ def _outbox(hook: str, payload: dict) -> None:
             # in a second write transaction after the commit; record it done right away instead
             row.update(status="done", processed_at=row["created_at"])
         else:
-            # delivered inline by this process right after the commit: leased from the start, so the
-            # sweeper only takes it over if this process dies before marking it done
+            # handed to this process's background delivery thread right after the commit: leased from
+            # the start, so the sweeper only takes it over if this process dies before marking it done
             from engine.jobs import LEASE
 
             row["next_attempt_at"] = row["created_at"] + LEASE

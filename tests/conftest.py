@@ -14,8 +14,10 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, text
 
+from engine import jobs
 from engine.app import create_app, init_schema
 from engine.db import db
+from engine.testing import DeliveringClient
 
 PG_URL = os.environ.get("HOOKSHOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REQUIRE_SERVICES = os.environ.get("HOOKSHOP_REQUIRE_SERVICES") == "1"
@@ -67,6 +69,8 @@ def make_app(database: str, tmp_path, request, **config):
     config.setdefault("REDIS_URL", None)
     config.setdefault("OUTBOX_RETRY_DELAYS", [0, 0, 0])
     app = create_app(config)
+    # every request of a test client waits for the stage hooks it fired (the delivery thread still runs them)
+    app.test_client_class = DeliveringClient
     if database == "sqlite":
         init_schema(app)
     else:
@@ -78,6 +82,13 @@ def make_app(database: str, tmp_path, request, **config):
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
     return app
+
+
+@pytest.fixture(autouse=True)
+def _deliveries_finish_within_the_test():
+    """No stage hook of one test runs into the next (PostgreSQL tests share a schema and reuse ids)."""
+    yield
+    jobs.drain()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -95,6 +106,7 @@ def app_config():
 def app(database, tmp_path, request, app_config):
     app = make_app(database, tmp_path, request, **app_config)
     yield app
+    jobs.drain(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()
@@ -107,7 +119,8 @@ def ctx(app):
 
 
 class ApiClient:
-    """The test client with an API key and JSON helpers."""
+    """The test client with an API key and JSON helpers. With the app's client (a
+    ``DeliveringClient``) each request returns once the stage hooks it fired have run."""
 
     def __init__(self, client, key: str):
         self.client = client

@@ -172,6 +172,10 @@ def test_demo_loads_every_stage_once(instance):
         assert api.get("/stock/HEADPHONES-X1").status_code == 200
         before = _counts(app)
         assert before["Product"] >= 3 and before["Order"] == len(items)
+        with app.app_context():  # the command ended once its delivery thread had run every stage hook
+            statuses = set(db.session.execute(select(OutboxEvent.status)).scalars())
+            db.session.remove()
+        assert statuses == {"done"}
 
         second = hookshop(env, "demo")
         assert "already" in second.stdout

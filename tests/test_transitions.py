@@ -433,7 +433,7 @@ def test_low_stock_fires_stock_low_once_when_crossing_the_reorder_point(api, app
     assert _purchase_orders(app) == [("PEN", 50, "draft")]
     place(api, [("PEN", 1)])  # already below: no new event
     assert len(_outbox(app, "stock_low")) == 1
-    with app.app_context():  # jobs run inline without REDIS_URL: the event was relayed after the commit
+    with app.app_context():  # without REDIS_URL the delivery thread relayed it after the commit (drained)
         assert db.session.execute(select(OutboxEvent.status).where(OutboxEvent.hook == "stock_low")).scalar_one() \
             == "done"
 

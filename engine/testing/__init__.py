@@ -11,6 +11,11 @@ automatically once hookshop is installed, giving the fixtures below):
   ``hookshop_app`` (an app on a fresh SQLite file with those plugins),
   ``hookshop_api`` (a test client with an admin API key: ``.get(path)``,
   ``.post(path, json)``, paths under ``/api/v1``).
+* ``DeliveringClient`` — the fixtures' test client: after each request it
+  waits until the background delivery thread has run the stage hooks the
+  request fired (``engine.jobs.drain(app)``), so a test sees their effects
+  when the request returns. After calling services directly, call
+  ``engine.jobs.drain(app)`` yourself before asserting on a hook's effects.
 """
 
 from __future__ import annotations
@@ -18,7 +23,34 @@ from __future__ import annotations
 import inspect
 from datetime import date
 
+from flask.testing import FlaskClient
+
 from engine import hookspecs
+
+
+class DeliveringClient(FlaskClient):
+    """A Flask test client that drains the app's delivery thread after each request
+    (``app.test_client_class = DeliveringClient``). Stage hooks still run on that thread,
+    after the commit, as in production; the test only waits for them."""
+
+    drain_timeout = 30.0
+
+    def open(self, *args, **kwargs):
+        response = super().open(*args, **kwargs)
+        from flask import current_app, has_app_context
+
+        from engine.db import db
+        from engine.delivery import drain
+
+        if has_app_context() and current_app._get_current_object() is self.application:
+            # the request ran in the test's own app context and so in its session: end the transaction
+            # its answer's reads left open (on SQLite a write lock, as in any non-GET request), as the end
+            # of a request's own app context would, or the delivery thread could not write
+            db.session.commit()
+        if not drain(self.application, self.drain_timeout):
+            raise AssertionError(f"the stage hooks fired by this request did not finish within {self.drain_timeout:g} s "
+                                 "(does a plugin wait for something the test never gives it?)")
+        return response
 
 
 class ConformanceError(AssertionError):

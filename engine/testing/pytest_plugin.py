@@ -15,11 +15,15 @@ def hookshop_plugins():
 def hookshop_app(tmp_path, hookshop_plugins):
     from engine.app import create_app, init_schema
     from engine.db import db
+    from engine.jobs import drain
+    from engine.testing import DeliveringClient
 
     app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/hookshop.sqlite", "INSTANCE": str(tmp_path),
                       "REDIS_URL": None, "TESTING": True, "EXTRA_PLUGINS": list(hookshop_plugins)})
     init_schema(app)
+    app.test_client_class = DeliveringClient  # each request waits for the stage hooks it fired
     yield app
+    drain(app)
     with app.app_context():
         db.session.remove()
         db.engine.dispose()

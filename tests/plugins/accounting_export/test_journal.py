@@ -228,6 +228,7 @@ def test_fees_and_captures_of_another_provider(fee_app, database):
         assert entries(order["id"]) == []  # an authorisation moves no money
         payments.apply_payment(order["id"], "feecard", PaymentOutcome(status="paid", amount=2380,
                                                                        reference=f"fc-{order['id']}", fee=82))
+        assert jobs.drain(fee_app)  # had it fired a stage hook, the delivery thread would have run it by now
         # the capture fires no stage hook (order_paid came with the authorisation): the periodic task books it
         assert entries(order["id"]) == []
         jobs.run_periodic_tasks(utcnow())

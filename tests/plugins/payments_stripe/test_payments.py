@@ -139,6 +139,9 @@ def test_authorize_at_placement_and_capture_when_the_order_ships(app, api, local
     assert (pi.capture_method, pi.status) == ("manual", "requires_capture")
 
     shipped = _ship(api, order["id"])
+    # the capture is the order_shipped stage hook: it runs after the ship request has answered
+    assert (shipped["status"], shipped["payment_status"], shipped["totals"]["paid"]) == ("shipped", "authorized", 0)
+    shipped = api.get(f"/orders/{order['id']}").get_json()  # (the client waited for the stage hooks)
     assert (shipped["status"], shipped["payment_status"], shipped["totals"]["paid"]) == ("shipped", "paid", 2500)
     assert shipped["payments"][0]["status"] == "paid"
     assert "payment_captured" in _events(shipped)
