@@ -33,6 +33,7 @@ def create_product(data: dict) -> Product:
         product.reorder_quantity = product.reorder_quantity or 0
         product.weight_grams = product.weight_grams or 0
         db.session.add(product)
+        db.session.flush()  # the id, for an answer built inside an outer transaction (Idempotency-Key)
     return product
 
 
