@@ -425,3 +425,34 @@ def test_create_app_does_not_need_a_request_to_know_its_limits(tmp_path):
                       "MAX_CONTENT_LENGTH": "2048"})
     assert app.config["MAX_CONTENT_LENGTH"] == 2048
     assert waitress_options(app, threads=3) == {"threads": 3, "ident": "hookshop", "max_request_body_size": 2049}
+
+
+# ----------------------------------------------------------------- what schemathesis found (tests/test_schemathesis.py)
+
+
+@pytest.mark.parametrize("value", [0, 1, "true", None])
+def test_booleans_are_json_true_or_false_only(api, app, value):
+    before = snapshot(app)
+    errors = assert_error(api.post("/products", _product(allow_backorder=value)), 422, "validation_error")
+    assert set(errors) == {"allow_backorder"}
+    assert_unchanged(app, before, f"allow_backorder={value!r}")
+
+
+def test_a_static_route_is_not_also_a_name_of_its_templated_sibling(signed):
+    api = signed
+    # /stock/receipts takes POST only: GET is a 405 (not the stock of a product called receipts) ...
+    resp = api.get("/stock/receipts")
+    assert_error(resp, 405, "method_not_allowed")
+    assert "GET" not in resp.headers["Allow"] and "POST" in resp.headers["Allow"]
+    # ... and no product may take the name
+    errors = assert_error(api.post("/products", _product(sku="receipts")), 422, "validation_error")
+    assert set(errors) == {"sku"}
+    # /channels/sales is GET only; the channel routes beside it never take "sales" for a name
+    resp = api.client.patch("/api/v1/channels/sales", json={}, headers=api._headers(None))
+    assert_error(resp, 405, "method_not_allowed")
+    assert resp.headers["Allow"].replace(" ", "").split(",").count("PATCH") == 0
+    assert api.get("/channels/sales").status_code == 200
+    assert api.get("/channels/shop").status_code == 200
+    spec = api.client.get("/api/openapi.json").get_json()
+    (sku,) = spec["paths"]["/api/v1/stock/{sku}"]["parameters"]
+    assert sku["schema"] == {"type": "string", "minLength": 1, "maxLength": 64}

@@ -217,13 +217,18 @@ def init_api(app) -> Api:
     app.config.setdefault("OPENAPI_REDOC_PATH", "/redoc")
     app.config.setdefault("OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js")
     app.config.setdefault("API_SPEC_OPTIONS", {
-        "info": {"description": "hookshop's REST API. Authenticate with `Authorization: Bearer <api key>`."},
+        "info": {"description": "hookshop's REST API. Authenticate with `Authorization: Bearer <api key>`. "
+                                "A request body is at most MAX_CONTENT_LENGTH bytes (default 1 MiB: 413), "
+                                "JSON at most JSON_MAX_DEPTH levels deep (default 32: 400 json_too_deep), and no string, path, "
+                                "query or header may hold a NUL character (400 nul_character)."},
         "components": {"securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}}},
     })
     # every <int:...> in a route (the core's and the plugins') is bounded to a 64-bit column: beyond, a 404
     app.url_map.converters["int"] = limits.Int64Converter
+    app.url_map.converters["segment"] = limits.SegmentConverter
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     api.register_converter(limits.Int64Converter, limits.int64_param_schema)
+    api.register_converter(limits.SegmentConverter, limits.segment_param_schema)
     app.register_error_handler(DomainError, handle_domain_error)
     # hostile input: size and NUL before authentication, the body's scan after it (engine/api/limits.py)
     app.before_request(limits.screen_head)

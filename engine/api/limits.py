@@ -15,7 +15,9 @@ body once (webargs). Each scan starts with a ``bytes.count``/``in`` test that a
 normal body passes at C speed; the slower path only runs on bodies that need it.
 
 Path ids go through :class:`Int64Converter` (registered as Flask's ``int``), so
-an id beyond a 64-bit signed column is a 404, never a database error.
+an id beyond a 64-bit signed column is a 404, never a database error. Names in
+paths go through :class:`SegmentConverter`: bounded, and never one of the static
+routes beside them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import re
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -61,6 +63,31 @@ class Int64Converter(IntegerConverter):
 def int64_param_schema(converter: Int64Converter) -> dict:
     """The OpenAPI schema of an ``<int:...>`` path parameter."""
     return {"type": "integer", "format": "int64", "minimum": converter.min, "maximum": converter.max}
+
+
+class SegmentConverter(UnicodeConverter):
+    """``<segment(maxlength=64, exclude='receipts'):sku>``: a path segment like ``string``, but never ``exclude``.
+
+    ``exclude`` (comma separated) names the static routes beside it: without it ``GET /stock/receipts``
+    would fall through to ``/stock/<sku>`` (``POST /stock/receipts`` exists), while the OpenAPI document
+    (a concrete path matches before a templated one) says it is a 405."""
+
+    def __init__(self, map, minlength=1, maxlength=None, length=None, exclude=""):
+        super().__init__(map, minlength, maxlength, length)
+        self.excluded = [name for name in exclude.split(",") if name]
+        if self.excluded:
+            self.regex = "(?!(?:" + "|".join(re.escape(name) for name in self.excluded) + ")$)" + self.regex
+
+
+def segment_param_schema(converter: SegmentConverter) -> dict:
+    """The OpenAPI schema of a ``<segment(...):...>`` path parameter."""
+    bounds = re.findall(r"{([^}]*)}", converter.regex)[-1].split(",")  # {min,max}, {min,} or {length}
+    schema = {"type": "string", "minLength": int(bounds[0])}
+    if len(bounds) == 1 or bounds[1]:
+        schema["maxLength"] = int(bounds[-1])
+    # (the excluded names are not documented with "not": those paths are the static routes, which the
+    # document lists on their own; a client sending one reaches that route, as OpenAPI says it would)
+    return schema
 
 
 def refuse(status: int, code: str, message: str, errors: dict | None = None) -> Response:

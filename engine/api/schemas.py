@@ -16,12 +16,23 @@ Int = fields.Integer
 # a list of validators (not validate.And) so that the OpenAPI document shows maxLength and the pattern
 SKU = [validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$",
                                                        error="letters, digits and . _ - / only")]
+# /stock/receipts is a route of its own: no product may be called that
+NEW_SKU = [*SKU, validate.NoneOf(["receipts"], error="receipts is reserved (POST /stock/receipts)")]
 CURRENCY = [validate.Length(equal=3), validate.Regexp(r"^[A-Za-z]{3}$", error="an ISO 4217 code")]
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only (``truthy={True}`` alone lets 1 and 0 in: they equal True and False)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def boolean(**kw):
     """A strict boolean: JSON true or false only."""
-    return fields.Boolean(truthy={True}, falsy={False}, **kw)
+    return StrictBoolean(**kw)
 
 
 def integer(minimum: int = 0, maximum: int = INT64_MAX, **kw) -> fields.Integer:
@@ -107,7 +118,7 @@ class ErrorSchema(Strict):
 
 
 class ProductIn(Strict):
-    sku = fields.String(required=True, validate=SKU)
+    sku = fields.String(required=True, validate=NEW_SKU)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     price = money(required=True, metadata={"description": "minor units (cents)"})
     currency = fields.String(required=True, validate=CURRENCY)
@@ -161,17 +172,13 @@ class StockOut(Strict):
 
 # ---------------------------------------------------------------- orders
 
-def _country(value: str) -> None:
-    if not re.fullmatch(r"[A-Z]{2}", value):
-        raise ma.ValidationError("an ISO 3166-1 alpha-2 code in capitals, e.g. DE")
-
-
 class AddressIn(Strict):
     line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
     line2 = fields.String(validate=validate.Length(max=200), allow_none=True)
     city = fields.String(required=True, validate=validate.Length(min=1, max=100))
     postal_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    country = fields.String(required=True, validate=[validate.Length(equal=2), _country])
+    country = fields.String(required=True, validate=[
+        validate.Length(equal=2), validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166-1 alpha-2 code in capitals, e.g. DE")])
     region = fields.String(validate=validate.Length(max=100), allow_none=True)
     company = fields.String(validate=validate.Length(max=200), allow_none=True)
 

@@ -11,7 +11,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from engine.api import Blueprint, idempotent, public
-from engine.api.schemas import mapping, query_integer
+from engine.api.schemas import boolean, mapping, query_integer
 from engine.db import utcnow
 from plugins.channel_webhook import channels, inbound, outbound
 
@@ -160,7 +160,7 @@ class SubscriptionPatch(Strict):
     url = fields.String(validate=validate.Length(min=1, max=2000))
     events = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(min=1, max=50))
     description = fields.String(validate=validate.Length(max=200), allow_none=True)
-    active = fields.Boolean(truthy={True}, falsy={False}, metadata={
+    active = boolean(metadata={
         "description": "false disables, true enables again (and forgets the run of failures)"})
 
 
@@ -264,7 +264,7 @@ def sales(query):
             "items": channels.sales_by_channel(since, until, query.get("channel"))}
 
 
-@blp.route("/channels/<string(maxlength=64):name>")
+@blp.route("/channels/<segment(maxlength=64, exclude='sales'):name>")
 class ChannelItem(MethodView):
     @blp.alt_response(200, schema=ChannelOut, success=True, description="the channel")
     @blp.alt_response(404, schema="Error", description="no such channel")
