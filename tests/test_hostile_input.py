@@ -213,7 +213,8 @@ def test_signed_webhooks_are_screened_for_nul_before_their_signature_is_checked(
 
 def test_a_lone_surrogate_is_400_and_a_pair_is_a_character(api, app):
     before = snapshot(app)
-    for escape in (b"\\ud800", b"\\uDFFF", b"\\ud83d x", b"x \\ude00"):
+    # the last: a high surrogate, an escaped backslash, a low surrogate (two lone ones, not a pair)
+    for escape in (b"\\ud800", b"\\uDFFF", b"\\ud83d x", b"x \\ude00", b"\\ud83d\\\\\\ude00"):
         resp = _raw_post(api, "/products", b'{"sku": "MUG", "name": "Mug ' + escape + b'", "price": 1, '
                          b'"currency": "EUR"}')
         assert_error(resp, 400, "invalid_unicode")

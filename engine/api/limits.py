@@ -142,8 +142,9 @@ def screen_body():
     if not _looks_like_json(body, mimetype):
         return None
     if b"\\" in body:
-        # drop escaped backslashes first, so that what remains of a backslash always starts an escape
-        text = body.replace(_ESCAPED_BACKSLASH, b"")
+        # neutralise escaped backslashes first (left to right, as JSON reads them), so that every backslash
+        # left starts an escape; "//" keeps what stood on either side apart
+        text = body.replace(_ESCAPED_BACKSLASH, b"//")
         if b"\\u0000" in text:
             return refuse(400, "nul_character", "the JSON body contains a NUL character (\\u0000): text fields "
                           "cannot hold it", {"_body": ["NUL"]})
@@ -152,10 +153,10 @@ def screen_body():
                           "\\udfff without its pair): it is not a character", {"_body": ["lone surrogate"]})
     else:
         text = body
-    limit = current_app.config.get("JSON_MAX_DEPTH") or 32
-    if text.count(b"[") + text.count(b"{") > limit and _depth(text) > limit:
-        return refuse(400, "json_too_deep", f"the JSON body is nested more than {limit} levels deep",
-                      {"_body": [f"at most {limit} levels of arrays and objects"]})
+    max_depth = current_app.config.get("JSON_MAX_DEPTH") or 32
+    if text.count(b"[") + text.count(b"{") > max_depth and _depth(text) > max_depth:
+        return refuse(400, "json_too_deep", f"the JSON body is nested more than {max_depth} levels deep",
+                      {"_body": [f"at most {max_depth} levels of arrays and objects"]})
     return None
 
 
@@ -170,6 +171,6 @@ def _looks_like_json(body: bytes, mimetype: str) -> bool:
 
 
 def _depth(text: bytes) -> int:
-    """The deepest nesting of ``[`` and ``{`` outside JSON strings (of a body whose escaped backslashes are gone)."""
+    """The deepest nesting of ``[`` and ``{`` outside JSON strings (escaped backslashes neutralised)."""
     brackets = _JSON_STRING.sub(b"", text).translate(None, _NOT_BRACKETS)
     return max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
