@@ -125,7 +125,16 @@ def serve_command(host, port, threads, demo):
             click.echo(f"plugin {info.name} is off: {info.reason}", err=True)
     click.echo(f"hookshop on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs, "
                f"database: {_db_name()}, stage hooks: {_jobs_mode(app)})")
-    waitress.serve(app, host=host, port=port, threads=threads, ident="hookshop", _quiet=True)
+    waitress.serve(app, host=host, port=port, _quiet=True, **waitress_options(app, threads))
+
+
+def waitress_options(app, threads: int = 8) -> dict:
+    """waitress's adjustments for ``serve``: its request body limit is the app's ``MAX_CONTENT_LENGTH``.
+
+    waitress refuses a body of ``max_request_body_size`` bytes or more (a 413 of its own, before the app
+    sees the request or waitress buffers the body), Flask one of more than ``MAX_CONTENT_LENGTH``: hence the
+    one byte, so that both accept exactly the same bodies."""
+    return {"threads": threads, "ident": "hookshop", "max_request_body_size": app.config["MAX_CONTENT_LENGTH"] + 1}
 
 
 def _exit_on_sigterm(_signum, _frame):

@@ -40,10 +40,14 @@ DEFAULTS: dict = {
     # Idempotency-Key records are kept at least this long
     "IDEMPOTENCY_TTL_HOURS": 24,
     "SECRET_KEY": None,
+    # hostile input (engine/api/limits.py): the largest request body in bytes (Flask's own setting, also
+    # waitress's limit in `hookshop serve`) and the deepest JSON nesting; beyond them 413 and 400
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
+    "JSON_MAX_DEPTH": 32,
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}
-_INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS"}
+_INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS"}
 _FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT"}
 

@@ -9,10 +9,13 @@ missing service fails the tests instead of skipping them.
 from __future__ import annotations
 
 import os
+import threading
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
+from werkzeug.serving import make_server
 
 from engine import jobs
 from engine.app import create_app, init_schema
@@ -182,3 +185,16 @@ def stock_of(api, sku):
     resp = api.get(f"/stock/{sku}")
     assert resp.status_code == 200
     return resp.get_json()
+
+
+@contextmanager
+def live_server(app):
+    """Serve ``app`` on a loopback port with werkzeug's threaded server for the block; yields the base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        thread.join(10)

@@ -12,12 +12,15 @@ import functools
 import json
 import re
 
+import flask_smorest
 from apispec import BasePlugin
 from flask import Response, current_app, g, request
 from flask_smorest import Api as SmorestApi
 from sqlalchemy.exc import IntegrityError
+from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
+from engine.api import limits
 from engine.api.schemas import ErrorSchema
 from engine.db import db, reset_write_intent, set_write_intent, transaction
 from engine.errors import DomainError
@@ -67,6 +70,24 @@ class Api(SmorestApi):
         if isinstance(error, MethodNotAllowed) and error.valid_methods:
             headers["Allow"] = ", ".join(error.valid_methods)
         return error_body(code, message, errors), error.code, headers
+
+
+class ArgumentsParser(FlaskParser):
+    """webargs' parser: a JSON body that ``json.loads`` refuses with a plain ValueError is invalid JSON too.
+
+    (Python refuses to convert an integer of more than 4300 digits: that is a 400, not a 500.)"""
+
+    def load_json(self, req, schema):
+        try:
+            return super().load_json(req, schema)
+        except ValueError as exc:  # JSONDecodeError is handled above: this is int_max_str_digits
+            return self._handle_invalid_json_error(exc, req)
+
+
+class Blueprint(flask_smorest.Blueprint):
+    """flask-smorest's Blueprint with hookshop's argument parser: the core's blueprints and plugins' use it."""
+
+    ARGUMENTS_PARSER = ArgumentsParser()
 
 
 class ErrorResponsesPlugin(BasePlugin):
@@ -206,13 +227,24 @@ def init_api(app) -> Api:
     app.config.setdefault("OPENAPI_REDOC_PATH", "/redoc")
     app.config.setdefault("OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js")
     app.config.setdefault("API_SPEC_OPTIONS", {
-        "info": {"description": "hookshop's REST API. Authenticate with `Authorization: Bearer <api key>`."},
+        "info": {"description": "hookshop's REST API. Authenticate with `Authorization: Bearer <api key>`. "
+                                "A request body is at most MAX_CONTENT_LENGTH bytes (default 1 MiB: 413), "
+                                "JSON at most JSON_MAX_DEPTH levels deep (default 32: 400 json_too_deep), and no string, path, "
+                                "query or header may hold a NUL character (400 nul_character)."},
         "components": {"securitySchemes": {"ApiKey": {"type": "http", "scheme": "bearer"}}},
     })
+    # every <int:...> in a route (the core's and the plugins') is bounded to a 64-bit column: beyond, a 404
+    app.url_map.converters["int"] = limits.Int64Converter
+    app.url_map.converters["segment"] = limits.SegmentConverter
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
+    api.register_converter(limits.Int64Converter, limits.int64_param_schema)
+    api.register_converter(limits.SegmentConverter, limits.segment_param_schema)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
+    # hostile input: size and NUL before authentication, the body's scan after it (engine/api/limits.py)
+    app.before_request(limits.screen_head)
     app.before_request(_authenticate)
+    app.before_request(limits.screen_body)
     app.teardown_request(_release_write_intent)
 
     from engine.api import admin, catalog, customers, orders, plugins_view, webhooks

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from engine.api import idempotent
+from engine.api import Blueprint, idempotent
 from engine.api.schemas import Strict
 from engine.db import as_utc, db
 from engine.models import ApiKey
@@ -18,7 +17,7 @@ blp = Blueprint("admin", __name__, url_prefix="/api/v1/admin", description="API 
 class ApiKeyIn(Strict):
     name = ma.fields.String(required=True, validate=ma.validate.Length(min=1, max=100))
     scopes = ma.fields.List(ma.fields.String(validate=ma.validate.OneOf(auth.SCOPES)), required=True,
-                            validate=ma.validate.Length(min=1))
+                            validate=ma.validate.Length(min=1, max=10))
 
 
 class ApiKeyOut(Strict):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
-from engine.api import idempotent
+from engine.api import Blueprint, idempotent
 from engine.api import serialize as out
 from engine.api.schemas import ProductIn, ProductOut, StockOut, StockReceiptIn
 from engine.services import catalog, stock
@@ -24,7 +23,7 @@ class Products(MethodView):
         return out.product(catalog.create_product(data)), 201
 
 
-@blp.route("/products/<string:sku>")
+@blp.route("/products/<string(maxlength=64):sku>")
 class ProductItem(MethodView):
     @blp.alt_response(200, schema=ProductOut, success=True, description="the product")
     @blp.alt_response(404, schema="Error", description="no such product")
@@ -45,7 +44,7 @@ class StockReceipts(MethodView):
                                    data.get("reference"), data.get("unit_cost")), 201
 
 
-@blp.route("/stock/<string:sku>")
+@blp.route("/stock/<segment(maxlength=64, exclude='receipts'):sku>")
 class StockItem(MethodView):
     @blp.alt_response(200, schema=StockOut, success=True, description="on_hand, reserved, available and locations")
     @blp.alt_response(404, schema="Error", description="no such product")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from engine.api import Blueprint
 from engine.api import serialize as out
 from engine.api.schemas import CustomerOut
 from engine.db import db

@@ -7,10 +7,9 @@ import json
 import marshmallow as ma
 from flask import Response, g
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from sqlalchemy.exc import IntegrityError
 
-from engine.api import idempotent
+from engine.api import Blueprint, idempotent
 from engine.api import serialize as out
 from engine.api.schemas import (
     HoldIn,

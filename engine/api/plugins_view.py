@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
+from engine.api import Blueprint
 from engine.api.schemas import PluginOut
 from engine.plugins import registry
 

@@ -8,30 +8,99 @@ import re
 import marshmallow as ma
 from marshmallow import RAISE, fields, validate
 
+from engine.api.limits import INT64_MAX
 from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
+from engine.domain.money import MAX_AMOUNT
 from engine.domain.transitions import STATUSES
 
 Int = fields.Integer
-SKU = validate.And(validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$",
-                   error="letters, digits and . _ - / only"))
+# a list of validators (not validate.And) so that the OpenAPI document shows maxLength and the pattern
+SKU = [validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$",
+                                                       error="letters, digits and . _ - / only")]
+# /stock/receipts is a route of its own: no product may be called that
+NEW_SKU = [*SKU, validate.NoneOf(["receipts"], error="receipts is reserved (POST /stock/receipts)")]
+CURRENCY = [validate.Length(equal=3), validate.Regexp(r"^[A-Za-z]{3}$", error="an ISO 4217 code")]
+
+
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only (``truthy={True}`` alone lets 1 and 0 in: they equal True and False)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 def boolean(**kw):
     """A strict boolean: JSON true or false only."""
-    return fields.Boolean(truthy={True}, falsy={False}, **kw)
+    return StrictBoolean(**kw)
+
+
+def integer(minimum: int = 0, maximum: int = INT64_MAX, **kw) -> fields.Integer:
+    """A JSON integer: strict (no floats, strings or booleans) and within ``[minimum, maximum]``.
+
+    The default bounds fit a 64-bit signed column: every integer the API accepts can be stored."""
+    metadata = {"format": "int64", **kw.pop("metadata", {})}
+    return Int(strict=True, validate=validate.Range(min=minimum, max=min(maximum, INT64_MAX)), metadata=metadata,
+               **kw)
+
+
+class QueryInteger(fields.Integer):
+    """An integer in a query string: ASCII digits only (int() would also take ' 1', '+1' and '1_000')."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.fullmatch(r"-?[0-9]{1,19}", value):
+            raise self.make_error("invalid")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+def query_integer(minimum: int = 1, maximum: int = INT64_MAX, **kw) -> fields.Integer:
+    """A query-string integer within ``[minimum, maximum]`` (default: an id, 1 to 2^63-1)."""
+    metadata = {"format": "int64", **kw.pop("metadata", {})}
+    return QueryInteger(validate=validate.Range(min=minimum, max=min(maximum, INT64_MAX)), metadata=metadata, **kw)
+
+
+def mapping(keys: fields.Field, values: fields.Field, max_entries: int, **kw) -> fields.Dict:
+    """A JSON object of at most ``max_entries`` entries (documented as maxProperties)."""
+
+    def at_most(value: dict) -> None:
+        if len(value) > max_entries:
+            raise ma.ValidationError(f"at most {max_entries} entries")
+
+    metadata = {"maxProperties": max_entries, **kw.pop("metadata", {})}
+    return fields.Dict(keys=keys, values=values, validate=at_most, metadata=metadata, **kw)
+
+
+class Scalar(fields.Raw):
+    """A JSON string (at most ``max_length`` characters), boolean, 64-bit integer or null."""
+
+    def __init__(self, max_length: int = 500, **kw):
+        self.max_length = max_length
+        metadata = {"anyOf": [{"type": "string", "maxLength": max_length}, {"type": "boolean"},
+                              {"type": "integer", "format": "int64", "minimum": -INT64_MAX - 1,
+                               "maximum": INT64_MAX}],
+                    "nullable": True, **kw.pop("metadata", {})}
+        super().__init__(allow_none=True, metadata=metadata, **kw)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and len(value) <= self.max_length or isinstance(value, bool):
+            return value
+        if isinstance(value, int) and -INT64_MAX - 1 <= value <= INT64_MAX:
+            return value
+        raise ma.ValidationError(f"a string of at most {self.max_length} characters, a boolean, an integer or null")
 
 
 def count(**kw):
-    return Int(strict=True, validate=validate.Range(min=1, max=1_000_000), **kw)
+    return integer(1, 1_000_000, **kw)
 
 
 def money(**kw):
-    return Int(strict=True, validate=validate.Range(min=0, max=10**12), **kw)
+    return integer(0, MAX_AMOUNT, **kw)
 
 
 def positive_money(**kw):
     """A positive amount of money in minor units (not capped like a count of units)."""
-    return Int(strict=True, validate=validate.Range(min=1, max=10**12), **kw)
+    return integer(1, MAX_AMOUNT, **kw)
 
 
 class Strict(ma.Schema):
@@ -50,16 +119,16 @@ class ErrorSchema(Strict):
 
 
 class ProductIn(Strict):
-    sku = fields.String(required=True, validate=SKU)
+    sku = fields.String(required=True, validate=NEW_SKU)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     price = money(required=True, metadata={"description": "minor units (cents)"})
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Za-z]{3}$", error="an ISO 4217 code"))
+    currency = fields.String(required=True, validate=CURRENCY)
     barcode = fields.String(validate=validate.Length(min=1, max=64), allow_none=True)
     track_serials = boolean(load_default=False)
     allow_backorder = boolean(load_default=False)
-    reorder_point = Int(strict=True, validate=validate.Range(min=0), load_default=0)
-    reorder_quantity = Int(strict=True, validate=validate.Range(min=0), load_default=0)
-    weight_grams = Int(strict=True, validate=validate.Range(min=0), load_default=0)
+    reorder_point = integer(0, 1_000_000_000, load_default=0)
+    reorder_quantity = integer(0, 1_000_000_000, load_default=0)
+    weight_grams = integer(0, 1_000_000_000, load_default=0, metadata={"description": "at most 1,000 tonnes"})
     unit_cost = money(allow_none=True)
 
 
@@ -104,17 +173,13 @@ class StockOut(Strict):
 
 # ---------------------------------------------------------------- orders
 
-def _country(value: str) -> None:
-    if not re.fullmatch(r"[A-Z]{2}", value):
-        raise ma.ValidationError("an ISO 3166-1 alpha-2 code in capitals, e.g. DE")
-
-
 class AddressIn(Strict):
     line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
     line2 = fields.String(validate=validate.Length(max=200), allow_none=True)
     city = fields.String(required=True, validate=validate.Length(min=1, max=100))
     postal_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
-    country = fields.String(required=True, validate=_country)
+    country = fields.String(required=True, validate=[
+        validate.Length(equal=2), validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166-1 alpha-2 code in capitals, e.g. DE")])
     region = fields.String(validate=validate.Length(max=100), allow_none=True)
     company = fields.String(validate=validate.Length(max=200), allow_none=True)
 
@@ -122,10 +187,11 @@ class AddressIn(Strict):
 class CustomerIn(Strict):
     email = fields.Email(required=True, validate=validate.Length(max=254))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 ()./\-]{4,40}$", error="a phone number"),
+    phone = fields.String(validate=[validate.Length(max=40),
+                                    validate.Regexp(r"^\+?[0-9 ()./\-]{4,40}$", error="a phone number")],
                           allow_none=True)
     shipping_address = fields.Nested(AddressIn, required=True)
-    preferences = fields.Dict(keys=fields.String(validate=validate.Length(max=64)))
+    preferences = mapping(fields.String(validate=validate.Length(min=1, max=64)), Scalar(), 50)
 
 
 class LineIn(Strict):
@@ -177,11 +243,12 @@ class RefundIn(Strict):
 class ReturnLineIn(Strict):
     sku = fields.String(required=True, validate=SKU)
     quantity = count(required=True)
-    serials = fields.List(fields.String(validate=validate.Length(min=1, max=128)))
+    serials = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
+                          validate=validate.Length(max=10000))
 
 
 class ReturnIn(Strict):
-    lines = fields.List(fields.Nested(ReturnLineIn), required=True, validate=validate.Length(min=1))
+    lines = fields.List(fields.Nested(ReturnLineIn), required=True, validate=validate.Length(min=1, max=500))
     reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
     resolution = fields.String(required=True, validate=validate.OneOf(["refund", "exchange"]))
 
@@ -195,9 +262,10 @@ class OrderQuery(Strict):
     status = fields.String(validate=validate.OneOf(STATUSES))
     channel = fields.String(validate=validate.Length(max=64))
     flag = fields.String(validate=validate.Length(max=FLAG_MAX_LENGTH))
-    customer = Int(validate=validate.Range(min=1))
-    limit = Int(validate=validate.Range(min=1, max=500), load_default=50)
-    cursor = fields.String(validate=validate.Regexp(r"^[0-9]{1,18}$", error="use the previous page's next_cursor"))
+    customer = query_integer(metadata={"description": "a customer id"})
+    limit = query_integer(1, 500, load_default=50)
+    cursor = fields.String(validate=[validate.Length(max=18),
+                                     validate.Regexp(r"^[0-9]{1,18}$", error="use the previous page's next_cursor")])
 
 
 class LineOut(Strict):

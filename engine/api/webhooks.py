@@ -7,9 +7,8 @@ the signature on the raw body before parsing (``handle_webhook`` /
 from __future__ import annotations
 
 from flask import Response, request
-from flask_smorest import Blueprint
 
-from engine.api import public
+from engine.api import Blueprint, public
 from engine.errors import NotFound
 from engine.plugins import registry
 from engine.services import shipping
@@ -17,7 +16,7 @@ from engine.services import shipping
 blp = Blueprint("webhooks", __name__, url_prefix="/api/v1", description="Signed webhooks and labels")
 
 
-@blp.route("/payments/<string:provider>/webhook", methods=["POST"])
+@blp.route("/payments/<string(maxlength=64):provider>/webhook", methods=["POST"])
 @blp.alt_response(200, schema=None, success=True, description="processed (or a replay of a processed event)")
 @blp.alt_response(400, schema="Error", description="wrong signature (Stripe's convention)")
 @blp.alt_response(404, schema="Error", description="no such provider, or it takes no webhooks")
@@ -30,7 +29,7 @@ def payment_webhook(provider):
     return handler(request)
 
 
-@blp.route("/carriers/<string:carrier>/tracking", methods=["POST"])
+@blp.route("/carriers/<string(maxlength=64):carrier>/tracking", methods=["POST"])
 @blp.alt_response(200, schema=None, success=True, description="processed (or a replay)")
 @blp.alt_response(404, schema="Error", description="no such carrier, or it takes no tracking events")
 @public

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+# the largest amount (minor units) the API takes, and the largest total an order may reach: far inside a
+# 64-bit column, so that sums (totals, refunds, a customer's total spent) never overflow it
+MAX_AMOUNT = 10**12
+
 # ISO 4217 exponents that are not 2
 _EXPONENTS = {"JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
 

@@ -19,7 +19,7 @@ from engine import signals
 from engine.db import as_utc, db, is_postgres, page_by_id, transaction, utcnow
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
-from engine.domain.money import percent_of
+from engine.domain.money import MAX_AMOUNT, percent_of
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Customer, Order, OrderFlag, OrderLine, Product
 from engine.plugins import registry
@@ -164,6 +164,14 @@ def _upsert_customer(data: dict, currency: str) -> tuple[Customer, int]:
     return customer, previous
 
 
+def _check_amount(amount: int, currency: str) -> None:
+    """An order's subtotal and total stay within MAX_AMOUNT (the API's bound on money): else a 422."""
+    if amount > MAX_AMOUNT:
+        raise ValidationFailed(f"the order's total ({amount} {currency} minor units) is more than an order may "
+                               f"reach ({MAX_AMOUNT})",
+                               errors={"lines": [f"the lines add up to more than {MAX_AMOUNT} minor units"]})
+
+
 def _coupon(code: str | None, subtotal: int) -> tuple[str | None, int]:
     if not code:
         return None, 0
@@ -234,6 +242,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
                            unit_price=ln["unit_price"] if ln.get("unit_price") is not None else products[ln["sku"]].price,
                            backordered=0, picked_quantity=0, returned_quantity=0, serials=[])
                  for ln in data["lines"]]
+        _check_amount(sum(line.unit_price * line.quantity for line in lines), currency)
         by_id = {p.id: p for p in products.values()}
         levels = stock.lock_levels(list(by_id))
         before = stock.available_by_product(levels)
@@ -245,6 +254,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
         shipping_total = int(data.get("shipping_total") or 0)
         tax_total = int(data.get("tax_total") or 0)
         total = subtotal - discount + shipping_total + tax_total
+        _check_amount(total, currency)
         customer, previous_orders = _upsert_customer(data["customer"], currency)
         threshold = current_app.config.get("VIP_THRESHOLD") or 0
         is_vip = customer.vip or bool(threshold and customer.total_spent + total >= threshold)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import marshmallow as ma
 from flask import Response, stream_with_context
-from flask_smorest import Blueprint
 from marshmallow import RAISE, fields, validate, validates_schema
 
+from engine.api import Blueprint
+from engine.api.schemas import query_integer
 from engine.db import as_utc, db
 from engine.errors import NotFound
 
@@ -38,23 +39,22 @@ class AccountingRangeQuery(Strict):
 
 
 class AccountingYearQuery(AccountingRangeQuery):
-    year = fields.Integer(strict=False, validate=validate.Range(min=1970, max=9999),
-                          metadata={"description": "a calendar year (instead of since/until)"})
+    year = query_integer(1970, 9999, metadata={"description": "a calendar year (instead of since/until)"})
 
 
 class AccountingEntryQuery(AccountingRangeQuery):
-    order = fields.Integer(validate=validate.Range(min=1), metadata={"description": "an order id"})
+    order = query_integer(metadata={"description": "an order id"})
     kind = fields.String(validate=validate.OneOf(["sale", "payment", "fee", "refund", "cancellation", "shipment",
                                                   "return", "stock_receipt", "stock_adjustment"]))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.Integer(validate=validate.Range(min=1), metadata={"description": "the previous page's next_cursor"})
+    limit = query_integer(1, 500, load_default=50)
+    cursor = query_integer(metadata={"description": "the previous page's next_cursor"})
 
 
 class AccountingReceiptQuery(Strict):
-    order = fields.Integer(validate=validate.Range(min=1))
-    year = fields.Integer(validate=validate.Range(min=1970, max=9999))
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    cursor = fields.Integer(validate=validate.Range(min=1))
+    order = query_integer()
+    year = query_integer(1970, 9999)
+    limit = query_integer(1, 500, load_default=50)
+    cursor = query_integer()
 
 
 class AccountingExportQuery(AccountingRangeQuery):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint as FlaskBlueprint
 from flask import Response, current_app, render_template_string
-from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
+from engine.api import Blueprint
 from engine.db import as_utc, db
 from engine.errors import NotFound
 from engine.models import Order, Shipment
@@ -115,7 +115,7 @@ table{border-collapse:collapse;width:100%}td,th{text-align:left;padding:.3em .5e
 </body></html>"""
 
 
-@public_pages.get("/tracking/<string:carrier>/<string:tracking_number>")
+@public_pages.get("/tracking/<string(maxlength=64):carrier>/<string(maxlength=128):tracking_number>")
 def tracking_page(carrier, tracking_number):
     """The public tracking page (the shipment's tracking link): status and events, no personal data."""
     carriers = _carriers()

@@ -8,10 +8,10 @@ from datetime import timedelta
 import marshmallow as ma
 from flask import request
 from flask.views import MethodView
-from flask_smorest import Blueprint
 from marshmallow import fields, validate
 
-from engine.api import idempotent, public
+from engine.api import Blueprint, idempotent, public
+from engine.api.schemas import boolean, mapping, query_integer
 from engine.db import utcnow
 from plugins.channel_webhook import channels, inbound, outbound
 
@@ -27,7 +27,13 @@ class Strict(ma.Schema):
 
 
 def _limit():
-    return Int(strict=False, validate=validate.Range(min=1, max=500), load_default=50)
+    return query_integer(1, 500, load_default=50)
+
+
+def _sku_map():
+    return mapping(fields.String(validate=validate.Length(min=1, max=128)),
+                   fields.String(validate=validate.Length(min=1, max=64)), 10000,
+                   metadata={"description": "the channel's sku, variant id or product id -> our sku"})
 
 
 # --------------------------------------------------------------------------- schemas: channels
@@ -36,12 +42,12 @@ def _limit():
 class ChannelIn(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=48),
                          metadata={"description": "lower-case letters, digits, - and _; the orders' channel"})
-    format = fields.String(required=True, metadata={"description": "generic, shopify or woocommerce"})
+    format = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                           metadata={"description": "generic, shopify or woocommerce"})
     secret = fields.String(validate=validate.Length(min=8, max=255), metadata={
         "description": "the signing secret (required for shopify and woocommerce; generic: a whsec_ secret, "
                        "generated and shown once when left out)"})
-    sku_map = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)), values=fields.String(),
-                          metadata={"description": "the channel's sku, variant id or product id -> our sku"})
+    sku_map = _sku_map()
     payment_provider = fields.String(validate=validate.Length(min=1, max=64), metadata={
         "description": "the provider of its orders (default manual)"})
     payment_status = fields.String(validate=validate.OneOf(channels.PAYMENT_STATUSES), metadata={
@@ -49,7 +55,7 @@ class ChannelIn(Strict):
 
 
 class ChannelPatch(Strict):
-    sku_map = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=128)), values=fields.String())
+    sku_map = _sku_map()
     payment_provider = fields.String(validate=validate.Length(min=1, max=64))
     payment_status = fields.String(validate=validate.OneOf(channels.PAYMENT_STATUSES))
 
@@ -77,7 +83,7 @@ class ChannelOut(Strict):
 class InboundQuery(Strict):
     outcome = fields.String(validate=validate.OneOf(("created", "existing", "ignored", "rejected")))
     limit = _limit()
-    cursor = Int(strict=False, validate=validate.Range(min=1))
+    cursor = query_integer()
 
 
 class InboundOut(Strict):
@@ -154,7 +160,7 @@ class SubscriptionPatch(Strict):
     url = fields.String(validate=validate.Length(min=1, max=2000))
     events = fields.List(fields.String(validate=validate.Length(min=1, max=64)), validate=validate.Length(min=1, max=50))
     description = fields.String(validate=validate.Length(max=200), allow_none=True)
-    active = fields.Boolean(truthy={True}, falsy={False}, metadata={
+    active = boolean(metadata={
         "description": "false disables, true enables again (and forgets the run of failures)"})
 
 
@@ -184,11 +190,11 @@ class SubscriptionOut(Strict):
 
 
 class DeliveryQuery(Strict):
-    subscription = Int(strict=False, validate=validate.Range(min=1))
+    subscription = query_integer()
     status = fields.String(validate=validate.OneOf(("pending", "sending", "delivered", "failed", "cancelled")))
     event_type = fields.String(validate=validate.Length(min=1, max=64))
     limit = _limit()
-    cursor = Int(strict=False, validate=validate.Range(min=1))
+    cursor = query_integer()
 
 
 class AttemptOut(Strict):
@@ -258,7 +264,7 @@ def sales(query):
             "items": channels.sales_by_channel(since, until, query.get("channel"))}
 
 
-@blp.route("/channels/<string:name>")
+@blp.route("/channels/<segment(maxlength=64, exclude='sales'):name>")
 class ChannelItem(MethodView):
     @blp.alt_response(200, schema=ChannelOut, success=True, description="the channel")
     @blp.alt_response(404, schema="Error", description="no such channel")
@@ -274,7 +280,7 @@ class ChannelItem(MethodView):
         return channels.channel_out(channels.update_channel(name, data))
 
 
-@blp.route("/channels/<string:name>/secret", methods=["POST"])
+@blp.route("/channels/<string(maxlength=64):name>/secret", methods=["POST"])
 @blp.arguments(SecretRotationIn)
 @blp.alt_response(200, schema=ChannelOut, success=True, description="the channel (a generated secret, once)")
 @blp.alt_response(404, schema="Error", description="no such channel")
@@ -284,7 +290,7 @@ def rotate_channel_secret(data, name):
     return channels.channel_out(channel, generated)
 
 
-@blp.route("/channels/<string:name>/deliveries", methods=["GET"])
+@blp.route("/channels/<string(maxlength=64):name>/deliveries", methods=["GET"])
 @blp.arguments(InboundQuery, location="query", unknown=ma.RAISE)
 @blp.alt_response(200, schema=InboundPage, success=True, description="newest first; rejected ones are for staff")
 @blp.alt_response(404, schema="Error", description="no such channel")
@@ -294,7 +300,7 @@ def channel_deliveries(query, name):
     return {"items": [channels.inbound_out(r) for r in rows], "next_cursor": str(next_cursor) if next_cursor else None}
 
 
-@blp.route("/channels/<string:name>/orders", methods=["POST"])
+@blp.route("/channels/<string(maxlength=64):name>/orders", methods=["POST"])
 @blp.alt_response(201, schema=ChannelOrderOut, success=True, description="the order was placed")
 @blp.alt_response(200, schema=ChannelOrderOut, description="the order exists (a redelivery), a replayed delivery "
                   "(its first answer), a WooCommerce ping, or a platform order that creates nothing")
