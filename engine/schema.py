@@ -223,8 +223,9 @@ def _current(app: Flask, script: ScriptDirectory) -> tuple[str, ...]:
     if unknown:
         raise SchemaError(
             f"the database is at revision {', '.join(unknown)}, which no installed migrations folder has: "
-            "a plugin whose migrations ran is not installed any more (reinstall it; "
-            "HOOKSHOP_PLUGINS_DISABLED keeps it off and its tables untouched)")
+            "a plugin whose migrations ran is not installed any more. Reinstall it: HOOKSHOP_PLUGINS_DISABLED "
+            "keeps it off and its tables untouched, and `hookshop db downgrade <plugin>@base` removes its "
+            "tables before you uninstall it")
     return heads
 
 
@@ -400,7 +401,10 @@ def _adopt(app: Flask) -> str | None:
             names.extend(sorted(rev.branch_labels) or [rev.revision])
     if CORE_BASELINE not in stamps:
         return None
-    _run(command.stamp, alembic_config(app), stamps)
+    # a plugin's baseline depends on the core's: stamping it stamps the core's too (Alembic refuses both)
+    below = {rev.revision for stamped in stamps for rev in script.iterate_revisions(stamped, "base")
+             if rev.revision != stamped}
+    _run(command.stamp, alembic_config(app), [rev for rev in stamps if rev not in below])
     return (f"adopted a database made before migrations: stamped the baselines of {', '.join(sorted(set(names)))}, "
             "then upgraded")
 
