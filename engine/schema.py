@@ -340,13 +340,36 @@ def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[str]:
         problems = [f"{name} is not at its head {head}: run `hookshop db upgrade`"
                     for name, head in _branch_heads(app, script, loaded_only=True).items() if head not in applied]
         metadata = db.metadata if metadata is None else metadata
+        owned = set(owned_tables(app))
         with db.engine.connect() as connection:
             context = MigrationContext.configure(connection, opts={
-                "compare_type": True, "target_metadata": metadata, "include_object": _include(set(owned_tables(app)))})
+                "compare_type": True, "target_metadata": metadata, "include_object": _include(owned)})
             diffs = compare_metadata(context, metadata)
+            if connection.dialect.name == "postgresql":
+                problems += _narrow_sequences(connection, metadata, owned)
         for diff in diffs:
             problems.extend(_describe(item) for item in (diff if isinstance(diff, list) else [diff]))
         return problems
+
+
+def _narrow_sequences(connection, metadata: sa.MetaData, tables: set[str]) -> list[str]:
+    """PostgreSQL: a 64-bit id whose SERIAL sequence is still ``integer`` stops at 2147483647.
+
+    Altering the column's type does not alter its sequence, and autogenerate does not see sequences.
+    """
+    problems = []
+    for table in (metadata.tables[name] for name in sorted(tables) if name in metadata.tables):
+        column = table.autoincrement_column
+        if column is None or not isinstance(column.type.dialect_impl(connection.dialect), sa.BigInteger):
+            continue
+        found = connection.execute(sa.text(
+            "SELECT seq.seqrelid::regclass::text, seq.seqtypid::regtype::text FROM pg_sequence seq "
+            "WHERE seq.seqrelid = pg_get_serial_sequence(:table, :column)::regclass"),
+            {"table": table.name, "column": column.name}).first()
+        if found is not None and found[1] != "bigint":
+            problems.append(f"column {table.name}.{column.name}: its sequence {found[0]} is {found[1]} (it stops at "
+                            f"2147483647): a revision needs op.execute(\"ALTER SEQUENCE {found[0]} AS bigint\")")
+    return problems
 
 
 def _describe(diff: tuple) -> str:
