@@ -461,8 +461,6 @@ def revision(app: Flask, message: str, branch: str = CORE, *, autogenerate: bool
         if len(rev_id) > REVISION_ID_LENGTH:
             raise SchemaError(f"revision id {rev_id!r} is longer than {REVISION_ID_LENGTH} characters")
         config = alembic_config(app, tables=set(owned_tables(app, branch)), autogenerate=autogenerate)
-        if autogenerate:
-            config.cmd_opts.autogenerate = True
         written = _run(command.revision, config, message, autogenerate=autogenerate, rev_id=rev_id, **options)
         if isinstance(written, list):
             written = written[0] if written else None
