@@ -27,7 +27,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic import command
-from alembic.autogenerate import compare_metadata
+from alembic.autogenerate import compare_metadata, renderers
+from alembic.operations import MigrateOperation
+from alembic.operations.ops import AlterColumnOp
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
@@ -182,8 +184,21 @@ def run_environment(context) -> None:
             return "postgresql.JSONB()"
         return False
 
-    def skip_empty_revision(ctx, revision, directives):
-        if config.attributes.get("autogenerate") and directives[0].upgrade_ops.is_empty():
+    def complete_revision(ctx, revision, directives):
+        if not config.attributes.get("autogenerate"):
+            return
+        script = directives[0]
+        for container in (script.upgrade_ops, script.downgrade_ops):
+            for table_ops in container.ops:
+                for op in getattr(table_ops, "ops", ()):
+                    if isinstance(op, AlterColumnOp):  # MySQL-only arguments: noise (and a warning) elsewhere
+                        op.kw.pop("autoincrement", None)
+                        op.kw.pop("existing_autoincrement", None)
+        if ctx.connection.dialect.name == "postgresql":  # what autogenerate does not see: sequences
+            for _table, _column, sequence in _narrow_sequences(ctx.connection, db.metadata, tables):
+                script.upgrade_ops.ops.append(AlterSequenceOp(sequence, "bigint", "integer"))
+                script.downgrade_ops.ops.insert(0, AlterSequenceOp(sequence, "integer", "bigint"))
+        if script.upgrade_ops.is_empty():
             directives[:] = []
 
     options = dict(app.extensions["migrate"].configure_args)
@@ -196,7 +211,7 @@ def run_environment(context) -> None:
             context.configure(connection=connection, target_metadata=db.metadata,
                               include_object=_include(tables), transactional_ddl=True,
                               on_version_apply=on_version_apply, render_item=render_item,
-                              process_revision_directives=skip_empty_revision, **options)
+                              process_revision_directives=complete_revision, **options)
             with context.begin_transaction():
                 if connection.dialect.name == "postgresql":
                     connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK})
@@ -346,30 +361,50 @@ def differences(app: Flask, metadata: sa.MetaData | None = None) -> list[str]:
                 "compare_type": True, "target_metadata": metadata, "include_object": _include(owned)})
             diffs = compare_metadata(context, metadata)
             if connection.dialect.name == "postgresql":
-                problems += _narrow_sequences(connection, metadata, owned)
+                problems += [f"column {table}.{column}: its sequence {sequence} is integer (it stops at 2147483647): "
+                             f"a revision needs op.execute(\"ALTER SEQUENCE {sequence} AS bigint\")"
+                             for table, column, sequence in _narrow_sequences(connection, metadata, owned)]
         for diff in diffs:
             problems.extend(_describe(item) for item in (diff if isinstance(diff, list) else [diff]))
         return problems
 
 
-def _narrow_sequences(connection, metadata: sa.MetaData, tables: set[str]) -> list[str]:
-    """PostgreSQL: a 64-bit id whose SERIAL sequence is still ``integer`` stops at 2147483647.
+def _narrow_sequences(connection, metadata: sa.MetaData, tables: set[str]) -> list[tuple[str, str, str]]:
+    """PostgreSQL: the 64-bit ids whose SERIAL sequence is still ``integer`` (it stops at 2147483647), as
+    ``(table, column, sequence)``.
 
     Altering the column's type does not alter its sequence, and autogenerate does not see sequences.
     """
-    problems = []
-    for table in (metadata.tables[name] for name in sorted(tables) if name in metadata.tables):
+    found = []
+    present = set(sa.inspect(connection).get_table_names())  # a missing table is a difference already
+    for table in (metadata.tables[name] for name in sorted(tables & present) if name in metadata.tables):
         column = table.autoincrement_column
         if column is None or not isinstance(column.type.dialect_impl(connection.dialect), sa.BigInteger):
             continue
-        found = connection.execute(sa.text(
+        row = connection.execute(sa.text(
             "SELECT seq.seqrelid::regclass::text, seq.seqtypid::regtype::text FROM pg_sequence seq "
             "WHERE seq.seqrelid = pg_get_serial_sequence(:table, :column)::regclass"),
             {"table": table.name, "column": column.name}).first()
-        if found is not None and found[1] != "bigint":
-            problems.append(f"column {table.name}.{column.name}: its sequence {found[0]} is {found[1]} (it stops at "
-                            f"2147483647): a revision needs op.execute(\"ALTER SEQUENCE {found[0]} AS bigint\")")
-    return problems
+        if row is not None and row[1] != "bigint":
+            found.append((table.name, column.name, row[0]))
+    return found
+
+
+class AlterSequenceOp(MigrateOperation):
+    """``ALTER SEQUENCE <name> AS <type>`` on PostgreSQL (a no-op elsewhere), for autogenerated revisions."""
+
+    def __init__(self, sequence: str, as_type: str, previous: str):
+        self.sequence, self.as_type, self.previous = sequence, as_type, previous
+
+    def reverse(self):
+        return AlterSequenceOp(self.sequence, self.previous, self.as_type)
+
+
+@renderers.dispatch_for(AlterSequenceOp)
+def _render_alter_sequence(_autogen_context, op: AlterSequenceOp) -> list[str]:
+    # Alembic's printer indents after a line ending in ":" and dedents after a blank line
+    return ['if op.get_bind().dialect.name == "postgresql":  # the sequence follows the id type',
+            f'op.execute("ALTER SEQUENCE {op.sequence} AS {op.as_type}")', ""]
 
 
 def _describe(diff: tuple) -> str:
@@ -441,7 +476,8 @@ def revision(app: Flask, message: str, branch: str = CORE, *, autogenerate: bool
 
     With ``autogenerate`` it holds what the models have and the database (at every head) has not, for
     that branch's tables only; nothing is written when there is no difference. A plugin's first revision
-    starts its branch in its package's ``migrations/versions`` and depends on the core's head.
+    starts its branch in its package's ``migrations/versions``; a plugin's revision depends on the core's
+    head when its branch does not already stand on it (it was written against that schema).
     """
     with app.app_context():
         owner = next((o for o in owners(app) if o.name == branch and o.loaded), None)
@@ -453,6 +489,10 @@ def revision(app: Flask, message: str, branch: str = CORE, *, autogenerate: bool
         options = {}
         if branch in _branch_heads(app, script, loaded_only=False):
             options["head"] = f"{branch}@head"
+            core_head = script.get_revision(f"{CORE}@head").revision
+            if branch != CORE and core_head not in _applied(script, (script.get_revision(f"{branch}@head").revision,)):
+                # written against the core at its head: it runs after it
+                options["depends_on"] = core_head
         else:
             options.update(head="base", branch_label=branch, version_path=str(owner.versions))
             if branch != CORE:

@@ -98,7 +98,7 @@ THIRD_PARTY = {
             return None
     ''',
     "acme_wishlist/models.py": '''
-        from sqlalchemy import ForeignKey, String
+        from sqlalchemy import ForeignKey, Integer, String
         from sqlalchemy.orm import Mapped, mapped_column
 
         from engine.db import db
@@ -106,8 +106,8 @@ THIRD_PARTY = {
 
         class Wish(db.Model):
             __tablename__ = "acme_wishlist_wishes"
-            id: Mapped[int] = mapped_column(primary_key=True)
-            order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
+            id: Mapped[int] = mapped_column(Integer, primary_key=True)
+            order_id: Mapped[int] = mapped_column(Integer, ForeignKey("orders.id"))
             note: Mapped[str | None] = mapped_column(String(200))
     ''',
     "acme_wishlist/migrations/versions/0001_acme_wishlist_baseline.py": '''
@@ -200,6 +200,36 @@ THIRD_PARTY = {
             with op.batch_alter_table("acme_rebuild_parents") as batch_op:  # SQLite: copies the table
                 batch_op.alter_column("code", type_=sa.String(10), existing_nullable=False)
     ''',
+    "acme_bigid/__init__.py": '''
+        """A plugin whose model has a 64-bit id that its first revision made 32-bit (as the core's were)."""
+        from sqlalchemy import BigInteger, Integer
+        from sqlalchemy.orm import Mapped, mapped_column
+
+        from engine.db import db
+
+
+        class Ticket(db.Model):
+            __tablename__ = "acme_bigid_tickets"
+            id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    ''',
+    "acme_bigid/migrations/versions/0001_acme_bigid_baseline.py": '''
+        import sqlalchemy as sa
+        from alembic import op
+
+        revision = "0001_acme_bigid_baseline"
+        down_revision = None
+        branch_labels = ("acme_bigid",)
+        depends_on = "0001_core_baseline"
+
+
+        def upgrade():
+            op.create_table("acme_bigid_tickets", sa.Column("id", sa.Integer(), nullable=False),
+                            sa.PrimaryKeyConstraint("id", name=op.f("pk_acme_bigid_tickets")))
+
+
+        def downgrade():
+            op.drop_table("acme_bigid_tickets")
+    ''',
     "acme_unmigrated/__init__.py": '''
         """A third-party plugin that owns a table but ships no migrations (yet)."""
         from sqlalchemy import String
@@ -230,7 +260,8 @@ def third_party(tmp_path_factory):
     sys.path.insert(0, str(root))
     before = set(db.metadata.tables)
     try:
-        yield {name: importlib.import_module(name) for name in ("acme_wishlist", "acme_unmigrated", "acme_rebuild")}
+        yield {name: importlib.import_module(name) for name in ("acme_wishlist", "acme_unmigrated", "acme_rebuild",
+                                                                "acme_bigid")}
     finally:
         sys.path.remove(str(root))
         for name in set(db.metadata.tables) - before:  # later tests that walk the metadata never see them
@@ -240,6 +271,13 @@ def third_party(tmp_path_factory):
 def run(app, *args):
     """``hookshop <args>`` through click's runner, on this app."""
     return app.test_cli_runner().invoke(args=list(args))
+
+
+def assert_at_head(current: str) -> None:
+    """``hookshop db current`` says every bundled branch is at its head."""
+    lines = dict(line.split(": ", 1) for line in current.splitlines() if ": " in line)
+    for branch in BUNDLED_BRANCHES:
+        assert lines.get(branch, "").endswith("(head)"), current
 
 
 def tables_of(app) -> set[str]:
@@ -271,9 +309,7 @@ def test_upgrade_builds_every_branch_from_an_empty_database(shop):
         owned = set(schema.owned_tables(app))
     assert owned and owned <= tables_of(app)
     assert {"orders", "accounting_export_postings", "payments_stripe_operations"} <= owned
-    current = run(app, "db", "current")
-    for branch in BUNDLED_BRANCHES:
-        assert f"{branch}: 0001_{branch}_baseline (head)" in current.output
+    assert_at_head(run(app, "db", "current").output)
     check = run(app, "db", "check")
     assert check.exit_code == 0 and "agree" in check.output, check.output
     again = run(app, "init")
@@ -287,7 +323,9 @@ def _structure(app, tables) -> dict:
         found = {}
         for table in sorted(tables):
             found[table] = {
-                "columns": [(c["name"], str(c["type"]), c["nullable"], c.get("default")) for c in insp.get_columns(table)],
+                # by name: a revision adds a column at the end, create_all puts it where the model has it
+                "columns": sorted((c["name"], str(c["type"]), c["nullable"], c.get("default"))
+                                  for c in insp.get_columns(table)),
                 "pk": insp.get_pk_constraint(table),
                 "fks": sorted((fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"],
                                tuple(fk["referred_columns"]), tuple(sorted(fk.get("options", {}).items())))
@@ -325,7 +363,7 @@ def test_downgrade_to_base_removes_everything_and_upgrade_restores_it(shop, data
     schema.upgrade(app)
     down = run(app, "db", "downgrade", "base")
     assert down.exit_code == 0, down.output
-    assert "reverted 0001_accounting_export_baseline" in down.output
+    assert down.output.startswith("reverted ") and "0001_accounting_export_baseline" in down.output
     assert tables_of(app) <= {schema.VERSION_TABLE}
     with app.app_context(), db.engine.connect() as conn:
         if database == "postgresql":  # the journal's trigger functions went with the plugin's branch
@@ -410,14 +448,17 @@ def test_check_names_a_serial_sequence_a_64_bit_id_would_outgrow(shop, database)
         for table in db.metadata.sorted_tables:
             table.to_metadata(copy)
         copy.tables["orders"].c.id.type = sa.BigInteger()
+        copy.tables["staff_users"].c.id.type = sa.BigInteger()
         with db.engine.begin() as conn:  # what an autogenerated type change does, and all it does
             conn.execute(sa.text("ALTER TABLE orders ALTER COLUMN id TYPE BIGINT"))
+            conn.execute(sa.text("ALTER SEQUENCE orders_id_seq AS integer"))
+            conn.execute(sa.text("DROP TABLE staff_users"))  # a missing table is named, its sequence not probed
     assert schema.differences(app, copy) == [
         "column orders.id: its sequence orders_id_seq is integer (it stops at 2147483647): a revision needs "
-        'op.execute("ALTER SEQUENCE orders_id_seq AS bigint")']
+        'op.execute("ALTER SEQUENCE orders_id_seq AS bigint")', "table staff_users: in the models, not in the database"]
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(sa.text("ALTER SEQUENCE orders_id_seq AS bigint"))
-    assert schema.differences(app, copy) == []
+    assert schema.differences(app, copy) == ["table staff_users: in the models, not in the database"]
 
 
 def test_check_ignores_tables_of_a_disabled_plugin(shop):
@@ -462,9 +503,10 @@ def test_a_database_made_before_migrations_is_adopted_and_reaches_head(shop, dat
     adopted = [line for line in result.output.splitlines() if line.startswith("adopted")]
     assert adopted == ["adopted a database made before migrations: stamped the baselines of accounting_export, "
                        "channel_webhook, core, payments_stripe, then upgraded"]
-    assert "applied 0001_carrier_generic_baseline" in result.output
+    applied = [line for line in result.output.splitlines() if line.startswith("applied ")]
+    assert applied and "0001_carrier_generic_baseline" in applied[0], result.output
     assert "carrier_generic_sequences" in tables_of(app)
-    assert "0001_core_baseline (head)" in run(app, "db", "current").output
+    assert_at_head(run(app, "db", "current").output)
     assert run(app, "db", "check").exit_code == 0
     with app.app_context(), db.engine.connect() as conn:
         assert conn.execute(sa.text("SELECT name FROM products")).scalars().all() == ["Mug"]
@@ -534,7 +576,9 @@ def test_revision_starts_a_plugins_branch_that_upgrade_then_runs(shop, third_par
         written = package / "migrations" / "versions" / "0001_acme_unmigrated_notes_table.py"
         assert f"wrote {written}" in result.output
         text = written.read_text()
-        assert "branch_labels = ('acme_unmigrated',)" in text and "depends_on = '0001_core_baseline'" in text
+        with app.app_context():
+            core_head = schema._script(app).get_revision("core@head").revision
+        assert "branch_labels = ('acme_unmigrated',)" in text and f"depends_on = '{core_head}'" in text
         assert "op.create_table('acme_unmigrated_notes'" in text
         ruff = Path(sys.executable).parent / "ruff"
         if ruff.exists():  # the file as autogenerated passes the project's lint
@@ -547,18 +591,56 @@ def test_revision_starts_a_plugins_branch_that_upgrade_then_runs(shop, third_par
         nothing = run(fresh, "db", "revision", "-m", "nothing", "--branch", "acme_unmigrated")
         assert nothing.exit_code == 0 and "no revision written" in nothing.output
         assert sorted(p.name for p in written.parent.glob("*.py")) == [written.name]
+        blank = run(fresh, "db", "revision", "-m", "backfill", "--branch", "acme_unmigrated", "--empty")
+        second = written.parent / "0002_acme_unmigrated_backfill.py"
+        assert blank.exit_code == 0 and second.exists(), blank.output
+        text = second.read_text()  # it stands on the core's head already (through the first one)
+        assert "down_revision = '0001_acme_unmigrated_notes_table'" in text and "depends_on = None" in text
     finally:
         import shutil
 
         shutil.rmtree(package / "migrations", ignore_errors=True)
 
 
+@pytest.mark.parametrize("database", ["postgresql"])  # where the type change shows
+def test_revision_widens_the_type_and_the_sequence_of_a_64_bit_id_and_runs_on_both_databases(
+        shop, third_party, tmp_path):
+    plugin = [("acme_bigid", third_party["acme_bigid"])]
+    versions = Path(third_party["acme_bigid"].__file__).parent / "migrations" / "versions"
+    app = shop(EXTRA_PLUGINS=plugin)
+    schema.upgrade(app)
+    before = run(app, "db", "check").output
+    assert "column acme_bigid_tickets.id: type is INTEGER()" in before
+    assert "its sequence acme_bigid_tickets_id_seq is integer" in before
+    try:
+        result = run(app, "db", "revision", "-m", "64-bit ids", "--branch", "acme_bigid")
+        assert result.exit_code == 0, result.output
+        text = (versions / "0002_acme_bigid_64_bit_ids.py").read_text()
+        assert "type_=sa.BigInteger().with_variant(sa.Integer(), 'sqlite')" in text
+        assert ('    if op.get_bind().dialect.name == "postgresql":  # the sequence follows the id type\n'
+                '        op.execute("ALTER SEQUENCE acme_bigid_tickets_id_seq AS bigint")\n') in text
+        assert "autoincrement" not in text  # MySQL-only arguments left out
+        assert run(app, "db", "upgrade").exit_code == 0
+        assert run(app, "db", "check").exit_code == 0
+        assert run(app, "db", "downgrade", "acme_bigid@-1").exit_code == 0
+        assert "its sequence acme_bigid_tickets_id_seq is integer" in run(app, "db", "check").output
+
+        on_sqlite = shop(DATABASE_URL=f"sqlite:///{tmp_path}/bigid.sqlite", EXTRA_PLUGINS=plugin)
+        assert run(on_sqlite, "init").exit_code == 0
+        assert run(on_sqlite, "db", "check").exit_code == 0
+    finally:
+        (versions / "0002_acme_bigid_64_bit_ids.py").unlink(missing_ok=True)
+
+
 def test_revision_ids_are_numbered_per_branch_and_fit_alembic_version(shop):
     app = shop()
     with app.app_context():
         script = schema._script(app)
-    assert schema._next_revision_id(script, "core", "Refunds and order flags") == "0002_core_refunds_and_order_flag"
-    assert schema._next_revision_id(script, "accounting_export", "x") == "0002_accounting_export_x"
+    number = int(script.get_revision("core@head").revision[:4]) + 1
+    assert schema._next_revision_id(script, "core", "Refunds and order flags") == \
+        f"{number:04d}_core_refunds_and_order_flag"  # cut to 32 characters
+    number = int(script.get_revision("accounting_export@head").revision[:4]) + 1
+    assert schema._next_revision_id(script, "accounting_export", "x") == f"{number:04d}_accounting_export_x"
     with pytest.raises(SchemaError, match="no branch 'nope'"):
         schema.revision(app, "x", "nope")
 
@@ -625,8 +707,7 @@ def test_flask_and_hookshop_db_upgrade_run_hookshops_command_to_every_head(tmp_p
     assert "schema at heads" in flask.stdout
     current = subprocess.run([str(Path(sys.executable).parent / "hookshop"), "db", "current"],
                              env=env, capture_output=True, text=True, timeout=120)
-    for branch in BUNDLED_BRANCHES:
-        assert f"{branch}: 0001_{branch}_baseline (head)" in current.stdout
+    assert_at_head(current.stdout)
 
 
 def test_a_flask_commands_entry_point_named_db_does_not_replace_hookshops(monkeypatch):
