@@ -7,7 +7,7 @@ import os
 
 from flask import Flask, render_template_string
 
-from engine import plugins
+from engine import plugins, schema
 from engine.config import database_uri, load_settings
 from engine.db import configure_engine, db
 
@@ -82,6 +82,10 @@ def create_app(config: dict | None = None) -> Flask:
         else:
             app.register_blueprint(blueprint)
 
+    # Flask-Migrate registers its own `db` group on app.cli; hookshop's (below) replaces it: its `upgrade`
+    # means every branch's head, the core's and each plugin's
+    schema.init_app(app)
+
     # `flask --app engine <command>` reaches the same commands as `hookshop <command>`
     from engine.cli import cli as hookshop_cli
 
@@ -126,7 +130,9 @@ def _plugins_by_path(value) -> list[tuple[str, object]]:
     return found
 
 
-def init_schema(app: Flask) -> None:
-    """Create every table (the core's and the plugins' models); safe to run again."""
-    with app.app_context():
-        db.create_all()
+def init_schema(app: Flask) -> list[str]:
+    """Create or upgrade the schema: every migration branch to its head (safe to run again).
+
+    Returns what was done, one line each (empty when the schema was already at head).
+    """
+    return schema.upgrade(app)

@@ -35,6 +35,15 @@ class HookshopGroup(FlaskGroup):
 
             drain()  # bounded (DELIVERY_DRAIN_TIMEOUT): what is left waits in the outbox
 
+    def _load_plugin_commands(self):
+        # Flask adds the `flask.commands` entry points to this group under their names (Flask-Migrate
+        # had one named `db`), which would replace hookshop's own command of that name: ours win
+        if self._loaded_plugin_commands:
+            return
+        own = dict(self.commands)
+        super()._load_plugin_commands()
+        self.commands.update(own)
+
     def list_commands(self, ctx):
         self._add_registered_commands(ctx)
         return super().list_commands(ctx)
@@ -67,11 +76,21 @@ cli = HookshopGroup(create_app=_create_app, add_default_commands=False, add_vers
 @cli.command("init")
 @with_appcontext
 def init_command():
-    """Create the schema (safe to run again)."""
-    from engine.app import init_schema
-
-    init_schema(current_app)
+    """Create or upgrade the schema: run every migration (the core's and each plugin's; safe to run again)."""
+    _upgrade_schema()
     click.echo(f"schema ready in {_db_name()}")
+
+
+def _upgrade_schema(revision: str = "heads") -> None:
+    from engine import schema
+    from engine.errors import SchemaError
+
+    try:
+        notes = schema.upgrade(current_app._get_current_object(), revision)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for note in notes:
+        click.echo(note)
 
 
 def _db_name() -> str:
@@ -84,10 +103,9 @@ def _db_name() -> str:
 @with_appcontext
 def demo_command():
     """Load a demo shop: products, stock with serials, customers, orders in every stage."""
-    from engine.app import init_schema
     from engine.demo import load_demo
 
-    init_schema(current_app)
+    _upgrade_schema()
     summary = load_demo(progress=_progress)
     click.echo(summary)
 
@@ -107,10 +125,9 @@ def serve_command(host, port, threads, demo):
     import waitress
 
     from engine import jobs
-    from engine.app import init_schema
 
     app = current_app._get_current_object()
-    init_schema(app)
+    _upgrade_schema()
     if demo:
         from engine.demo import load_demo
 
@@ -269,6 +286,115 @@ def outbox_command(status):
                    f"done={','.join(event.done_plugins or []) or '-'}")
         if event.last_error:
             click.echo("    " + event.last_error.splitlines()[0])
+
+
+# ---------------------------------------------------------------------------------- schema migrations
+
+
+@cli.group("db")
+def db_group():
+    """Schema migrations (Alembic through Flask-Migrate): the core's branch and each plugin's."""
+
+
+def _schema_call(fn, *args, **kwargs):
+    from engine.errors import SchemaError
+
+    try:
+        return fn(current_app._get_current_object(), *args, **kwargs)
+    except SchemaError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="heads")
+def db_upgrade_command(revision):
+    """Upgrade to REVISION (default `heads`: the core and every enabled plugin at its head).
+
+    A database made before migrations existed is adopted first (its baselines are stamped).
+    """
+    _upgrade_schema(revision)
+    click.echo(f"schema at {revision} in {_db_name()}")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+def db_downgrade_command(revision):
+    """Revert to REVISION: `core@-1`, `<plugin>@base`, a revision id, or `base` (drops every table)."""
+    from engine import schema
+
+    for note in _schema_call(schema.downgrade, revision) or ["nothing to revert"]:
+        click.echo(note)
+
+
+@db_group.command("check")
+def db_check_command():
+    """Exit non-zero when the loaded models and the migrations (the database at head) differ."""
+    from engine import schema
+
+    problems = _schema_call(schema.differences)
+    if problems:
+        for problem in problems:
+            click.echo(problem, err=True)
+        raise click.ClickException(f"{len(problems)} difference(s) between the models and the migrations: "
+                                   "write a revision (`hookshop db revision -m ...`) or upgrade")
+    click.echo("the models and the migrations agree")
+
+
+@db_group.command("current")
+def db_current_command():
+    """The revision of each branch in the database."""
+    from engine import schema
+
+    for line in _schema_call(schema.current):
+        click.echo(line)
+
+
+@db_group.command("stamp")
+@click.argument("revision")
+def db_stamp_command(revision):
+    """Record REVISION as applied without running it (for a database made by hand)."""
+    from engine import schema
+
+    _schema_call(schema.stamp, revision)
+    click.echo(f"stamped {revision}")
+
+
+@db_group.command("heads")
+def db_heads_command():
+    """The head revision of every branch."""
+    from alembic import command
+
+    from engine import schema
+
+    command.heads(schema.alembic_config(current_app._get_current_object()), verbose=False)
+
+
+@db_group.command("history")
+def db_history_command():
+    """Every revision of every branch, newest first."""
+    from alembic import command
+
+    from engine import schema
+
+    command.history(schema.alembic_config(current_app._get_current_object()))
+
+
+@db_group.command("revision")
+@click.option("-m", "--message", required=True, help="what the revision changes, e.g. 'refunds table'")
+@click.option("--branch", default="core", show_default=True, help="core, or the name of the plugin that owns the tables")
+@click.option("--autogenerate/--empty", default=True, show_default=True,
+              help="write what the models have and the database at head has not (--empty: a blank revision)")
+@click.option("--rev-id", default=None, help="the revision id (default NNNN_<branch>_<message>, 32 characters at most)")
+def db_revision_command(message, branch, autogenerate, rev_id):
+    """Write a new revision for developers; review it, then test it from the previous head."""
+    from engine import schema
+
+    path = _schema_call(schema.revision, message, branch, autogenerate=autogenerate, rev_id=rev_id)
+    if path is None:
+        click.echo("the models and the database agree: no revision written (--empty writes a blank one)")
+        return
+    click.echo(f"wrote {path}")
+    click.echo("review it before you commit it: autogenerate does not see renames, CHECK constraints or triggers")
 
 
 def main():

@@ -73,3 +73,7 @@ class Forbidden(DomainError):
 
 class PluginError(Exception):
     """A plugin cannot be loaded (unknown hook, broken entry point)."""
+
+
+class SchemaError(Exception):
+    """The database schema cannot be migrated as asked (unknown revisions, a half-adopted database)."""

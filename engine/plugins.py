@@ -31,6 +31,9 @@ class PluginInfo:
     reason: str | None = None
     hooks: list[str] = field(default_factory=list)
     version: str | None = None
+    # the plugin object as registered (kept when plugin_setup disables it: its tables and migrations stay
+    # known); None when HOOKSHOP_PLUGINS_DISABLED kept it from being imported at all
+    plugin: object = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "module": self.module, "enabled": self.enabled, "core": self.core,
@@ -70,7 +73,7 @@ def discover(disabled=(), extra_plugins=()) -> tuple[pluggy.PluginManager, list[
         module = importlib.import_module(module_name)
         name = module_name.rsplit(".", 1)[-1]
         _register_checked(pm, module, name)
-        infos.append(PluginInfo(name, module_name, True, core=True, hooks=_hooks_of(pm, module)))
+        infos.append(PluginInfo(name, module_name, True, core=True, hooks=_hooks_of(pm, module), plugin=module))
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         version = ep.dist.version if ep.dist else None
         if ep.name in disabled:
@@ -82,14 +85,14 @@ def discover(disabled=(), extra_plugins=()) -> tuple[pluggy.PluginManager, list[
         except Exception as exc:  # a broken plugin must name itself
             raise PluginError(f"plugin {ep.name!r} ({ep.value}) failed to import: {exc}") from exc
         _register_checked(pm, plugin, ep.name)
-        infos.append(PluginInfo(ep.name, ep.value, True, hooks=_hooks_of(pm, plugin), version=version))
+        infos.append(PluginInfo(ep.name, ep.value, True, hooks=_hooks_of(pm, plugin), version=version, plugin=plugin))
     for name, plugin in extra_plugins:
         if name in disabled:
             infos.append(PluginInfo(name, repr(plugin), False, reason="disabled by HOOKSHOP_PLUGINS_DISABLED"))
             continue
         _register_checked(pm, plugin, name)
         infos.append(PluginInfo(name, getattr(plugin, "__name__", type(plugin).__name__), True,
-                                hooks=_hooks_of(pm, plugin)))
+                                hooks=_hooks_of(pm, plugin), plugin=plugin))
     return pm, infos
 
 

@@ -4,21 +4,29 @@ PostgreSQL is ``HOOKSHOP_TEST_DATABASE_URL`` (default the machine's
 ``postgresql://postgres@127.0.0.1:5432/test``); each test session works in its
 own schema, so runs never collide. With ``HOOKSHOP_REQUIRE_SERVICES=1`` a
 missing service fails the tests instead of skipping them.
+
+The schema is built by the migrations, as ``hookshop init`` builds it, never by
+``create_all``: once per session (SQLite: a template file each test copies;
+PostgreSQL: the session's schema, emptied with TRUNCATE before each test), and
+again for an app that loads a plugin with migrations the session has not run.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import threading
 import uuid
 from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy import inspect as sa_inspect
 from werkzeug.serving import make_server
 
-from engine import jobs
-from engine.app import create_app, init_schema
+from engine import jobs, schema
+from engine.app import create_app
 from engine.db import db
 from engine.testing import DeliveringClient
 
@@ -41,29 +49,68 @@ def _psycopg_url(url: str) -> str:
     return url
 
 
+def _migrated_folders(app) -> set:
+    """The versions folders of the branches an upgrade of ``app`` runs (the core's, the loaded plugins')."""
+    return {owner.versions for owner in schema.owners(app) if owner.loaded and owner.versions.is_dir()}
+
+
+def _base_config(url: str, folder) -> dict:
+    return {"DATABASE_URL": url, "INSTANCE": str(folder), "TESTING": True, "REDIS_URL": None}
+
+
+def _dispose(app) -> None:
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
 @pytest.fixture(scope="session")
-def pg_schema():
-    """A private schema for this test session; dropped at the end."""
-    schema = f"hs_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+def sqlite_template(tmp_path_factory):
+    """A SQLite file migrated once to every head (the core and every bundled plugin); tests copy it."""
+    folder = tmp_path_factory.mktemp("schema")
+    path = folder / "template.sqlite"
+    app = create_app(_base_config(f"sqlite:///{path}", folder))
+    schema.upgrade(app)
+    folders = _migrated_folders(app)
+    _dispose(app)
+    with sqlite3.connect(path) as conn:  # no -wal file beside the copies: the template is one file
+        conn.execute("PRAGMA journal_mode=DELETE")
+    return {"path": path, "folders": folders}
+
+
+@pytest.fixture(scope="session")
+def pg_schema(tmp_path_factory):
+    """A private schema for this test session, migrated to every head; dropped at the end."""
+    schema_name = f"hs_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
         engine = create_engine(_psycopg_url(PG_URL), isolation_level="AUTOCOMMIT")
         with engine.connect() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            conn.execute(text(f'CREATE SCHEMA "{schema_name}"'))
     except Exception as exc:  # noqa: BLE001
         service_missing(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
     url = _psycopg_url(PG_URL)
-    url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema}"
-    state = {"url": url, "created": False}
+    url += ("&" if "?" in url else "?") + f"options=-csearch_path%3D{schema_name}"
+    app = create_app(_base_config(url, tmp_path_factory.mktemp("pg-instance")))
+    schema.upgrade(app)
+    state = {"url": url, "folders": _migrated_folders(app), "tables": _tables(app)}
+    _dispose(app)
     yield state
     with engine.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
     engine.dispose()
 
 
+def _tables(app) -> list[str]:
+    """The tables of the app's database but Alembic's version table."""
+    with app.app_context():
+        return [name for name in sa_inspect(db.engine).get_table_names() if name != schema.VERSION_TABLE]
+
+
 def make_app(database: str, tmp_path, request, **config):
-    """An app on a clean database ('sqlite' or 'postgresql')."""
+    """An app on a clean database ('sqlite' or 'postgresql'), its schema made by the migrations."""
     if database == "sqlite":
-        config.setdefault("DATABASE_URL", f"sqlite:///{tmp_path}/test.sqlite")
+        path = tmp_path / "test.sqlite"
+        config.setdefault("DATABASE_URL", f"sqlite:///{path}")
     else:
         state = request.getfixturevalue("pg_schema")
         config.setdefault("DATABASE_URL", state["url"])
@@ -75,13 +122,20 @@ def make_app(database: str, tmp_path, request, **config):
     # every request of a test client waits for the stage hooks it fired (the delivery thread still runs them)
     app.test_client_class = DeliveringClient
     if database == "sqlite":
-        init_schema(app)
+        template = request.getfixturevalue("sqlite_template")
+        if config["DATABASE_URL"] == f"sqlite:///{path}" and not path.exists():
+            shutil.copyfile(template["path"], path)
+            if not _migrated_folders(app) <= template["folders"]:
+                schema.upgrade(app)  # a plugin with its own migrations
+        else:
+            schema.upgrade(app)
     else:
+        if not _migrated_folders(app) <= state["folders"]:
+            schema.upgrade(app)
+            state["folders"] |= _migrated_folders(app)
+            state["tables"] = _tables(app)
         with app.app_context():
-            if state["created"] != len(db.metadata.tables):  # again when a plugin imported since adds tables
-                db.create_all()
-                state["created"] = len(db.metadata.tables)
-            tables = ", ".join(f'"{t.name}"' for t in db.metadata.sorted_tables)
+            tables = ", ".join(f'"{name}"' for name in state["tables"])
             db.session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
             db.session.commit()
     return app

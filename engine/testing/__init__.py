@@ -7,8 +7,10 @@ automatically once hookshop is installed, giving the fixtures below):
   the hook provides.
 * ``check_carrier(carrier, order)`` — the carrier protocol: rates and a shipment.
 * ``check_payment_provider(provider, order)`` — the provider protocol: pay, refund.
+* ``check_migrations(app)`` — the loaded models and the migrations agree (``hookshop db check``).
 * fixtures ``hookshop_plugins`` (override: a list of ``(name, plugin)``),
-  ``hookshop_app`` (an app on a fresh SQLite file with those plugins),
+  ``hookshop_app`` (an app on a fresh SQLite file with those plugins, its schema made by the
+  migrations: the core's and every loaded plugin's ``migrations/versions``),
   ``hookshop_api`` (a test client with an admin API key: ``.get(path)``,
   ``.post(path, json)``, paths under ``/api/v1``).
 * ``DeliveringClient`` — the fixtures' test client: after each request it
@@ -119,3 +121,14 @@ def check_payment_provider(provider, order) -> None:
         refund = provider.refund(payment, 1)
         if not isinstance(refund, RefundOutcome) or refund.amount != 1 or not refund.reference:
             raise ConformanceError("refund must return a RefundOutcome with the amount and a reference")
+
+
+def check_migrations(app) -> None:
+    """The models of the core and of the loaded plugins match what their migrations built (call it on an
+    app whose database ``init_schema`` made, e.g. ``hookshop_app``)."""
+    from engine import schema
+
+    problems = schema.differences(app)
+    if problems:
+        raise ConformanceError("the models and the migrations differ; write a revision with "
+                               "`hookshop db revision --branch <plugin> -m ...`:\n  " + "\n  ".join(problems))

@@ -1,4 +1,5 @@
-"""The plugin's tables (created by ``hookshop init``: the plugin module imports this one).
+"""The plugin's tables (``hookshop init`` creates them through the plugin's migrations, its branch
+``accounting_export`` in ``migrations/versions``; the plugin module imports this one).
 
 The journal:
 
@@ -16,6 +17,9 @@ Posted entries are **immutable and balanced**, and the database enforces it, not
 * a posting whose entry never arrives fails the commit (a deferred foreign key);
 * ``UPDATE`` and ``DELETE`` on both tables are refused: corrections are new entries (reversals).
 
+Those triggers are created by the plugin's baseline migration (``0001_accounting_export_baseline``), which
+also says how a later migration that alters these tables keeps them.
+
 Around the journal (mutable bookkeeping, not part of the books):
 
 * ``accounting_export_order_books``: per order, the sale's composition (net, discount, VAT per rate,
@@ -32,7 +36,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
-    DDL,
     BigInteger,
     CheckConstraint,
     Date,
@@ -42,7 +45,6 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
-    event,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -163,79 +165,3 @@ class CostGap(db.Model):
     sku: Mapped[str] = mapped_column(String(64))
     quantity: Mapped[int] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-
-# --------------------------------------------------------------------------- the database's own rules
-
-IMMUTABLE = "posted journal entries are immutable: post a reversing entry instead"
-
-_SQLITE = [
-    f"""CREATE TRIGGER IF NOT EXISTS {ENTRIES}_balanced BEFORE INSERT ON {ENTRIES}
-BEGIN
-  SELECT RAISE(ABORT, 'journal entry refused: it needs at least two postings, inserted before the entry')
-  WHERE (SELECT count(*) FROM {POSTINGS} WHERE entry_id = NEW.id) < 2;
-  SELECT RAISE(ABORT, 'journal entry refused: its postings do not sum to zero in every currency')
-  WHERE EXISTS (SELECT 1 FROM {POSTINGS} WHERE entry_id = NEW.id GROUP BY currency HAVING sum(amount) <> 0);
-END""",
-    f"""CREATE TRIGGER IF NOT EXISTS {POSTINGS}_closed BEFORE INSERT ON {POSTINGS}
-BEGIN
-  SELECT RAISE(ABORT, 'posting refused: its journal entry is already posted ({IMMUTABLE})')
-  WHERE EXISTS (SELECT 1 FROM {ENTRIES} WHERE id = NEW.entry_id);
-END""",
-    *(f"""CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} BEFORE {op} ON {table}
-BEGIN
-  SELECT RAISE(ABORT, '{IMMUTABLE}');
-END""" for table in (ENTRIES, POSTINGS) for op in ("UPDATE", "DELETE")),
-]
-
-# the function bodies use RAISE ... '%' placeholders: DDL() would treat '%' as formatting, so escape
-_PG = [
-    f"""CREATE OR REPLACE FUNCTION {ENTRIES}_check() RETURNS trigger AS $$
-DECLARE
-  eid integer;
-  n integer;
-  bad record;
-BEGIN
-  IF TG_TABLE_NAME = '{ENTRIES}' THEN eid := NEW.id; ELSE eid := NEW.entry_id; END IF;
-  IF NOT EXISTS (SELECT 1 FROM {ENTRIES} WHERE id = eid) THEN
-    RAISE EXCEPTION 'journal entry %% has postings but was never posted', eid USING ERRCODE = '23514';
-  END IF;
-  SELECT count(*) INTO n FROM {POSTINGS} WHERE entry_id = eid;
-  IF n < 2 THEN
-    RAISE EXCEPTION 'journal entry %% refused: it has %% postings, it needs at least two', eid, n
-      USING ERRCODE = '23514';
-  END IF;
-  SELECT currency, sum(amount) AS total INTO bad FROM {POSTINGS} WHERE entry_id = eid
-    GROUP BY currency HAVING sum(amount) <> 0 LIMIT 1;
-  IF FOUND THEN
-    RAISE EXCEPTION 'journal entry %% refused: its postings do not balance in %% (off by %% minor units)',
-      eid, bad.currency, bad.total USING ERRCODE = '23514';
-  END IF;
-  RETURN NULL;
-END $$ LANGUAGE plpgsql""",
-    f"""CREATE OR REPLACE FUNCTION {POSTINGS}_closed() RETURNS trigger AS $$
-BEGIN
-  IF EXISTS (SELECT 1 FROM {ENTRIES} WHERE id = NEW.entry_id) THEN
-    RAISE EXCEPTION 'posting refused: journal entry %% is already posted ({IMMUTABLE})', NEW.entry_id
-      USING ERRCODE = '23514';
-  END IF;
-  RETURN NEW;
-END $$ LANGUAGE plpgsql""",
-    f"""CREATE OR REPLACE FUNCTION {ENTRIES}_immutable() RETURNS trigger AS $$
-BEGIN
-  RAISE EXCEPTION '{IMMUTABLE}' USING ERRCODE = '23514';
-END $$ LANGUAGE plpgsql""",
-    f"""CREATE CONSTRAINT TRIGGER {ENTRIES}_balanced AFTER INSERT ON {ENTRIES}
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {ENTRIES}_check()""",
-    f"""CREATE CONSTRAINT TRIGGER {POSTINGS}_balanced AFTER INSERT ON {POSTINGS}
-  DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION {ENTRIES}_check()""",
-    f"""CREATE TRIGGER {POSTINGS}_closed BEFORE INSERT ON {POSTINGS}
-  FOR EACH ROW EXECUTE FUNCTION {POSTINGS}_closed()""",
-    *(f"""CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table}
-  FOR EACH ROW EXECUTE FUNCTION {ENTRIES}_immutable()""" for table in (ENTRIES, POSTINGS)),
-]
-
-for _statement in _SQLITE:
-    event.listen(Posting.__table__, "after_create", DDL(_statement).execute_if(dialect="sqlite"))
-for _statement in _PG:
-    event.listen(Posting.__table__, "after_create", DDL(_statement).execute_if(dialect="postgresql"))

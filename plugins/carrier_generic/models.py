@@ -1,4 +1,4 @@
-"""The plugin's own tables (created by ``hookshop init`` because the plugin imports this module)."""
+"""The plugin's own tables: its migrations (``migrations/versions``) create them; ``hookshop db check`` compares."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from engine.db import as_utc
 from plugins.channel_webhook import models, net, outbound
 from plugins.channel_webhook.formats import FORMATS
 
-__all__ = ["models"]  # imported for its tables: hookshop init creates them
+__all__ = ["models"]  # imported for its tables (its migrations create them)
 
 
 @hookimpl

@@ -1,4 +1,4 @@
-"""The plugin's own tables (created by ``hookshop init`` because the plugin module imports this one).
+"""The plugin's own tables (``hookshop init`` creates them through the plugin's migrations, ``migrations/versions``).
 
 * ``channel_webhook_channels``: the configured sales channels (format, signing secrets, sku map).
 * ``channel_webhook_inbound``: one row per inbound delivery id of a channel (what it created, or why it

@@ -12,7 +12,7 @@ import logging
 
 from engine import hookimpl
 
-from . import models  # noqa: F401  (the plugin's table, created by ``hookshop init``)
+from . import models  # noqa: F401  (the plugin's table: its migrations create it)
 from .provider import NAME, StripeProvider
 
 log = logging.getLogger("hookshop.payments_stripe")

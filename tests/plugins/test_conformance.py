@@ -4,7 +4,13 @@ import pytest
 
 from engine import hookimpl
 from engine.payments_manual import ManualProvider
-from engine.testing import ConformanceError, check_carrier, check_payment_provider, check_plugin
+from engine.testing import (
+    ConformanceError,
+    check_carrier,
+    check_migrations,
+    check_payment_provider,
+    check_plugin,
+)
 from plugins import carrier_generic, payments_stripe
 from plugins.carrier_generic.carrier import GenericCarrier
 
@@ -23,6 +29,10 @@ def test_bundled_plugins_keep_the_hook_contracts():
     assert check_plugin(carrier_generic) == ["plugin_setup", "register_blueprints", "register_carriers"]
     assert check_plugin(payments_stripe) == ["order_cancelled", "order_shipped", "plugin_setup",
                                              "register_payment_providers"]
+
+
+def test_bundled_plugins_models_match_their_migrations(hookshop_app):
+    check_migrations(hookshop_app)
 
 
 def test_unknown_hook_and_wrong_arguments_are_caught():

@@ -1,0 +1,27 @@
+"""${message}
+
+Revision ID: ${up_revision}
+% if down_revision:
+Revises: ${down_revision | comma,n}
+% endif
+Create Date: ${create_date}
+"""
+
+import sqlalchemy as sa
+from alembic import op
+% if imports:
+${imports}
+% endif
+
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade():
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade():
+    ${downgrades if downgrades else "pass"}
