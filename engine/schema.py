@@ -518,3 +518,22 @@ def _next_revision_id(script: ScriptDirectory, branch: str, message: str) -> str
     room = REVISION_ID_LENGTH - len(base) - 1
     slug = slug[:room].rstrip("_") if room > 0 else ""
     return f"{base}_{slug}" if slug else base
+
+
+def widen_integers(columns: dict[str, list[str]], to: str = "BIGINT") -> None:
+    """For a revision: on PostgreSQL, change these INTEGER columns to ``to`` (``BIGINT``, or ``INTEGER``
+    in a downgrade) and each table's id sequence with them. SQLite's INTEGER is 64-bit already, so
+    nothing changes there (and no table is copied, which would drop its triggers)."""
+    from alembic import op
+
+    bind = op.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    for table, names in columns.items():
+        sequence = bind.execute(sa.text("SELECT pg_get_serial_sequence(:table, 'id')"), {"table": table}).scalar() \
+            if "id" in names else None
+        if sequence and to.upper() == "INTEGER":  # a sequence narrows before its column
+            op.execute(f"ALTER SEQUENCE {sequence} AS integer")
+        op.execute(f"ALTER TABLE {table} " + ", ".join(f"ALTER COLUMN {name} TYPE {to}" for name in names))
+        if sequence and to.upper() != "INTEGER":
+            op.execute(f"ALTER SEQUENCE {sequence} AS {to.lower()}")

@@ -7,6 +7,7 @@ Each test works on its own empty database: a SQLite file, or a private PostgreSQ
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
 import subprocess
 import sys
@@ -740,3 +741,92 @@ def test_every_migration_file_ships_in_the_package():
         package = path.relative_to(ROOT).parts[0]
         relative = path.relative_to(ROOT / package).as_posix()
         assert any(fnmatch.fnmatch(relative, pattern) for pattern in package_data[package]), relative
+
+
+# ------------------------------------------------- revision 0002 of the core, from the previous head
+# money under one lock, flags as rows, 64-bit integers: tested with the data a shop has at 0001 (flags
+# in the JSON column, refunds in payments.data, amounts that need 64 bits afterwards)
+
+BEFORE = "0001_core_baseline"
+NOW = "2026-01-05 10:00:00"
+
+
+def _at_previous_head(app) -> None:
+    schema.upgrade(app, BEFORE)
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO customers (id, email, name, addresses, preferences, order_count, total_spent, vip, "
+            "created_at, updated_at) VALUES (1, 'ann@example.com', 'Ann', '[]', '{}', 2, 5000, false, :now, :now)"),
+            {"now": NOW})
+        for order_id, flags, paid, refunded in ((1, ["gift", "coupon:welcome", "repeat"], 2500, 1000),
+                                               (2, [], 2500, 0)):
+            conn.execute(sa.text(
+                "INSERT INTO orders (id, status, payment_status, payment_provider, channel, customer_id, email, "
+                "customer_name, shipping_address, currency, subtotal, discount_total, shipping_total, tax_total, "
+                "total, paid_total, refunded_total, gift, flags, created_at, updated_at) VALUES (:id, 'delivered', "
+                "'paid', 'manual', 'api', 1, 'ann@example.com', 'Ann', '{}', 'EUR', 2500, 0, 0, 0, 2500, :paid, "
+                ":refunded, false, :flags, :now, :now)"),
+                {"id": order_id, "paid": paid, "refunded": refunded, "flags": json.dumps(flags), "now": NOW})
+        refunds = [{"reference": "manual-refund-1", "amount": 1000, "status": "succeeded"},
+                   {"reference": "manual-refund-2", "amount": 500, "status": "failed"}]
+        conn.execute(sa.text(
+            "INSERT INTO payments (id, order_id, provider, amount, currency, status, reference, refunded_amount, data, "
+            "created_at, updated_at) VALUES (7, 1, 'manual', 2500, 'EUR', 'partially_refunded', 'manual-1', 1000, "
+            ":data, :now, :now)"), {"data": json.dumps({"history": ["paid"], "refunds": refunds}), "now": NOW})
+
+
+def test_0002_keeps_flags_and_refunds_and_widens_integers(shop, database):
+    app = shop()
+    _at_previous_head(app)
+    result = run(app, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "0002_core_money_flags_64bit" in result.output
+    assert run(app, "db", "check").exit_code == 0
+    with app.app_context(), db.engine.begin() as conn:
+        flags = conn.execute(sa.text("SELECT order_id, flag, position FROM order_flags ORDER BY order_id, position"))
+        assert [tuple(r) for r in flags] == [(1, "gift", 0), (1, "coupon:welcome", 1), (1, "repeat", 2)]
+        refunds = conn.execute(sa.text("SELECT order_id, payment_id, amount, status, reference FROM refunds "
+                                       "ORDER BY id"))
+        assert [tuple(r) for r in refunds] == [(1, 7, 1000, "succeeded", "manual-refund-1"),
+                                              (1, 7, 500, "failed", "manual-refund-2")]
+        claims = conn.execute(sa.text("SELECT claim, claim_token, claim_expires_at FROM orders WHERE id = 1")).one()
+        assert tuple(claims) == (None, None, None)
+        # 64-bit: amounts and ids past 2**31 are stored (on PostgreSQL the columns and sequences widened)
+        conn.execute(sa.text("UPDATE orders SET total = 9000000000, paid_total = 9000000000 WHERE id = 2"))
+        assert conn.execute(sa.text("SELECT total FROM orders WHERE id = 2")).scalar() == 9_000_000_000
+        if database == "postgresql":
+            conn.execute(sa.text("SELECT setval('orders_id_seq', 3000000000)"))
+            types = dict(conn.execute(sa.text(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders' "
+                "AND column_name IN ('id', 'total', 'customer_id')")).all())
+            assert types == {"id": "bigint", "total": "bigint", "customer_id": "bigint"}
+        # the new checks hold: no refund above what was paid
+        with pytest.raises(sa.exc.IntegrityError):
+            with conn.begin_nested():
+                conn.execute(sa.text("UPDATE orders SET refunded_total = paid_total + 1 WHERE id = 1"))
+
+    # and back, while every number still fits 32 bits: the flags return to their JSON column
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE orders SET total = 2500, paid_total = 2500 WHERE id = 2"))
+        if database == "postgresql":
+            conn.execute(sa.text("SELECT setval('orders_id_seq', 2)"))
+    assert run(app, "db", "downgrade", "0001_core_baseline").exit_code == 0
+    with app.app_context(), db.engine.connect() as conn:
+        flags = conn.execute(sa.text("SELECT flags FROM orders WHERE id = 1")).scalar()
+        assert (json.loads(flags) if isinstance(flags, str) else flags) == ["gift", "coupon:welcome", "repeat"]
+
+
+def test_0002_refuses_a_database_whose_money_breaks_the_new_checks_and_changes_nothing(shop, database):
+    app = shop()
+    _at_previous_head(app)
+    with app.app_context(), db.engine.begin() as conn:  # what the concurrent-refund bug of wave 1 could leave
+        conn.execute(sa.text("UPDATE orders SET refunded_total = 5000 WHERE id = 2"))
+    result = run(app, "db", "upgrade")
+    assert result.exit_code != 0
+    assert "orders [2]" in result.output and "run `hookshop db upgrade` again" in result.output, result.output
+    with app.app_context():
+        assert "refunds" not in sa.inspect(db.engine).get_table_names()
+        assert "flags" in {c["name"] for c in sa.inspect(db.engine).get_columns("orders")}
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE orders SET refunded_total = 0 WHERE id = 2"))
+    assert run(app, "db", "upgrade").exit_code == 0
