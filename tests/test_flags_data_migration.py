@@ -1,45 +1,36 @@
 """The data step of the migration that drops the JSON ``orders.flags`` column: copy every list into
 ``order_flags``, keeping the order, on a scratch database with the old column (SQLite and PostgreSQL).
 
-The SQL below is what the schema migration runs after creating ``order_flags`` and before dropping
-``orders.flags``. It keeps string flags of 1 to 100 characters, each once per order (the first
+The SQL is the one revision 0002 of the core runs after creating ``order_flags`` and before dropping
+``orders.flags`` (tests/test_migrations.py runs the whole revision from the previous head). It keeps string flags of 1 to 100 characters, each once per order (the first
 position wins); anything else in the old lists (null, numbers, non-lists) is left out. Running it
 twice adds nothing.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import uuid
+from pathlib import Path
 
 import pytest
 from conftest import PG_URL, _psycopg_url, service_missing
 from sqlalchemy import create_engine, text
 
+import engine as engine_package
 from engine.models import OrderFlag
 
-COPY_FLAGS_SQL = {
-    "postgresql": """
-INSERT INTO order_flags (order_id, flag, position)
-SELECT o.id, e.value #>> '{}', e.ordinality - 1
-FROM orders AS o
-CROSS JOIN LATERAL jsonb_array_elements(
-    CASE WHEN jsonb_typeof(o.flags::jsonb) = 'array' THEN o.flags::jsonb ELSE '[]'::jsonb END
-) WITH ORDINALITY AS e(value, ordinality)
-WHERE jsonb_typeof(e.value) = 'string' AND length(e.value #>> '{}') BETWEEN 1 AND 100
-ORDER BY o.id, e.ordinality
-ON CONFLICT (order_id, flag) DO NOTHING
-""",
-    "sqlite": """
-INSERT INTO order_flags (order_id, flag, position)
-SELECT o.id, e.value, e.key
-FROM orders AS o, json_each(
-    CASE WHEN json_valid(o.flags) THEN CASE WHEN json_type(o.flags) = 'array' THEN o.flags END END
-) AS e
-WHERE e.type = 'text' AND length(e.value) BETWEEN 1 AND 100
-ORDER BY o.id, e.key
-ON CONFLICT (order_id, flag) DO NOTHING
-""",
-}
+
+def _revision():
+    """Revision 0002 of the core, loaded from its file (revisions are not an importable package)."""
+    path = Path(engine_package.__file__).parent / "migrations" / "versions" / "0002_core_money_flags_64bit.py"
+    spec = importlib.util.spec_from_file_location("core_revision_0002", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+COPY_FLAGS_SQL = _revision().COPY_FLAGS  # the SQL the migration runs
 
 OLD_FLAGS = {
     1: '["gift", "coupon:welcome", "repeat"]',
