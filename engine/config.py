@@ -32,6 +32,8 @@ DEFAULTS: dict = {
     "COUPONS": {"WELCOME10": {"category": "welcome", "percent_off": 10}},
     # a customer whose total spent reaches this (minor units) is flagged vip
     "VIP_THRESHOLD": 100_000,
+    # per currency instead ({"EUR": 100000, "JPY": 15000000}); a currency left out has no vip threshold
+    "VIP_THRESHOLDS": {},
     # delivered orders are completed when the follow-up is sent; with no
     # follow-up configured they are completed at once
     "FOLLOWUP_DAYS": 0,
@@ -48,7 +50,7 @@ DEFAULTS: dict = {
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
-_JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS"}
+_JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS"}
 _FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT"}
 
 

@@ -80,7 +80,9 @@ def update_customer_statistics(order, *, hook, payload, **_):
     if hook == "order_placed":
         customer.order_count += 1
         customer.total_spent += order.total
-        vip_threshold = current_app.config.get("VIP_THRESHOLD")
+        from engine.services.orders import vip_threshold as threshold_of
+
+        vip_threshold = threshold_of(order.currency)
         if vip_threshold and customer.total_spent >= vip_threshold:
             customer.vip = True
     elif hook == "order_cancelled":

@@ -830,3 +830,41 @@ def test_0002_refuses_a_database_whose_money_breaks_the_new_checks_and_changes_n
     with app.app_context(), db.engine.begin() as conn:
         conn.execute(sa.text("UPDATE orders SET refunded_total = 0 WHERE id = 2"))
     assert run(app, "db", "upgrade").exit_code == 0
+
+
+def test_0003_keeps_orders_and_customers_and_lets_channel_orders_lack_email_and_address(shop, database):
+    app = shop()
+    _at_previous_head(app)
+    assert run(app, "db", "upgrade", "0002_core_money_flags_64bit").exit_code == 0
+    result = run(app, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "0003_core_channel_orders" in result.output
+    assert run(app, "db", "check").exit_code == 0
+    with app.app_context(), db.engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT email, total, tax_status, prices_include_tax, tax_lines, non_stock_lines, "
+                                   "billing_address, presentment_currency FROM orders WHERE id = 1")).one()
+        loaded = [json.loads(v) if isinstance(v, str) else v for v in (row[4], row[5])]
+        assert (row[0], row[1], row[2], bool(row[3]), loaded, row[6], row[7]) == (
+            "ann@example.com", 2500, "not_given", False, [[], []], None, None)
+        # an order and a customer without e-mail, an order without shipping address
+        conn.execute(sa.text(
+            "INSERT INTO customers (id, email, channel, channel_customer_id, name, addresses, preferences, "
+            "order_count, total_spent, vip, created_at, updated_at) VALUES (2, NULL, 'pos', '77', 'Bo', '[]', '{}', "
+            "0, 0, false, :now, :now)"), {"now": NOW})
+        conn.execute(sa.text("UPDATE orders SET email = NULL, shipping_address = NULL, customer_id = 2 WHERE id = 2"))
+        with pytest.raises(sa.exc.IntegrityError):  # one profile per channel customer
+            with conn.begin_nested():
+                conn.execute(sa.text(
+                    "INSERT INTO customers (id, email, channel, channel_customer_id, name, addresses, preferences, "
+                    "order_count, total_spent, vip, created_at, updated_at) VALUES (3, NULL, 'pos', '77', 'Bo', "
+                    "'[]', '{}', 0, 0, false, :now, :now)"), {"now": NOW})
+    # the previous schema cannot hold them: the downgrade says so and changes nothing
+    result = run(app, "db", "downgrade", "0002_core_money_flags_64bit")
+    assert result.exit_code != 0 and "no e-mail or shipping address" in result.output, result.output
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE orders SET email = 'bo@example.com', shipping_address = '{}', customer_id = 1 "
+                             "WHERE id = 2"))
+        conn.execute(sa.text("DELETE FROM customers WHERE id = 2"))
+    assert run(app, "db", "downgrade", "0002_core_money_flags_64bit").exit_code == 0
+    with app.app_context():
+        assert "tax_lines" not in {c["name"] for c in sa.inspect(db.engine).get_columns("orders")}

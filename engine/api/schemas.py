@@ -174,10 +174,16 @@ class StockOut(Strict):
 # ---------------------------------------------------------------- orders
 
 class AddressIn(Strict):
+    """Which of ``city`` and ``postal_code`` a country needs (and the postcode's pattern) is checked at
+    placement with Google's per-country address rules: Hong Kong and the UAE have no postcodes."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200), allow_none=True,
+                         metadata={"description": "the recipient, when not the buyer (a gift)"})
     line1 = fields.String(required=True, validate=validate.Length(min=1, max=200))
     line2 = fields.String(validate=validate.Length(max=200), allow_none=True)
-    city = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    postal_code = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    city = fields.String(validate=validate.Length(max=100), allow_none=True)
+    postal_code = fields.String(validate=validate.Length(max=20), allow_none=True,
+                                metadata={"description": "required where the country uses postcodes"})
     country = fields.String(required=True, validate=[
         validate.Length(equal=2), validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166-1 alpha-2 code in capitals, e.g. DE")])
     region = fields.String(validate=validate.Length(max=100), allow_none=True)
@@ -209,6 +215,7 @@ class OrderIn(Strict):
     payment_provider = fields.String(validate=validate.Length(min=1, max=64))
     payment_method = fields.String(validate=validate.Length(min=1, max=255))
     gift = boolean(load_default=False)
+    billing_address = fields.Nested(AddressIn)  # the buyer's, when not the shipping address
 
 
 class ScansIn(Strict):
@@ -292,9 +299,40 @@ class TotalsOut(Strict):
     refunded = Int()
 
 
+class TaxLineOut(Strict):
+    title = fields.String()
+    rate = fields.String(allow_none=True, metadata={"description": "a decimal fraction, \"0.19\""})
+    amount = Int()
+
+
+class NonStockLineOut(Strict):
+    kind = fields.String(metadata={"description": "gift_card, tip, fee, custom or no_shipping"})
+    title = fields.String()
+    sku = fields.String(allow_none=True)
+    quantity = Int()
+    unit_price = Int()
+    total = Int()
+    requires_shipping = fields.Boolean()
+
+
+class TaxOut(Strict):
+    status = fields.String(metadata={"description": "exclusive, inclusive, inclusive_unknown, none, not_given"})
+    prices_include_tax = fields.Boolean()
+    lines = fields.List(fields.Nested(TaxLineOut))
+
+
+class PresentmentOut(Strict):
+    currency = fields.String()
+    subtotal = Int(allow_none=True)
+    discount = Int(allow_none=True)
+    shipping = Int(allow_none=True)
+    tax = Int(allow_none=True)
+    total = Int(allow_none=True)
+
+
 class CustomerRef(Strict):
     id = Int()
-    email = fields.String()
+    email = fields.String(allow_none=True)
     name = fields.String()
     phone = fields.String(allow_none=True)
 
@@ -360,7 +398,12 @@ class OrderOut(Strict):
     lines = fields.List(fields.Nested(LineOut))
     totals = fields.Nested(TotalsOut)
     customer = fields.Nested(CustomerRef)
-    shipping_address = fields.Dict()
+    shipping_address = fields.Dict(allow_none=True, metadata={"description": "with the recipient's name"})
+    billing_address = fields.Dict(allow_none=True)
+    non_stock_lines = fields.List(fields.Nested(NonStockLineOut))
+    tax = fields.Nested(TaxOut)
+    presentment = fields.Nested(PresentmentOut, metadata={
+        "description": "what the buyer was charged in their currency (the totals' when it is the shop's)"})
     payments = fields.List(fields.Nested(PaymentOut))
     refunds = fields.List(fields.Nested(RefundOut))
     shipments = fields.List(fields.Nested(ShipmentOut))
@@ -397,7 +440,7 @@ class ReturnOut(Strict):
 
 class CustomerOut(Strict):
     id = Int()
-    email = fields.String()
+    email = fields.String(allow_none=True)
     name = fields.String()
     phone = fields.String(allow_none=True)
     addresses = fields.List(fields.Dict())

@@ -43,6 +43,14 @@ def order(o, *, detail: bool = True) -> dict:
                    "refunded": o.refunded_total},
         "customer": {"id": o.customer_id, "email": o.email, "name": o.customer_name, "phone": o.phone},
         "shipping_address": o.shipping_address,
+        "billing_address": o.billing_address,
+        "non_stock_lines": list(o.non_stock_lines or []),
+        "tax": {"status": o.tax_status, "prices_include_tax": o.prices_include_tax, "lines": list(o.tax_lines or [])},
+        # what the buyer was charged in their own currency (the order's totals when it is the shop's)
+        "presentment": ({"currency": o.presentment_currency, **(o.presentment_totals or {})}
+                        if o.presentment_currency else
+                        {"currency": o.currency, "subtotal": o.subtotal, "discount": o.discount_total,
+                         "shipping": o.shipping_total, "tax": o.tax_total, "total": o.total}),
         "payments": [{"id": p.id, "provider": p.provider, "amount": p.amount, "currency": p.currency,
                       "status": p.status, "reference": p.reference, "refunded_amount": p.refunded_amount,
                       "fee": p.fee, "client_secret": (p.data or {}).get("client_secret"),

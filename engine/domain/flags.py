@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 VIP, GIFT, REPEAT, REPLACEMENT = "vip", "gift", "repeat", "replacement"
+# what a channel order lacks or what does not add up: accepted, and flagged for staff to look at
+NO_EMAIL, REVIEW_ADDRESS, REVIEW_TOTALS = "no_email", "review:address", "review:totals"
 MAX_LENGTH = 100  # the order_flags column; a longer flag is dropped, not stored cut short
 
 

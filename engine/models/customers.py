@@ -2,18 +2,25 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import JSONType, db, utcnow
 
 
 class Customer(db.Model):
-    """A customer profile, keyed by e-mail (lower case), updated at every placement."""
+    """A customer profile (the buyer), keyed by e-mail (lower case), updated at every placement.
+
+    A buyer a channel sent without e-mail is kept by the channel's customer id (``channel``,
+    ``channel_customer_id``: one profile per channel customer), or gets a profile of its own per order
+    when the channel gave no customer id either."""
 
     __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("channel", "channel_customer_id", name="uq_customers_channel_customer"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    channel: Mapped[str | None] = mapped_column(String(64))
+    channel_customer_id: Mapped[str | None] = mapped_column(String(128))
     name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
     addresses: Mapped[list] = mapped_column(JSONType, default=list)

@@ -22,6 +22,12 @@ from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
 
 ORDER_NUMBER_OFFSET = 1000
 
+# what an order says about its tax: ``exclusive`` (tax_total charged on top of the prices),
+# ``inclusive`` (tax_total is contained in the prices), ``inclusive_unknown`` (the prices contain tax of
+# an amount nobody told us), ``none`` (no tax was charged), ``not_given`` (nobody said: REST orders,
+# tax is the accountant's default)
+TAX_STATUSES = ("exclusive", "inclusive", "inclusive_unknown", "none", "not_given")
+
 
 class Order(db.Model):
     __tablename__ = "orders"
@@ -44,16 +50,32 @@ class Order(db.Model):
     channel: Mapped[str] = mapped_column(String(64), default="api")
     external_id: Mapped[str | None] = mapped_column(String(128))
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    email: Mapped[str] = mapped_column(String(254))
+    # the buyer (the customer profile); None: the channel sent no e-mail (flag ``no_email``)
+    email: Mapped[str | None] = mapped_column(String(254))
     customer_name: Mapped[str] = mapped_column(String(200))
     phone: Mapped[str | None] = mapped_column(String(40))
-    shipping_address: Mapped[dict] = mapped_column(JSONType)
+    # where the shipment goes, with the recipient's ``name`` (a gift goes to someone else than the buyer);
+    # None: no shipping address was sent (flag ``review:address``)
+    shipping_address: Mapped[dict | None] = mapped_column(JSONType)
+    billing_address: Mapped[dict | None] = mapped_column(JSONType)
     currency: Mapped[str] = mapped_column(String(3))
     subtotal: Mapped[int]
     discount_total: Mapped[int] = mapped_column(default=0)
     shipping_total: Mapped[int] = mapped_column(default=0)
     tax_total: Mapped[int] = mapped_column(default=0)
     total: Mapped[int]
+    # lines that hold no stock (gift cards, tips, fees, custom lines without a sku, lines that need no
+    # shipping): [{"kind", "title", "sku", "quantity", "unit_price", "total", "requires_shipping"}];
+    # they are in the subtotal, never reserved, picked or packed
+    non_stock_lines: Mapped[list] = mapped_column(JSONType, default=list)
+    # the platform's own tax figures: [{"title", "rate" (a decimal string, "0.19"), "amount"}]
+    tax_lines: Mapped[list] = mapped_column(JSONType, default=list)
+    prices_include_tax: Mapped[bool] = mapped_column(default=False)
+    # see TAX_STATUSES
+    tax_status: Mapped[str] = mapped_column(String(24), default="not_given")
+    # the buyer's currency and amounts when the channel charged in another currency than the shop's
+    presentment_currency: Mapped[str | None] = mapped_column(String(3))
+    presentment_totals: Mapped[dict | None] = mapped_column(JSONType)
     paid_total: Mapped[int] = mapped_column(default=0)
     refunded_total: Mapped[int] = mapped_column(default=0)
     coupon: Mapped[str | None] = mapped_column(String(64))

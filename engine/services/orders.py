@@ -17,6 +17,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from engine import signals
 from engine.db import as_utc, db, is_postgres, page_by_id, transaction, utcnow
+from engine.domain import addresses
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
 from engine.domain.money import MAX_AMOUNT, percent_of
@@ -110,27 +111,36 @@ def move(order: Order, action: str, to: str | None = None) -> str:
     return new
 
 
-def _customer_errors(customer: dict) -> dict:
-    errors = {}
-    for field_name in ("email", "name"):
-        if not (customer.get(field_name) or "").strip():
-            errors[field_name] = ["required"]
-    address = customer.get("shipping_address") or {}
-    address_errors = {f: ["required"] for f in ("line1", "city", "postal_code", "country")
-                      if not (address.get(f) or "").strip()}
+def _customer_errors(customer: dict, lenient: bool) -> tuple[dict, list[str]]:
+    """The customer's field errors, and (``lenient``: a channel order, which is never refused for
+    what it lacks) the review flags that take their place."""
+    errors, flags = {}, []
+    if not (customer.get("name") or "").strip():
+        errors["name"] = ["required"]
+    if not (customer.get("email") or "").strip():
+        if lenient:
+            flags.append(flag_rules.NO_EMAIL)
+        else:
+            errors["email"] = ["required"]
+    address = customer.get("shipping_address")
+    address_errors = addresses.address_errors(address)
     if address_errors:
-        errors["shipping_address"] = address_errors
-    return errors
+        if lenient:
+            flags.append(flag_rules.REVIEW_ADDRESS)
+        else:
+            errors["shipping_address"] = address_errors
+    return errors, flags
 
 
-def _lock_customer(email: str) -> Customer | None:
+def _lock_customer(condition) -> Customer | None:
     """The customer row, locked: two orders of one customer at once update its statistics in turn."""
-    return db.session.execute(select(Customer).where(Customer.email == email).with_for_update()
+    return db.session.execute(select(Customer).where(*condition).with_for_update()
                               .execution_options(populate_existing=True)).scalar_one_or_none()
 
 
 def _insert_customer(customer: Customer) -> bool:
-    """Add a new customer; False when a concurrent first order of the same e-mail inserted it first."""
+    """Add a new customer; False when a concurrent first order of the same e-mail (or channel customer)
+    inserted it first."""
     if not is_postgres():  # SQLite: writers are serialized, the insert cannot race
         db.session.add(customer)
         return True
@@ -142,26 +152,62 @@ def _insert_customer(customer: Customer) -> bool:
     return True
 
 
-def _upsert_customer(data: dict, currency: str) -> tuple[Customer, int]:
-    email = data["email"].strip().lower()
-    customer = _lock_customer(email)
-    address = data["shipping_address"]
+def _upsert_customer(data: dict, currency: str, channel: str, billing: dict | None) -> tuple[Customer, int]:
+    """The buyer's profile: by e-mail; without one, by the channel's customer id; without either, a new
+    profile. The buyer's name is the profile's name (the recipient's is on the shipping address)."""
+    email = (data.get("email") or "").strip().lower() or None
+    channel_customer_id = str(data["channel_customer_id"]) if data.get("channel_customer_id") else None
+    if email:
+        condition = (Customer.email == email,)
+    elif channel_customer_id:
+        condition = (Customer.channel == channel, Customer.channel_customer_id == channel_customer_id)
+    else:
+        condition = None
+    customer = _lock_customer(condition) if condition else None
+    address = billing or data.get("shipping_address")
     if customer is None:
-        customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"), addresses=[address],
-                            preferences=dict(data.get("preferences") or {}), order_count=0, total_spent=0,
-                            currency=currency, vip=False)
-        if _insert_customer(customer):
+        customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"),
+                            addresses=[address] if address else [], preferences=dict(data.get("preferences") or {}),
+                            order_count=0, total_spent=0, currency=currency, vip=False,
+                            channel=channel if not email and channel_customer_id else None,
+                            channel_customer_id=channel_customer_id if not email else None)
+        if condition is None or _insert_customer(customer):
+            if condition is None:
+                db.session.add(customer)
             return customer, 0
-        customer = _lock_customer(email)
+        customer = _lock_customer(condition)
     previous = customer.order_count
     customer.name = data["name"].strip()
     if data.get("phone"):
         customer.phone = data["phone"]
-    if address not in (customer.addresses or []):
+    if address and address not in (customer.addresses or []):
         customer.addresses = [address, *(customer.addresses or [])][:10]
     if data.get("preferences"):
         customer.preferences = {**(customer.preferences or {}), **data["preferences"]}
     return customer, previous
+
+
+def vip_threshold(currency: str) -> int:
+    """The amount spent (minor units of ``currency``) that makes a customer vip; 0: none.
+
+    ``VIP_THRESHOLDS`` maps currencies to amounts (``{"EUR": 100000, "JPY": 15000000}``); a currency it
+    does not name has no threshold. Without it, ``VIP_THRESHOLD`` applies to every currency."""
+    thresholds = current_app.config.get("VIP_THRESHOLDS")
+    if thresholds:
+        return int(thresholds.get(currency.upper()) or 0)
+    return int(current_app.config.get("VIP_THRESHOLD") or 0)
+
+
+def _non_stock_lines(data: dict) -> list[dict]:
+    lines = []
+    for item in data.get("non_stock_lines") or []:
+        quantity = int(item.get("quantity") or 1)
+        unit_price = int(item.get("unit_price") or 0)
+        lines.append({"kind": item.get("kind") or "custom", "title": str(item.get("title") or item.get("kind")
+                                                                           or "line")[:200],
+                      "sku": item.get("sku"), "quantity": quantity, "unit_price": unit_price,
+                      "total": quantity * unit_price, "requires_shipping": bool(item.get("requires_shipping"))})
+    return lines
 
 
 def _check_amount(amount: int, currency: str) -> None:
@@ -204,12 +250,14 @@ def place_order(data: dict) -> tuple[Order, bool]:
     reg = registry()
     channel = data.get("channel") or "api"
     provider = data.get("payment_provider") or "manual"
+    lenient = bool(data.get("incomplete_ok"))
     errors: dict = {}
     if provider not in reg.providers:
         errors["payment_provider"] = [f"unknown payment provider {provider!r}; known: {', '.join(sorted(reg.providers))}"]
-    if not data.get("lines"):
+    extra_lines = _non_stock_lines(data)
+    if not data.get("lines") and not extra_lines:
         errors["lines"] = ["an order needs at least one line"]
-    customer_errors = _customer_errors(data.get("customer") or {})
+    customer_errors, review_flags = _customer_errors(data.get("customer") or {}, lenient)
     if customer_errors:
         errors["customer"] = customer_errors
     if errors:
@@ -232,6 +280,11 @@ def place_order(data: dict) -> tuple[Order, bool]:
         if line_errors:
             raise ValidationFailed("the order has invalid lines", errors={"lines": line_errors})
         currencies = {products[line["sku"]].currency for line in data["lines"]}
+        if not currencies:  # only non-stock lines: the channel's currency
+            if not data.get("currency"):
+                raise ValidationFailed("an order of non-stock lines only needs its currency",
+                                       errors={"currency": ["required"]})
+            currencies = {str(data["currency"]).upper()}
         if len(currencies) > 1:
             raise ValidationFailed("all lines must share one currency",
                                    errors={"lines": [f"mixed currencies: {', '.join(sorted(currencies))}"]})
@@ -242,28 +295,38 @@ def place_order(data: dict) -> tuple[Order, bool]:
                            unit_price=ln["unit_price"] if ln.get("unit_price") is not None else products[ln["sku"]].price,
                            backordered=0, picked_quantity=0, returned_quantity=0, serials=[])
                  for ln in data["lines"]]
-        _check_amount(sum(line.unit_price * line.quantity for line in lines), currency)
+        subtotal = sum(line.unit_price * line.quantity for line in lines) + sum(x["total"] for x in extra_lines)
+        _check_amount(subtotal, currency)
         by_id = {p.id: p for p in products.values()}
         levels = stock.lock_levels(list(by_id))
         before = stock.available_by_product(levels)
         allocations, short = stock.allocate(lines, by_id, levels)
 
-        subtotal = sum(line.unit_price * line.quantity for line in lines)
         category, discount = _coupon(data.get("coupon"), subtotal)
         discount = min(subtotal, discount + int(data.get("discount_total") or 0))
         shipping_total = int(data.get("shipping_total") or 0)
         tax_total = int(data.get("tax_total") or 0)
-        total = subtotal - discount + shipping_total + tax_total
+        prices_include_tax = bool(data.get("prices_include_tax"))
+        tax_status = data.get("tax_status") or ("not_given" if not tax_total else
+                                                "inclusive" if prices_include_tax else "exclusive")
+        lines_total = subtotal - discount + shipping_total + (0 if prices_include_tax else tax_total)
+        channel_total = data.get("channel_total")
+        total = lines_total if channel_total is None else int(channel_total)
+        if total != lines_total:
+            review_flags.append(flag_rules.REVIEW_TOTALS)
         _check_amount(total, currency)
-        customer, previous_orders = _upsert_customer(data["customer"], currency)
-        threshold = current_app.config.get("VIP_THRESHOLD") or 0
+        customer, previous_orders = _upsert_customer(data["customer"], currency, channel, data.get("billing_address"))
+        threshold = vip_threshold(currency)
         is_vip = customer.vip or bool(threshold and customer.total_spent + total >= threshold)
         replacement_for = data.get("replacement_for")
         order = Order(
             status=tx.PLACED, payment_status="unpaid", payment_provider=provider, channel=channel,
             external_id=str(external_id) if external_id is not None else None, customer=customer,
             email=customer.email, customer_name=data["customer"]["name"].strip(),
-            phone=data["customer"].get("phone"), shipping_address=data["customer"]["shipping_address"],
+            phone=data["customer"].get("phone"), shipping_address=data["customer"].get("shipping_address"),
+            billing_address=data.get("billing_address"), non_stock_lines=extra_lines,
+            tax_lines=list(data.get("tax_lines") or []), prices_include_tax=prices_include_tax, tax_status=tax_status,
+            presentment_currency=data.get("presentment_currency"), presentment_totals=data.get("presentment_totals"),
             currency=currency, subtotal=subtotal, discount_total=discount, shipping_total=shipping_total,
             tax_total=tax_total, total=total, paid_total=0, refunded_total=0, coupon=data.get("coupon"),
             gift=bool(data.get("gift")), replacement_for_id=replacement_for,
@@ -271,7 +334,8 @@ def place_order(data: dict) -> tuple[Order, bool]:
         )
         order.flags = flag_rules.core_flags(previous_orders=previous_orders, is_vip=is_vip, gift=order.gift,
                                             coupon_category=category, replacement=replacement_for is not None)
-        order.flags = flag_rules.merge(order.flags, reg.pm.hook.order_flags(order=order, customer=customer))
+        order.flags = flag_rules.merge(order.flags, [review_flags, *reg.pm.hook.order_flags(order=order,
+                                                                                           customer=customer)])
         db.session.add(order)
         db.session.flush()
         stock.reserve(order, allocations)
@@ -279,6 +343,14 @@ def place_order(data: dict) -> tuple[Order, bool]:
               total=total, currency=currency, flags=order.flags)
         if data.get("note"):
             note(order, "customer_note", str(data["note"])[:2000])
+        if total != lines_total:
+            note(order, "totals_differ", f"the channel charged {total} {currency} minor units; the lines add up to "
+                 f"{lines_total}: the channel's total is kept, review it", channel_total=total, lines_total=lines_total)
+        if flag_rules.REVIEW_ADDRESS in review_flags:
+            problems = addresses.address_errors(order.shipping_address) if order.shipping_address else {}
+            note(order, "address_review", "no shipping address was sent" if not order.shipping_address else
+                 "the shipping address is incomplete: " + "; ".join(f"{k}: {', '.join(v)}" for k, v in problems.items()),
+                 errors=problems)
         if short:
             parts = []
             for index, missing in short.items():

@@ -183,7 +183,7 @@ class GenericCarrier:
 
         return labels.shipping_label(
             carrier_label=self.config.label, service=service, tracking_number=number, sender=self.sender(),
-            recipient=order.shipping_address or {}, recipient_name=order.customer_name, order_number=order.number,
+            recipient=order.shipping_address or {}, recipient_name=(order.shipping_address or {}).get("name") or order.customer_name, order_number=order.number,
             weight_grams=grams, ship_date=ship_date, estimated_delivery=eta, zone=zone, phone=order.phone)
 
     def label(self, shipment) -> bytes:

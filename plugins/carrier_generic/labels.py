@@ -185,7 +185,7 @@ def _money(amount: int, currency: str) -> str:
 
 def packing_slip(order, *, sender: dict | None, shipments=()) -> bytes:
     """An A4 packing slip: addresses, the lines with their serials and, unless the order is a gift, prices."""
-    regular, bold = use_fonts(order.shipping_address, order.customer_name, sender,
+    regular, bold = use_fonts(order.shipping_address, (order.shipping_address or {}).get("name") or order.customer_name, sender,
                               [(line.sku, line.name, line.serials) for line in order.lines],
                               [(s.carrier, s.service, s.tracking_number) for s in shipments])
     styles = getSampleStyleSheet()
@@ -211,7 +211,7 @@ def packing_slip(order, *, sender: dict | None, shipments=()) -> bytes:
         return [Paragraph(f"<b>{title}</b>", styles["Normal"])] + [Paragraph(_escape(line), styles["Normal"])
                                                                    for line in lines]
 
-    addresses = Table([[block("Ship to", address_lines(order.shipping_address, order.customer_name)),
+    addresses = Table([[block("Ship to", address_lines(order.shipping_address or {}, (order.shipping_address or {}).get("name") or order.customer_name)),
                         block("From", address_lines(sender or {"name": "hookshop"}))]],
                       colWidths=[doc.width / 2] * 2)
     addresses.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP")]))

@@ -255,6 +255,7 @@ class ShopifyFormat:
     name = "shopify"
     generates_secret = False
     topics = ("orders/create", "orders/paid")
+    update_topics = ("orders/updated", "orders/cancelled")
 
     def verify(self, request, secrets):
         return signing.verify_body_hmac(secrets, request.headers.get("X-Shopify-Hmac-Sha256"), request.get_data())
@@ -265,30 +266,33 @@ class ShopifyFormat:
 
     def parse(self, request) -> dict:
         data = load_json(request)
-        problems = Problems()
+        topic = _header(request, "X-Shopify-Topic")
+        if isinstance(data, dict) and set(data) == {"order"} and isinstance(data["order"], dict):
+            data = data["order"]  # the REST Admin API's {"order": {...}}: the same order object
         if not isinstance(data, dict):
             raise ValidationFailed("the payload is not an order object", errors={"_body": ["an object is required"]})
-        topic = _header(request, "X-Shopify-Topic")
         result = {"topic": topic, "paths": {"lines": "line_items", "currency": "currency"}}
-        if topic and topic not in self.topics:
+        if topic == "refunds/create":
+            return {**result, **self._refund(data)}
+        if topic and topic not in (*self.topics, *self.update_topics):
             return {**result, "ignore": f"topic {topic} creates no order"}
+        result["action"] = {"orders/updated": "update", "orders/cancelled": "cancel"}.get(topic, "create")
+        problems = Problems()
         external_id = external_id_of(data.get("id"), "id", problems)
         currency = check_currency(data.get("currency"), "currency", problems) or "USD"
         customer = data.get("customer") if isinstance(data.get("customer"), dict) else {}
         shipping_data, billing_data = data.get("shipping_address"), data.get("billing_address")
+        # the buyer (billing) and the recipient (shipping) are people of their own: the shipping address
+        # keeps the recipient's name; an order without one (pickup, digital goods) is flagged, not refused
         billing = _shopify_address(Problems(), "billing_address", billing_data, False)
-        ship_given = isinstance(shipping_data, dict) and any(v for v in shipping_data.values())
-        shipping = _shopify_address(problems, "shipping_address" if ship_given or not billing else "billing_address",
-                                    shipping_data if ship_given else billing_data, True)
-        email = check_email(data.get("email") or data.get("contact_email") or customer.get("email"), "email",
-                            problems)
-        name = person_name(shipping_data, customer, billing_data)
-        if not name:
-            problems.add("customer", "a name is required (shipping_address, customer or billing_address)")
-        phone = text(data.get("phone") or (shipping or {}).get("phone") or (billing or {}).get("phone")
+        shipping = _shopify_address(Problems(), "shipping_address", shipping_data, False)
+        raw_email = data.get("email") or data.get("contact_email") or customer.get("email")
+        email = check_email(raw_email, "email", problems) if raw_email else None
+        name = person_name(customer, billing_data, shipping_data) or email or "Shopify customer"
+        phone = text(data.get("phone") or (billing or {}).get("phone") or (shipping or {}).get("phone")
                      or customer.get("phone"), 40)
 
-        lines, discount = [], 0
+        lines, extras, line_discount = [], [], 0
         items = data.get("line_items")
         if not isinstance(items, list) or not items:
             problems.add("line_items", "at least one line item is required")
@@ -300,14 +304,20 @@ class ShopifyFormat:
                 continue
             quantity = integer(item.get("quantity"), f"{path}.quantity", problems, minimum=1)
             price = minor_units(item.get("price"), currency, f"{path}.price", problems)
-            discount += _allocated(item, currency, path, problems)
+            line_discount += _allocated(item, currency, path, problems)
             keys = [k for k in (text(item.get("sku"), 64), text(item.get("variant_id")), text(item.get("product_id")))
                     if k]
             if quantity is None or price is None:
                 continue
-            lines.append({"sku": text(item.get("sku"), 64), "keys": keys, "quantity": quantity, "unit_price": price,
-                          "path": path, "sku_path": f"{path}.sku"})
-        shipping_total = 0
+            line = {"sku": text(item.get("sku"), 64), "keys": keys, "quantity": quantity, "unit_price": price,
+                    "path": path, "sku_path": f"{path}.sku", "title": text(item.get("title") or item.get("name"))}
+            if item.get("gift_card") is True:
+                extras.append({**line, "kind": "gift_card"})
+            elif item.get("requires_shipping") is False:
+                extras.append({**line, "kind": "no_shipping"})
+            else:
+                lines.append(line)  # without sku nor mapped id: a custom line (see inbound._order_data)
+        shipping_total, shipping_discount = 0, 0
         shipping_lines = data.get("shipping_lines") or []
         if not isinstance(shipping_lines, list):
             problems.add("shipping_lines", "a list is required")
@@ -318,24 +328,101 @@ class ShopifyFormat:
                 problems.add(path, "an object is required")
                 continue
             shipping_total += (minor_units(ship.get("price"), currency, f"{path}.price", problems) or 0)
-            shipping_total -= _allocated(ship, currency, path, problems)
-        if not any(isinstance(i, dict) and i.get("discount_allocations") for i in items):
-            discount = minor_units(data.get("total_discounts"), currency, "total_discounts", problems) or 0
-        tax = 0
-        if data.get("taxes_included") is False:
-            tax = minor_units(data.get("total_tax"), currency, "total_tax", problems) or 0
+            shipping_discount += _allocated(ship, currency, path, problems)
+        if not shipping_lines and isinstance(data.get("total_shipping_price_set"), dict):
+            shipping_total = _shop_money(data, "total_shipping_price_set", currency, problems) or 0
+        # the shipping discount (a free-shipping code) comes off the shipping only; Shopify's
+        # total_discounts counts it too, so it is taken out of the order discount (never twice)
+        if any(isinstance(i, dict) and i.get("discount_allocations") for i in items):
+            discount = line_discount
+        else:
+            discount = max(0, (minor_units(data.get("total_discounts"), currency, "total_discounts", problems) or 0)
+                           - shipping_discount)
+        tax = minor_units(data.get("total_tax"), currency, "total_tax", problems) or 0
+        included = data.get("taxes_included") is True
+        tax_lines = _shopify_tax_lines(data.get("tax_lines"), currency, problems)
+        if tax:
+            tax_status = "inclusive" if included else "exclusive"
+        elif included and data.get("total_tax") in (None, ""):
+            tax_status = "inclusive_unknown"
+        else:
+            tax_status = "none"
+        channel_total = None
+        if data.get("total_price") not in (None, ""):
+            channel_total = minor_units(data.get("total_price"), currency, "total_price", problems)
+        presentment = _shopify_presentment(data, currency, problems)
         problems.check()
         financial = data.get("financial_status")
         result.update({
             "external_id": external_id, "currency": currency,
-            "customer": {"email": email, "name": name, "phone": phone, "shipping_address": shipping},
-            "billing_address": billing, "lines": lines, "shipping_total": max(shipping_total, 0),
-            "discount_total": discount, "tax_total": tax, "note": text(data.get("note"), 2000),
+            "customer": {"email": email, "name": name, "phone": phone, "shipping_address": shipping,
+                         "channel_customer_id": text(customer.get("id"), 128)},
+            "billing_address": billing, "lines": lines, "non_stock_lines": extras,
+            "shipping_total": max(shipping_total - shipping_discount, 0),
+            "discount_total": discount, "tax_total": tax, "prices_include_tax": included, "tax_status": tax_status,
+            "tax_lines": tax_lines, "channel_total": channel_total, **presentment,
+            "note": text(data.get("note"), 2000),
             "payment_status": "paid" if financial == "paid" else None,
         })
-        if data.get("cancelled_at") or financial == "voided":
-            result["ignore"] = "the order is cancelled or voided on Shopify"
+        cancelled = bool(data.get("cancelled_at")) or financial == "voided"
+        if cancelled:
+            result["cancelled"] = True
+            if result["action"] == "create":
+                result["ignore"] = "the order is cancelled or voided on Shopify"
         return result
+
+    def _refund(self, data: dict) -> dict:
+        """``refunds/create``: a refund object; its successful ``refund`` transactions are the money."""
+        problems = Problems()
+        external_id = external_id_of(data.get("order_id"), "order_id", problems)
+        refund_id = external_id_of(data.get("id"), "id", problems)
+        amounts = []
+        transactions = data.get("transactions") or []
+        if not isinstance(transactions, list):
+            problems.add("transactions", "a list is required")
+            transactions = []
+        for index, item in enumerate(transactions):
+            if isinstance(item, dict) and item.get("kind") == "refund" and item.get("status") in ("success", None):
+                currency = check_currency(item.get("currency") or "USD", f"transactions.{index}.currency", problems)
+                amounts.append(minor_units(item.get("amount"), currency or "USD", f"transactions.{index}.amount",
+                                           problems) or 0)
+        problems.check()
+        return {"action": "refund", "external_id": external_id, "refund_id": refund_id, "refund_amount": sum(amounts),
+                "note": text(data.get("note"), 500)}
+
+
+def _shop_money(data: dict, key: str, currency: str, problems: Problems, side: str = "shop_money") -> int | None:
+    money = (data.get(key) or {}).get(side) if isinstance(data.get(key), dict) else None
+    if not isinstance(money, dict):
+        return None
+    return minor_units(money.get("amount"), str(money.get("currency_code") or currency).upper(), f"{key}.{side}.amount",
+                       problems)
+
+
+def _shopify_presentment(data: dict, currency: str, problems: Problems) -> dict:
+    """The buyer's currency and amounts (``presentment_currency``, ``*_set.presentment_money``) when
+    they are not the shop's."""
+    theirs = text(data.get("presentment_currency"), 3)
+    if not theirs or theirs.upper() == currency:
+        return {}
+    theirs = theirs.upper()
+    totals = {}
+    for ours, key in (("subtotal", "subtotal_price_set"), ("discount", "total_discounts_set"),
+                      ("shipping", "total_shipping_price_set"), ("tax", "total_tax_set"), ("total", "total_price_set")):
+        totals[ours] = _shop_money(data, key, theirs, problems, "presentment_money")
+    return {"presentment_currency": theirs, "presentment_totals": totals}
+
+
+def _shopify_tax_lines(value, currency: str, problems: Problems) -> list[dict]:
+    lines = []
+    for index, item in enumerate(value if isinstance(value, list) else []):
+        if not isinstance(item, dict):
+            continue
+        rate = item.get("rate")
+        lines.append({"title": text(item.get("title"), 100) or "tax",
+                      "rate": str(Decimal(str(rate))) if isinstance(rate, (int, float, str)) and rate != "" else None,
+                      "amount": minor_units(item.get("price"), currency, f"tax_lines.{index}.price", problems) or 0})
+    return lines
 
 
 # --------------------------------------------------------------------------- WooCommerce
@@ -355,6 +442,7 @@ class WooCommerceFormat:
     name = "woocommerce"
     generates_secret = False
     paid_statuses = ("processing", "completed")
+    topics = ("order.created", "order.updated", "order.deleted")
     ignored_statuses = ("cancelled", "refunded", "failed", "trash", "checkout-draft")
 
     def is_ping(self, request) -> bool:
@@ -368,29 +456,44 @@ class WooCommerceFormat:
 
     def parse(self, request) -> dict:
         data = load_json(request)
-        problems = Problems()
-        if not isinstance(data, dict):
-            raise ValidationFailed("the payload is not an order object", errors={"_body": ["an object is required"]})
         topic = _header(request, "X-WC-Webhook-Topic")
         result = {"topic": topic, "paths": {"lines": "line_items", "currency": "currency"}}
-        if topic and topic != "order.created":
+        if isinstance(data, dict) and set(data) == {"order"}:
+            raise ValidationFailed(
+                'the body is wrapped in {"order": {...}}, WooCommerce\'s legacy webhook format (legacy REST API '
+                'v1-v3), whose fields differ: set the webhook\'s API version to "WP REST API Integration v3"',
+                errors={"order": ["legacy wrapper: send the WP REST API v3 order object unwrapped"]})
+        if not isinstance(data, dict):
+            raise ValidationFailed("the payload is not an order object", errors={"_body": ["an object is required"]})
+        if topic and topic not in self.topics:
             return {**result, "ignore": f"topic {topic} creates no order"}
+        result["action"] = {"order.updated": "update", "order.deleted": "cancel"}.get(topic, "create")
+        problems = Problems()
         external_id = external_id_of(data.get("id"), "id", problems)
+        if topic == "order.deleted":  # the body is {"id": N}
+            problems.check()
+            return {**result, "external_id": external_id, "cancelled": True}
         currency = check_currency(data.get("currency"), "currency", problems) or "USD"
         billing_data = data.get("billing") if isinstance(data.get("billing"), dict) else None
         shipping_data = data.get("shipping")
         billing = address(billing_data, _WOO_ADDRESS, "billing", Problems(), required=False)
         ship_given = isinstance(shipping_data, dict) and any(
             text(shipping_data.get(k)) for k in ("address_1", "city", "postcode", "country"))
-        shipping = address(shipping_data if ship_given else billing_data, _WOO_ADDRESS,
-                           "shipping" if ship_given or not billing else "billing", problems, required=True)
-        email = check_email((billing_data or {}).get("email"), "billing.email", problems)
-        name = person_name(shipping_data if ship_given else None, billing_data)
-        if not name:
-            problems.add("billing.first_name", "a name is required (shipping or billing first_name/last_name)")
+        shipping = address(shipping_data, _WOO_ADDRESS, "shipping", Problems(), required=False) if ship_given else None
+        raw_email = (billing_data or {}).get("email")
+        email = check_email(raw_email, "billing.email", problems) if text(raw_email) else None
+        name = person_name(billing_data, shipping_data if ship_given else None) or email or "WooCommerce customer"
         phone = text((billing_data or {}).get("phone") or (shipping or {}).get("phone"), 40)
+        # WooCommerce's REST amounts never contain tax (the tax is beside them: subtotal_tax, shipping_tax,
+        # discount_tax). A shop whose prices include tax gets its prices as the buyer saw them: amount + its tax.
+        included = data.get("prices_include_tax") is True
 
-        lines = []
+        def amount(value, tax_value, path):
+            base = minor_units(value, currency, path, problems)
+            extra = minor_units(tax_value, currency, path + "_tax", problems) if included else 0
+            return None if base is None else base + (extra or 0)
+
+        lines, extras = [], []
         items = data.get("line_items")
         if not isinstance(items, list) or not items:
             problems.add("line_items", "at least one line item is required")
@@ -401,30 +504,69 @@ class WooCommerceFormat:
                 problems.add(path, "an object is required")
                 continue
             quantity = integer(item.get("quantity"), f"{path}.quantity", problems, minimum=1)
-            # subtotal: the line before coupons, without tax (WooCommerce's REST amounts never include tax)
-            subtotal = minor_units(item.get("subtotal"), currency, f"{path}.subtotal", problems)
+            # subtotal: the line before coupons
+            subtotal = amount(item.get("subtotal"), item.get("subtotal_tax"), f"{path}.subtotal")
             variation = item.get("variation_id")
+            product_id = item.get("product_id")
             keys = [k for k in (text(item.get("sku"), 64), text(variation) if variation else None,
-                                text(item.get("product_id"))) if k]
+                                text(product_id) if product_id else None) if k]
             if quantity is None or subtotal is None:
                 continue
             lines.extend(split_line({"sku": text(item.get("sku"), 64), "keys": keys, "quantity": quantity,
-                                     "path": path, "sku_path": f"{path}.sku"}, subtotal))
-        discount = minor_units(data.get("discount_total"), currency, "discount_total", problems) or 0
-        shipping_total = minor_units(data.get("shipping_total"), currency, "shipping_total", problems) or 0
+                                     "path": path, "sku_path": f"{path}.sku", "title": text(item.get("name"))},
+                                    subtotal))
+        discount = amount(data.get("discount_total"), data.get("discount_tax"), "discount_total") or 0
+        for index, fee in enumerate(data.get("fee_lines") or []):
+            if not isinstance(fee, dict):
+                continue
+            raw = str(fee.get("total") or "0").strip()
+            negative = raw.startswith("-")  # a negative fee is a discount WooCommerce lets shops add
+            value = amount(raw.lstrip("-"), str(fee.get("total_tax") or "0").lstrip("-"), f"fee_lines.{index}.total")
+            if value is None:
+                continue
+            if negative:
+                discount += value
+            elif value:
+                extras.append({"kind": "fee", "title": text(fee.get("name")) or "fee", "quantity": 1,
+                               "unit_price": value, "sku": None})
+        shipping_total = amount(data.get("shipping_total"), data.get("shipping_tax"), "shipping_total") or 0
         tax = minor_units(data.get("total_tax"), currency, "total_tax", problems) or 0
+        channel_total = minor_units(data.get("total"), currency, "total", problems) if data.get("total") else None
+        tax_lines = []
+        for index, item in enumerate(data.get("tax_lines") or []):
+            if not isinstance(item, dict):
+                continue
+            percent = item.get("rate_percent")
+            rate = None
+            if isinstance(percent, (int, float, str)) and str(percent).strip():
+                try:
+                    rate = str((Decimal(str(percent)) / 100).normalize())
+                except InvalidOperation:
+                    problems.add(f"tax_lines.{index}.rate_percent", "a number is required")
+            tax_lines.append({"title": text(item.get("label"), 100) or text(item.get("rate_code"), 100) or "tax",
+                              "rate": rate,
+                              "amount": (minor_units(item.get("tax_total"), currency, f"tax_lines.{index}.tax_total",
+                                                     problems) or 0)
+                              + (minor_units(item.get("shipping_tax_total"), currency,
+                                             f"tax_lines.{index}.shipping_tax_total", problems) or 0)})
         problems.check()
         status = data.get("status")
+        customer_id = data.get("customer_id")
         result.update({
             "external_id": external_id, "currency": currency,
-            "customer": {"email": email, "name": name, "phone": phone, "shipping_address": shipping},
-            "billing_address": billing, "lines": lines, "shipping_total": shipping_total,
-            "discount_total": discount, "tax_total": tax, "note": text(data.get("customer_note"), 2000),
+            "customer": {"email": email, "name": name, "phone": phone, "shipping_address": shipping,
+                         "channel_customer_id": text(customer_id) if customer_id else None},
+            "billing_address": billing, "lines": lines, "non_stock_lines": extras, "shipping_total": shipping_total,
+            "discount_total": discount, "tax_total": tax, "prices_include_tax": included,
+            "tax_status": ("inclusive" if included else "exclusive") if tax else "none", "tax_lines": tax_lines,
+            "channel_total": channel_total, "note": text(data.get("customer_note"), 2000),
             "payment_status": "paid" if status in self.paid_statuses else None,
             "payment_reference": text(data.get("transaction_id")),
         })
+        result["cancelled"] = status in ("cancelled", "failed", "trash")
         if status in self.ignored_statuses:
-            result["ignore"] = f"the order is {status} on WooCommerce"
+            if result["action"] == "create":
+                result["ignore"] = f"the order is {status} on WooCommerce"
         return result
 
 

@@ -87,6 +87,13 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
         parsed = fmt.parse(request)
         if parsed.get("ignore"):
             return _ignored(channel, delivery_id, parsed, raw)
+        action = parsed.get("action") or "create"
+        if action != "create":
+            existing = orders.find_channel_order(name, parsed["external_id"])
+            if action == "update" and existing is None and not parsed.get("cancelled"):
+                action = "create"  # an update that arrives before (or instead of) the creation
+            else:
+                return _follow_up(channel, delivery_id, parsed, raw, action, existing)
         data, line_paths = _order_data(channel, parsed)
     except ValidationFailed as exc:
         status = 400 if exc.code == "invalid_json" else 422
@@ -120,6 +127,58 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
     return body, status
 
 
+def _follow_up(channel, delivery_id, parsed, raw, action, order):
+    """An update, cancellation or refund of an order the channel sent before, through the core's
+    services (each idempotent: a cancelled order is not cancelled again, a refund is recorded once per
+    platform refund id); then the delivery is recorded as processed."""
+    name = channel.name
+    if order is None:
+        parsed = {**parsed, "ignore": f"no order {parsed.get('external_id')} from {name} here: nothing to {action}"}
+        return _ignored(channel, delivery_id, parsed, raw)
+    outcome = "unchanged"
+    try:
+        if action in ("cancel", "update") and (action == "cancel" or parsed.get("cancelled")):
+            if order.status != "cancelled":
+                orders.cancel_order(order.id, f"cancelled on {name}")
+                outcome = "cancelled"
+        elif action == "refund":
+            outcome = _refund(channel, order, parsed)
+        elif action == "update":
+            with transaction():
+                locked = orders.get_order(order.id, lock=True)
+                orders.note(locked, "channel_update", f"updated on {name} (delivery {delivery_id})",
+                            delivery_id=delivery_id, topic=parsed.get("topic"))
+            outcome = "noted"
+    except DomainError as exc:
+        db.session.rollback()
+        return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, exc.errors, {})
+    order = orders.get_order(order.id)
+    body, status = {**order_out(order), "outcome": outcome}, 200
+    with transaction():
+        if _replay(_source(name), delivery_id) is None:
+            inbox.record_once(_source(name), delivery_id, {"status": status, "body": body})
+        _log_delivery(name, delivery_id, parsed.get("topic"), order.external_id, order.id, "existing", status,
+                      f"{action}: {outcome}", {}, {}, _payload_for_audit(raw))
+    return body, status
+
+
+def _refund(channel, order, parsed) -> str:
+    """A refund made on the platform, recorded with the core's payments service (once per refund id)."""
+    from engine.services import payments
+
+    amount = int(parsed.get("refund_amount") or 0)
+    payment = next((p for p in order.payments if p.status in ("paid", "partially_refunded")), None)
+    if amount <= 0 or payment is None:
+        return "nothing to refund"
+    due = order.paid_total - order.refunded_total
+    if due <= 0:
+        return "already refunded"
+    reference = f"{channel.name}:refund:{parsed.get('refund_id')}"
+    payments.apply_refund(order.id, payment.id, payments.RefundOutcome(amount=min(amount, due), reference=reference),
+                          reason=parsed.get("note") or f"refunded on {channel.name}")
+    return "refunded"
+
+
 def _replay(source: str, delivery_id: str):
     record = inbox.seen(source, delivery_id)
     if record is None:
@@ -146,10 +205,14 @@ def _order_data(channel, parsed: dict) -> tuple[dict, list[dict]]:
     problems = Problems()
     sku_map = channel.sku_map or {}
     lines, line_paths = [], []
+    extras = list(parsed.get("non_stock_lines") or [])
     for line in parsed.get("lines") or []:
         keys = [str(k) for k in (line.get("keys") or []) if k]
         sku = next((sku_map[k] for k in keys if k in sku_map), None) or line.get("sku")
         sku_path = line.get("sku_path") or f"{line.get('path', 'lines')}.sku"
+        if not sku and not keys:  # a custom line (no sku, no product): kept on the order, holds no stock
+            extras.append({**line, "kind": "custom"})
+            continue
         if not sku:
             problems.add(sku_path, "the item has no sku, and none of its ids "
                          f"({', '.join(keys) or 'none'}) is in the channel's sku_map")
@@ -166,7 +229,19 @@ def _order_data(channel, parsed: dict) -> tuple[dict, list[dict]]:
     data = {"channel": channel.name, "external_id": external_id, "customer": parsed["customer"], "lines": lines,
             "payment_provider": channel.payment_provider,
             "shipping_total": parsed.get("shipping_total") or 0, "discount_total": parsed.get("discount_total") or 0,
-            "tax_total": parsed.get("tax_total") or 0, "gift": bool(parsed.get("gift"))}
+            "tax_total": parsed.get("tax_total") or 0, "gift": bool(parsed.get("gift")),
+            # what the channel sent is accepted: what it lacks (e-mail, address) is flagged for review
+            "incomplete_ok": True, "currency": parsed.get("currency"),
+            "billing_address": parsed.get("billing_address"),
+            "non_stock_lines": [{"kind": x.get("kind"), "title": x.get("title") or x.get("sku") or x.get("kind"),
+                                 "sku": x.get("sku"), "quantity": x.get("quantity") or 1,
+                                 "unit_price": x.get("unit_price") or 0,
+                                 "requires_shipping": x.get("kind") not in ("gift_card", "no_shipping")}
+                                for x in extras]}
+    for key in ("prices_include_tax", "tax_status", "tax_lines", "channel_total", "presentment_currency",
+                "presentment_totals"):
+        if parsed.get(key) is not None:
+            data[key] = parsed[key]
     if parsed.get("note"):
         data["note"] = mask_card_numbers(parsed["note"])  # a buyer may type anything into a note
     if paid:
@@ -250,6 +325,10 @@ def _external_id_guess(raw: bytes) -> str | None:
         return None
     if isinstance(data, dict) and isinstance(data.get("data"), dict) and "type" in data:
         data = data["data"]
+    if isinstance(data, dict) and set(data) == {"order"} and isinstance(data["order"], dict):
+        data = data["order"]  # a wrapped REST-style body
+    if isinstance(data, dict) and "order_id" in data and "transactions" in data:
+        data = {"id": data["order_id"]}  # a Shopify refund
     if isinstance(data, dict):
         value = data.get("external_id", data.get("id"))
         if isinstance(value, (int, str)) and not isinstance(value, bool) and 0 < len(str(value)) <= 128:

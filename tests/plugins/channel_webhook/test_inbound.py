@@ -113,7 +113,10 @@ def test_shopify_orders_create_is_placed_paid_with_the_prices_charged(shopify, a
     assert (totals["subtotal"], totals["discount"], totals["shipping"], totals["tax"]) == (39800, 1000, 1000, 2910)
     assert totals["total"] == 42710 == totals["paid"]  # Shopify's total_price "427.10"
     assert totals["currency"] == "USD"
-    assert order["customer"]["email"] == "jon@example.com" and order["customer"]["name"] == "Steve Shipper"
+    # the buyer is the customer (Shopify's customer); the shipment goes to the recipient of the shipping address
+    assert order["customer"]["email"] == "jon@example.com" and order["customer"]["name"] == "Bob Norman"
+    assert order["shipping_address"]["name"] == "Steve Shipper"
+    assert order["billing_address"]["postal_code"] == "40202" and order["billing_address"]["name"] == "Bob Norman"
     address = order["shipping_address"]
     assert (address["line1"], address["line2"], address["city"], address["postal_code"], address["country"],
             address["region"], address["company"]) == ("123 Shipping Street", "Suite 4", "Shippington", "40003",
@@ -341,25 +344,31 @@ def test_an_unknown_sku_is_422_naming_the_line_and_can_be_retried_after_mapping(
     assert logged["outcome"] == "created" and logged["attempts"] == 3 and logged["errors"] == {}
 
 
-def test_missing_addresses_are_422_naming_the_fields(shop, app):
+def test_missing_addresses_are_accepted_and_flagged_from_platforms_and_422_from_generic(shop, app):
     api = shop
     make_channel(api, "shop-us", "shopify", SHOPIFY_SECRET, sku_map={"457924702": "CASE-BLUE"})
     make_channel(api, "woo", "woocommerce", WOO_SECRET, sku_map={"93": "WOO-SINGLE"})
     make_channel(api, "site", "generic", GENERIC_SECRET)
+    receive(api, "WOO-SINGLE", 5)
 
     payload = sample("shopify_orders_create.json")
     del payload["shipping_address"], payload["billing_address"]
     body = as_body(payload)
     resp = post_channel(api.client, "shop-us", body, shopify_headers(SHOPIFY_SECRET, body))
-    assert resp.status_code == 422 and "shipping_address" in resp.get_json()["errors"]
+    assert resp.status_code == 201, resp.get_json()
+    order = api.get(f"/orders/{resp.get_json()['id']}").get_json()
+    assert order["shipping_address"] is None and "review:address" in order["flags"]
 
     payload = sample("woocommerce_order_created.json")
     payload["shipping"]["postcode"] = ""
     payload["shipping"]["country"] = "Germany"
     body = as_body(payload)
     resp = post_channel(api.client, "woo", body, woo_headers(WOO_SECRET, body))
-    assert resp.status_code == 422
-    assert set(resp.get_json()["errors"]["shipping"]) == {"postcode", "country"}
+    assert resp.status_code == 201, resp.get_json()
+    order = api.get(f"/orders/{resp.get_json()['id']}").get_json()
+    assert order["shipping_address"]["country"] == "GERMANY" and "review:address" in order["flags"]
+    review = next(e for e in order["events"] if e["kind"] == "address_review")
+    assert "country" in review["data"]["errors"]
 
     payload = generic_order()
     del payload["customer"]["shipping_address"]["city"]
@@ -369,18 +378,20 @@ def test_missing_addresses_are_422_naming_the_fields(shop, app):
     assert resp.status_code == 422
     errors = resp.get_json()["errors"]["customer"]
     assert "city" in errors["shipping_address"] and "email" in errors
-    assert counts(app)["orders"] == 0
+    assert counts(app)["orders"] == 2
     assert len(deliveries(api, "site", outcome="rejected")) == 1
 
 
-def test_a_shipping_address_falls_back_to_billing_when_absent(shopify, app):
+def test_an_order_without_shipping_address_is_not_shipped_to_the_billing_address(shopify, app):
+    """Pickup, digital goods: no shipping address is not the billing address; staff review it."""
     payload = sample("shopify_orders_create.json")
     del payload["shipping_address"]
     body = as_body(payload)
     resp = post_channel(shopify.client, "shop-us", body, shopify_headers(SHOPIFY_SECRET, body))
     assert resp.status_code == 201, resp.get_json()
     order = shopify.get(f"/orders/{resp.get_json()['id']}").get_json()
-    assert order["shipping_address"]["postal_code"] == "40202" and order["customer"]["name"] == "Bob Norman"
+    assert order["shipping_address"] is None and order["billing_address"]["postal_code"] == "40202"
+    assert order["customer"]["name"] == "Bob Norman" and "review:address" in order["flags"]
 
 
 def test_stock_problems_are_409_recorded_and_a_retry_after_the_receipt_succeeds(shopify, app):
