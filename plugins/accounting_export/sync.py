@@ -31,9 +31,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 
 from engine.db import as_utc, db, is_postgres, transaction, utcnow
+from engine.domain.money import amount_text
 
 from .models import JournalEntry, Posting, SyncState
-from .money import amount_text
 from .settings import Settings, current
 
 log = logging.getLogger("hookshop.accounting_export")
