@@ -32,6 +32,7 @@ from sqlalchemy import func, select, update
 
 from engine.db import as_utc, db, is_postgres, transaction, utcnow
 from engine.domain.money import amount_text
+from engine.domain.privacy import redact_text
 
 from .models import JournalEntry, Posting, SyncState
 from .settings import Settings, current
@@ -133,7 +134,7 @@ def push_due(now: datetime | None = None, max_batches: int = 20) -> dict:
             summary["synced"] += len(ids) - len((answer or {}).get("rejected") or {})
         else:
             summary["failed_batches"] += 1
-            log.warning("accounting sync of %d entries failed: %s", len(ids), answer)
+            log.warning("accounting sync of %d entries failed: %s", len(ids), redact_text(answer))
             break  # the endpoint is unwell: the back-off decides when to try again
     return summary
 
