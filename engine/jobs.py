@@ -163,7 +163,8 @@ def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | No
         except Exception as exc:
             db.session.rollback()
             log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, redact_text(exc))
-            errors.append(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}")
+            # last_error is shown by `hookshop outbox`: masked like a log line
+            errors.append(redact_text(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}"))
     if not errors:
         if not todo:
             db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id)

@@ -121,6 +121,37 @@ def test_an_unhandled_database_error_is_logged_without_personal_data(database, t
         db.engine.dispose()
 
 
+class Mailer:
+    """A stage hook that fails with the customer's address in its message (as an SMTP error would)."""
+
+    @hookimpl
+    def order_placed(self, order):
+        raise RuntimeError(f"550 mailbox unavailable: {order.email}")
+
+
+def test_a_failing_stage_hook_is_logged_and_kept_without_the_address(database, tmp_path, request, caplog):
+    from engine.models import OutboxEvent
+
+    app = make_app(database, tmp_path, request, EXTRA_PLUGINS=[("mailer", Mailer())])
+    api = ApiClient(app.test_client(), new_key(app))
+    product(api, "MUG")
+    receive(api, "MUG", 1)
+    with caplog.at_level(logging.INFO):
+        resp = api.post("/orders", {"customer": {"email": EMAIL, "name": "Zoe", "shipping_address": {
+            "line1": STREET, "city": "Berlin", "postal_code": "10115", "country": "DE"}},
+            "lines": [{"sku": "MUG", "quantity": 1}]})
+        assert resp.status_code == 201, resp.get_json()
+    text = _all_log_text(caplog.records)
+    assert "plugin mailer failed on order_placed" in text and "550 mailbox unavailable: z***@example.com" in text
+    with app.app_context():
+        [error] = db.session.execute(db.select(OutboxEvent.last_error).where(
+            OutboxEvent.hook == "order_placed")).scalars().all()
+        db.session.remove()
+        db.engine.dispose()
+    assert "mailbox unavailable: z***@example.com" in error  # `hookshop outbox` shows it
+    assert EMAIL.lower() not in text.lower() and EMAIL.lower() not in error.lower()
+
+
 # ----------------------------------------------------------------- a whole order's life, every record captured
 
 

@@ -155,6 +155,7 @@ def test_the_api_streams_exports(shop, app):
     resp = shop.get(f"/accounting/export?format=csv&since={date.today().isoformat()}")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert 'filename="journal.csv"' in resp.headers["Content-Disposition"]
+    assert resp.get_data(as_text=True).startswith("entry_id,")  # consumed: the stream's contexts are popped now
     for query, field in (("format=qif", "format"), ("", "format"), ("format=csv&since=yesterday", "since"),
                          ("format=csv&since=2026-02-01&until=2026-01-01", "until"), ("format=csv&x=1", "x")):
         bad = shop.get(f"/accounting/export?{query}")
