@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import os
 
-from flask import Flask, render_template_string
+from flask import Flask, render_template_string, request
 
 from engine import plugins, schema
-from engine.config import database_uri, load_settings
+from engine.config import database_uri, load_settings, public_url
 from engine.db import configure_engine, db
+from engine.domain.privacy import redacted_traceback
 
 log = logging.getLogger("hookshop")
 
@@ -25,6 +26,15 @@ jobs: <code>{{ jobs }}</code>.</p>
 <p>Call the API with <code>Authorization: Bearer &lt;key&gt;</code>
 (create a key with <code>hookshop create-api-key --name me --scopes read,write</code>).</p>
 </body></html>"""
+
+
+class Engine(Flask):
+    """Flask, with unhandled errors logged through ``redact_text``: no e-mail address, card number or
+    secret reaches the log from an exception message (SQL statements never carry their parameters:
+    ``hide_parameters``)."""
+
+    def log_exception(self, exc_info) -> None:
+        self.logger.error("Exception on %s [%s]: %s", request.path, request.method, redacted_traceback(exc_info[1]))
 
 
 def create_app(config: dict | None = None) -> Flask:
@@ -46,13 +56,17 @@ def create_app(config: dict | None = None) -> Flask:
     settings = load_settings(config)
     extra_plugins += _plugins_by_path(settings.pop("EXTRA_PLUGINS", None))
     instance = settings.get("INSTANCE") or os.environ.get("HOOKSHOP_INSTANCE")
-    app = Flask("engine", instance_path=os.path.abspath(instance) if instance else None,
+    app = Engine("engine", instance_path=os.path.abspath(instance) if instance else None,
                 instance_relative_config=True)
     app.config.update(settings)
+    app.config["PUBLIC_URL"] = public_url(settings)
     app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or os.urandom(32).hex()
     uri = database_uri(settings, app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+    # a failing statement's error (and SQLAlchemy's logging) never shows its bound values: e-mail
+    # addresses, addresses, secrets; set it to False explicitly to debug
+    options.setdefault("hide_parameters", True)
     if uri.startswith("sqlite"):
         options.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
     else:
@@ -96,11 +110,17 @@ def create_app(config: dict | None = None) -> Flask:
 
     @app.get("/")
     def home():
-        return render_template_string(HOME, db=db.engine.url.render_as_string(hide_password=True),
-                                      jobs="rq (" + app.config["REDIS_URL"] + ")" if app.config.get("REDIS_URL")
-                                      else "background thread", plugins=infos)
+        # no URL, host or user name of the database or Redis: this page needs no key
+        return render_template_string(HOME, db=_database_kind(db.engine.url),
+                                      jobs="rq (Redis)" if app.config.get("REDIS_URL") else "background thread", plugins=infos)
 
     return app
+
+
+def _database_kind(url) -> str:
+    """``"PostgreSQL"`` or ``"SQLite"``: what the unauthenticated home page may say about the database."""
+    names = {"postgresql": "PostgreSQL", "sqlite": "SQLite", "mysql": "MySQL", "mariadb": "MariaDB"}
+    return names.get(url.get_backend_name(), url.get_backend_name())
 
 
 def _plugins_by_path(value) -> list[tuple[str, object]]:

@@ -12,6 +12,7 @@ import json
 import os
 import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 DEFAULTS: dict = {
     # where the SQLite file lives when DATABASE_URL is not set
@@ -46,6 +47,9 @@ DEFAULTS: dict = {
     # waitress's limit in `hookshop serve`) and the deepest JSON nesting; beyond them 413 and 400
     "MAX_CONTENT_LENGTH": 1024 * 1024,
     "JSON_MAX_DEPTH": 32,
+    # the shop's public base URL (https://shop.example.com): absolute links for customers (tracking
+    # pages) are built on it, never on a request's Host header; unset: links are relative paths
+    "PUBLIC_URL": None,
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}
@@ -87,6 +91,19 @@ def load_settings(overrides: dict | None = None, environ=None) -> dict:
             settings[name] = environ[name]
     settings.update(overrides or {})
     return {k: _coerce(k, v) for k, v in settings.items()}
+
+
+def public_url(settings: dict) -> str | None:
+    """``PUBLIC_URL`` without a trailing slash; ``ValueError`` unless it is an absolute http(s) URL."""
+    value = settings.get("PUBLIC_URL")
+    if not value:
+        return None
+    parts = urlsplit(str(value).strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or parts.username or parts.password:
+        raise ValueError(f"HOOKSHOP_PUBLIC_URL must be an absolute http(s) URL such as https://shop.example.com "
+                         f"(no query, no credentials), not {value!r}")
+    return str(value).strip().rstrip("/")
 
 
 def database_uri(settings: dict, instance_path: str) -> str:

@@ -36,6 +36,7 @@ from sqlalchemy import select, update
 from engine.db import as_utc, db, transaction, utcnow
 from engine.delivery import background
 from engine.delivery import drain as drain  # jobs.drain(app): part of this module's interface
+from engine.domain.privacy import redact_text, redacted_traceback
 from engine.models import (
     Order,
     OutboxEvent,
@@ -201,8 +202,9 @@ def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | No
             impl.function(**{name: args.get(name) for name in impl.argnames})
         except Exception as exc:
             db.session.rollback()
-            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, exc)
-            errors.append(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}")
+            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, redact_text(exc))
+            # last_error is shown by `hookshop outbox`: masked like a log line
+            errors.append(redact_text(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}"))
             continue
         done = [*done, impl.plugin_name]
         values = {"done_plugins": done}
@@ -270,9 +272,9 @@ def run_periodic_tasks(now: datetime | None = None) -> list[str]:
     for impl in registry().pm.hook.periodic_tasks.get_hookimpls():
         try:
             impl.function(**{name: now for name in impl.argnames})
-        except Exception:
+        except Exception as exc:
             db.session.rollback()
-            log.exception("periodic task of plugin %s failed", impl.plugin_name)
+            log.error("periodic task of plugin %s failed: %s", impl.plugin_name, redacted_traceback(exc))
             failed.append(impl.plugin_name)
     return failed
 
@@ -294,8 +296,8 @@ def sweep(app, interval: float = 5.0, stop: threading.Event | None = None) -> th
                         from engine.services.auth import purge_idempotency
 
                         purge_idempotency(app.config.get("IDEMPOTENCY_TTL_HOURS") or 24)
-            except Exception:  # the sweeper must survive a database hiccup
-                log.exception("outbox sweep failed")
+            except Exception as exc:  # the sweeper must survive a database hiccup
+                log.error("outbox sweep failed: %s", redacted_traceback(exc))
 
     thread = threading.Thread(target=loop, name="hookshop-sweeper", daemon=True)
     thread.stop = stop

@@ -15,6 +15,7 @@ from importlib.metadata import entry_points
 import pluggy
 
 from engine import hookspecs
+from engine.domain.privacy import redact_text
 from engine.errors import PluginError
 
 log = logging.getLogger("hookshop.plugins")
@@ -106,7 +107,7 @@ def setup(pm: pluggy.PluginManager, infos: list[PluginInfo], app) -> None:
             reason = f"setup failed: {exc}"
         if reason:
             info = by_name.get(impl.plugin_name)
-            log.warning("plugin %s is disabled: %s", impl.plugin_name, reason)
+            log.warning("plugin %s is disabled: %s", impl.plugin_name, redact_text(reason))
             pm.unregister(name=impl.plugin_name)
             if info:
                 info.enabled, info.reason = False, str(reason)

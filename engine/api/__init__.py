@@ -16,6 +16,7 @@ import flask_smorest
 from apispec import BasePlugin
 from flask import Response, current_app, g, request
 from flask_smorest import Api as SmorestApi
+from flask_smorest import Blueprint as SmorestBlueprint
 from sqlalchemy.exc import IntegrityError
 from webargs.flaskparser import FlaskParser
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -23,7 +24,7 @@ from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from engine.api import limits
 from engine.api.schemas import ErrorSchema
 from engine.db import db, reset_write_intent, set_write_intent, transaction
-from engine.errors import DomainError
+from engine.errors import DomainError, Forbidden
 from engine.services import auth
 
 API_PREFIX = "/api/v1"
@@ -100,23 +101,47 @@ class ErrorResponsesPlugin(BasePlugin):
         for method, op in (operations or {}).items():
             responses = op.setdefault("responses", {})
             if signed:
-                responses.setdefault("401", {"description": "missing or wrong signature", "content": _error_content()})
+                _default(responses, "401", {"description": "missing or wrong signature", "content": _error_content()})
                 continue
-            responses.setdefault("401", {"description": "no API key, or an unknown or revoked one",
-                                         "content": _error_content()})
-            responses.setdefault("403", {"description": f"the API key lacks the {_scope_for(method.upper(), path)} "
-                                                        "scope", "content": _error_content()})
+            _default(responses, "401", {"description": "no API key, or an unknown or revoked one",
+                                        "content": _error_content()})
+            _default(responses, "403", {"description": f"the API key lacks the {_scope_for(method.upper(), path)} "
+                                                       "scope", "content": _error_content()})
             op.setdefault("security", [{"ApiKey": []}])
+
+
+def _default(responses: dict, status: str, response: dict) -> None:
+    """Document ``status`` unless the view did (its ``alt_response`` keys are ints, ``doc``'s strings)."""
+    if status not in responses and int(status) not in responses:
+        responses[status] = response
 
 
 def _error_content() -> dict:
     return {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 
 
-def _scope_for(method: str, path: str) -> str:
+def _scope_for(method: str, path: str, view=None) -> str:
+    """The scope a request needs: ``admin`` under /admin and for views marked ``requires_scope("admin")``
+    (secrets: creating or rotating channel and webhook-subscription secrets), else read or write by method."""
     if path.startswith(API_PREFIX + "/admin"):
         return "admin"
+    marked = _mark(view, method, "hookshop_scope")
+    if marked:
+        return marked
     return "read" if method in READ_METHODS else "write"
+
+
+def _mark(view, method: str, name: str):
+    """An attribute set by ``public`` or ``requires_scope`` on the view (a MethodView's method, or a function)."""
+    view_class = getattr(view, "view_class", None)
+    if view_class is not None:
+        view = getattr(view_class, method.lower(), None)
+    while view is not None:
+        value = getattr(view, name, None)
+        if value:
+            return value
+        view = getattr(view, "__wrapped__", None)
+    return None
 
 
 def _authenticate():
@@ -128,10 +153,8 @@ def _authenticate():
     if SIGNED_PATHS.match(path):
         return None
     view = current_app.view_functions.get(request.endpoint)
-    while view is not None:
-        if getattr(view, "hookshop_public", False):
-            return None
-        view = getattr(view, "__wrapped__", None)
+    if _mark(view, request.method, "hookshop_public"):
+        return None
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
         return _error(401, "unauthorized", "send your API key as 'Authorization: Bearer <key>' "
@@ -139,7 +162,7 @@ def _authenticate():
     api_key = auth.find_api_key(header[7:].strip())
     if api_key is None:
         return _error(401, "unauthorized", "this API key is unknown or revoked")
-    scope = _scope_for(request.method, path)
+    scope = _scope_for(request.method, path, view)
     granted = api_key.scope_set
     if "admin" in granted or "write" in granted:  # admin implies everything, write implies read
         granted = granted | {"read"} | ({"write"} if "admin" in granted else set())
@@ -177,6 +200,34 @@ def public(view):
     """Mark a view as needing no API key (signed webhooks verify their own signature)."""
     view.hookshop_public = True
     return view
+
+
+def requires_scope(scope: str, why: str = ""):
+    """Mark a view as needing ``scope`` rather than read (GET) or write (the rest); its 403 says so, and why.
+
+    Views that create, rotate or show a secret (a channel's signing secret, a webhook subscription's)
+    take ``requires_scope("admin", "...")``: a ``write`` key gets 403."""
+    if scope not in ("read", "write", "admin"):
+        raise ValueError(f"unknown scope {scope!r}")
+    lower = {"read": "", "write": "a read key gets 403", "admin": "a read or write key gets 403"}[scope]
+
+    def mark(view):
+        view = SmorestBlueprint.doc(responses={"403": {
+            "description": f"the API key lacks the {scope} scope" + (f": {why}" if why else "")
+                           + (f" ({lower})" if lower else ""),
+            "content": _error_content()}})(view)
+        view.hookshop_scope = scope
+        return view
+
+    return mark
+
+
+def require_scope(scope: str, why: str) -> None:
+    """Inside a view: ``Forbidden`` (403) unless the calling key has ``scope`` (for a part of a request,
+    e.g. changing where a webhook subscription's signed deliveries go)."""
+    granted = g.api_key.scope_set if g.get("api_key") is not None else frozenset()
+    if scope not in granted and "admin" not in granted:
+        raise Forbidden(f"this API key lacks the {scope!r} scope: {why}")
 
 
 def idempotent(view):

@@ -9,6 +9,7 @@ import marshmallow as ma
 from marshmallow import RAISE, fields, validate
 
 from engine.api.limits import INT64_MAX
+from engine.domain import money as money_rules
 from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
 from engine.domain.money import MAX_AMOUNT
 from engine.domain.transitions import STATUSES
@@ -103,6 +104,28 @@ def positive_money(**kw):
     return integer(1, MAX_AMOUNT, **kw)
 
 
+class CurrencyCode(fields.String):
+    """An active ISO 4217 currency code with a minor unit (``engine.domain.money``), any letter case;
+    loaded upper-case. ``XYZ``, ``XXX`` or ``XAU`` fail, naming the field."""
+
+    default_error_messages = {"unknown": "{input!r} is not an active ISO 4217 currency code (e.g. EUR, USD, JPY)"}
+
+    def __init__(self, **kw):
+        metadata = {"description": "an active ISO 4217 code, e.g. EUR (lower case is accepted)", "example": "EUR",
+                    **kw.pop("metadata", {})}
+        super().__init__(validate=validate.Length(equal=3, error="3 letters, an ISO 4217 code (e.g. EUR)"),
+                         metadata=metadata, **kw)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        code = super()._deserialize(value, attr, data, **kwargs)
+        if len(code) != 3:
+            return code  # the length validator says so
+        try:
+            return money_rules.currency_code(code)
+        except money_rules.UnknownCurrency:
+            raise self.make_error("unknown", input=code) from None
+
+
 class Strict(ma.Schema):
     class Meta:
         unknown = RAISE
@@ -122,7 +145,7 @@ class ProductIn(Strict):
     sku = fields.String(required=True, validate=NEW_SKU)
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     price = money(required=True, metadata={"description": "minor units (cents)"})
-    currency = fields.String(required=True, validate=CURRENCY)
+    currency = CurrencyCode(required=True)
     barcode = fields.String(validate=validate.Length(min=1, max=64), allow_none=True)
     track_serials = boolean(load_default=False)
     allow_backorder = boolean(load_default=False)

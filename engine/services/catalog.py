@@ -6,6 +6,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import db, transaction
+from engine.domain import money
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Product
 
@@ -24,10 +25,12 @@ def create_product(data: dict) -> Product:
             what = "sku" if clash.sku == data["sku"] else "barcode"
             raise Conflict(f"a product with this {what} exists: {clash.sku}", errors={what: ["already exists"]},
                            code=f"duplicate_{what}")
-        if len(data.get("currency", "")) != 3 or not data["currency"].isalpha():
-            raise ValidationFailed("currency must be an ISO 4217 code", errors={"currency": ["3 letters, e.g. EUR"]})
+        try:
+            currency = money.currency_code(data.get("currency"))
+        except money.UnknownCurrency as exc:
+            raise ValidationFailed(f"currency: {exc}", errors={"currency": [str(exc)]}) from None
         product = Product(**{k: data[k] for k in FIELDS if k in data and data[k] is not None})
-        product.currency = product.currency.upper()
+        product.currency = currency
         product.track_serials = bool(product.track_serials)
         product.allow_backorder = bool(product.allow_backorder)
         product.reorder_point = product.reorder_point or 0

@@ -8,6 +8,7 @@ from datetime import date
 
 from engine.db import db, transaction
 from engine.domain import transitions as tx
+from engine.domain.privacy import redact_text
 from engine.errors import Conflict, DomainError, NotFound, ProviderUnavailable, ValidationFailed
 from engine.models import Shipment
 from engine.plugins import registry
@@ -51,7 +52,7 @@ def rates_for(order_id: int) -> list[Rate]:
         try:
             rates.extend(registry().carriers[name].rates(order))
         except Exception as exc:  # one broken carrier does not hide the others
-            log.warning("carrier %s gave no rates: %s", name, exc)
+            log.warning("carrier %s gave no rates: %s", name, redact_text(exc))
     return sorted(rates, key=lambda r: (r.price, r.carrier, r.service))
 
 

@@ -81,6 +81,7 @@ def check_plugin(plugin) -> list[str]:
 
 def check_carrier(carrier, order) -> None:
     """Rates and a shipment for ``order`` (call inside an app context)."""
+    from engine.domain.money import is_currency
     from engine.services.shipping import Rate, ShipmentInfo
 
     for attribute in ("name", "services", "rates", "create_shipment"):
@@ -92,8 +93,9 @@ def check_carrier(carrier, order) -> None:
     for rate in rates:
         if rate.carrier != carrier.name or rate.service not in carrier.services:
             raise ConformanceError(f"rate {rate} names another carrier or an unknown service")
-        if not isinstance(rate.price, int) or rate.price < 0 or len(rate.currency) != 3:
-            raise ConformanceError(f"rate {rate}: price must be integer minor units and currency ISO 4217")
+        if not isinstance(rate.price, int) or rate.price < 0 or not is_currency(rate.currency):
+            raise ConformanceError(f"rate {rate}: price must be integer minor units and currency an active "
+                                   "ISO 4217 code")
         if rate.estimated_delivery is not None and rate.estimated_delivery < date.today():
             raise ConformanceError(f"rate {rate}: estimated delivery is in the past")
     info = carrier.create_shipment(order, carrier.services[0])

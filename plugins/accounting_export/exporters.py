@@ -19,9 +19,9 @@ from datetime import date, timedelta
 from sqlalchemy import String, func, select, type_coerce
 
 from engine.db import db, is_postgres
+from engine.domain.money import amount_text, exponent
 
 from .models import JournalEntry, Posting
-from .money import amount_text, exponent
 from .settings import current
 
 BATCH = 5000

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import select, update
 
 from engine.db import as_utc, db, insert_if_absent
+from engine.domain.money import amount_text, format_money
 from engine.errors import NotFound
 
 from .models import OrderBooks, Receipt, ReceiptCounter
-from .money import amount_text, money_text
 from .settings import current, rate_key
 
 
@@ -115,11 +115,11 @@ def receipt_text(receipt: Receipt) -> str:
         out.append(f"Discount  -{amount_text(totals['discount'], cur)}")
     if totals["shipping"]:
         out.append(f"Shipping  {amount_text(totals['shipping'], cur)}")
-    out.append(f"Total  {money_text(totals['total'], cur)}")
+    out.append(f"Total  {format_money(totals['total'], cur)}")
     for row in data["tax"]:
         out.append(f"  VAT {row['rate']}%: {amount_text(row['tax'], cur)} on net {amount_text(row['net'], cur)}")
     pay = data["payment"]
-    out.append(f"Paid {money_text(pay['paid'], cur)}" + (f", due {money_text(pay['due'], cur)}" if pay["due"] else ""))
+    out.append(f"Paid {format_money(pay['paid'], cur)}" + (f", due {format_money(pay['due'], cur)}" if pay["due"] else ""))
     return "\n".join(out) + "\n"
 
 
@@ -155,7 +155,7 @@ def receipt_pdf(receipt: Receipt) -> bytes:
         rows.append(["", "Discount", "", "", "", "-" + amount_text(totals["discount"], cur)])
     if totals["shipping"]:
         rows.append(["", "Shipping", "", "", "", amount_text(totals["shipping"], cur)])
-    rows.append(["", "Total", "", "", "", money_text(totals["total"], cur)])
+    rows.append(["", "Total", "", "", "", format_money(totals["total"], cur)])
     table = Table(rows, colWidths=[12 * mm, 62 * mm, 32 * mm, 16 * mm, 24 * mm, 24 * mm], repeatRows=1)
     table.setStyle(TableStyle([
         ("FONTNAME", (0, 0), (-1, 0), "Helvetica-Bold"), ("FONTNAME", (0, -1), (-1, -1), "Helvetica-Bold"),
@@ -174,8 +174,8 @@ def receipt_pdf(receipt: Receipt) -> bytes:
     pay = data["payment"]
     paid = ", ".join(f"{x['provider']} {amount_text(x['amount'], cur)}" + (f" ({x['reference']})" if x["reference"]
                                                                              else "") for x in pay["payments"])
-    story.append(p(f"Paid: {money_text(pay['paid'], cur)}" + (f" - {paid}" if paid else "")
-                   + (f". Still due: {money_text(pay['due'], cur)}" if pay["due"] else "")))
+    story.append(p(f"Paid: {format_money(pay['paid'], cur)}" + (f" - {paid}" if paid else "")
+                   + (f". Still due: {format_money(pay['due'], cur)}" if pay["due"] else "")))
     story.append(p("Prices include VAT."))
     doc.build(story)
     return buffer.getvalue()

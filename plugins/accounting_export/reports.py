@@ -12,10 +12,10 @@ from datetime import date
 from sqlalchemy import func, select
 
 from engine.db import db, is_postgres
+from engine.domain.money import amount_text
 from engine.models import Product, StockLevel, StockMovement
 
 from .models import CostGap, JournalEntry, Posting
-from .money import amount_text
 from .settings import REVENUE_ROLES
 
 

@@ -31,9 +31,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 
 from engine.db import as_utc, db, is_postgres, transaction, utcnow
+from engine.domain.money import amount_text
+from engine.domain.privacy import redact_text
 
 from .models import JournalEntry, Posting, SyncState
-from .money import amount_text
 from .settings import Settings, current
 
 log = logging.getLogger("hookshop.accounting_export")
@@ -133,7 +134,7 @@ def push_due(now: datetime | None = None, max_batches: int = 20) -> dict:
             summary["synced"] += len(ids) - len((answer or {}).get("rejected") or {})
         else:
             summary["failed_batches"] += 1
-            log.warning("accounting sync of %d entries failed: %s", len(ids), answer)
+            log.warning("accounting sync of %d entries failed: %s", len(ids), redact_text(answer))
             break  # the endpoint is unwell: the back-off decides when to try again
     return summary
 

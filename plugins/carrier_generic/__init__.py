@@ -4,8 +4,8 @@ Works with no configuration: a built-in carrier ``generic`` with the services
 ``standard`` (3 business days) and ``express`` (1 business day) and a default
 rate table by weight. Settings prefix ``HOOKSHOP_CARRIER_GENERIC_``: ``CONFIG``
 (a carriers file, TOML or JSON), ``TRACKING_SECRET`` (``whsec_<base64>``, the
-tracking webhook's Standard Webhooks secret), ``PUBLIC_URL`` (the base of the
-tracking links). See the README.
+tracking webhook's Standard Webhooks secret). The tracking links are built on the
+core's ``HOOKSHOP_PUBLIC_URL`` (never on a request's Host header). See the README.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ def plugin_setup(app):
     except ConfigError as exc:
         return f"HOOKSHOP_CARRIER_GENERIC_CONFIG: {exc}"
     app.extensions["carrier_generic"] = settings
+    if app.config.get("CARRIER_GENERIC_PUBLIC_URL") and not app.config.get("PUBLIC_URL"):
+        log.warning("carrier_generic: HOOKSHOP_CARRIER_GENERIC_PUBLIC_URL is no longer read; set HOOKSHOP_PUBLIC_URL "
+                    "(tracking links are relative paths until then)")
     secret = app.config.get("CARRIER_GENERIC_TRACKING_SECRET")
     without = [c.name for c in settings.carriers if secret_key(c.tracking.secret or secret) is None]
     if without:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 from sqlalchemy import select
 
 from engine.db import db
@@ -120,8 +120,9 @@ class GenericCarrier:
         number = quote(tracking_number, safe="")
         if self.config.tracking.url:
             return self.config.tracking.url.replace("{tracking_number}", number).replace("{carrier}", self.name)
-        base = current_app.config.get("CARRIER_GENERIC_PUBLIC_URL") or (
-            request.host_url if has_request_context() else "")
+        # the configured public base, never the request's Host header (a client could forge it and
+        # have the customer's tracking link point elsewhere); unset: a path relative to the shop
+        base = current_app.config.get("PUBLIC_URL") or ""
         return f"{str(base).rstrip('/')}/tracking/{self.name}/{number}"
 
     def _checked_quote(self, order, service: str) -> Quote:

@@ -17,6 +17,8 @@ from pathlib import Path
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from engine.api.schemas import CurrencyCode
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STATUSES = ("in_transit", "out_for_delivery", "delivered", "exception", "returned_to_sender")
 
@@ -242,7 +244,7 @@ class CarrierSchema(Strict):
     name = fields.String(required=True, validate=validate.Regexp(
         r"^[a-z0-9][a-z0-9_-]{0,63}$", error="lower-case letters, digits, _ and - (it is part of URLs)"))
     label = fields.String(validate=validate.Length(min=1, max=60))
-    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$", error="an ISO 4217 code"))
+    currency = CurrencyCode(metadata={"description": "only orders in this currency (default: any)"})
     holidays = fields.String(load_default="destination")
     holidays_subdivision = fields.String()
     weekend = fields.List(fields.String(validate=validate.OneOf(WEEKDAYS)), load_default=lambda: ["sat", "sun"])

@@ -20,6 +20,8 @@ import urllib.error
 import urllib.request
 from datetime import date
 
+from engine.domain.privacy import redact_text
+
 log = logging.getLogger("hookshop.carrier_generic")
 
 DEFAULT_REQUEST = {
@@ -115,7 +117,7 @@ def call(api, method: str, url: str, body: dict | None, idempotency_key: str) ->
                 last = f"{method} {url} timed out after {api.timeout:g} s"
             else:
                 last = f"{method} {url} failed: {reason}"
-        log.warning("carrier API attempt %d of %d: %s", attempt, attempts, last)
+        log.warning("carrier API attempt %d of %d: %s", attempt, attempts, redact_text(last))
         if attempt < attempts and delay:
             time.sleep(delay)
             delay *= 2

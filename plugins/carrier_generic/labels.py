@@ -17,6 +17,8 @@ from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from engine.domain.money import format_money
+
 LABEL_SIZE = (4 * inch, 6 * inch)  # 288 x 432 points
 FONT_DIRS = ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/usr/local/share/fonts",
              "/Library/Fonts", "C:\\Windows\\Fonts")
@@ -178,11 +180,6 @@ def shipping_label(*, carrier_label: str, service: str, tracking_number: str, se
     return buffer.getvalue()
 
 
-def _money(amount: int, currency: str) -> str:
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{abs(amount) // 100}.{abs(amount) % 100:02d} {currency}"
-
-
 def packing_slip(order, *, sender: dict | None, shipments=()) -> bytes:
     """An A4 packing slip: addresses, the lines with their serials and, unless the order is a gift, prices."""
     regular, bold = use_fonts(order.shipping_address, (order.shipping_address or {}).get("name") or order.customer_name, sender,
@@ -224,15 +221,15 @@ def packing_slip(order, *, sender: dict | None, shipments=()) -> bytes:
                                              for s in (line.serials or [])))
         row = [_text(line.sku), Paragraph(name, styles["Normal"]), str(line.quantity)]
         if not gift:
-            row += [_money(line.unit_price, order.currency), _money(line.unit_price * line.quantity, order.currency)]
+            row += [format_money(line.unit_price, order.currency), format_money(line.unit_price * line.quantity, order.currency)]
         rows.append(row)
     if not gift:
-        rows.append(["", "Subtotal", "", "", _money(order.subtotal, order.currency)])
+        rows.append(["", "Subtotal", "", "", format_money(order.subtotal, order.currency)])
         if order.discount_total:
-            rows.append(["", "Discount", "", "", _money(-order.discount_total, order.currency)])
+            rows.append(["", "Discount", "", "", format_money(-order.discount_total, order.currency)])
         if order.shipping_total:
-            rows.append(["", "Shipping", "", "", _money(order.shipping_total, order.currency)])
-        rows.append(["", "Total", "", "", _money(order.total, order.currency)])
+            rows.append(["", "Shipping", "", "", format_money(order.shipping_total, order.currency)])
+        rows.append(["", "Total", "", "", format_money(order.total, order.currency)])
     widths = [30 * mm, None, 14 * mm] + ([] if gift else [28 * mm, 28 * mm])
     fixed = sum(w for w in widths if w)
     widths = [w or doc.width - fixed for w in widths]

@@ -10,7 +10,7 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from engine.api import Blueprint, idempotent, public
+from engine.api import Blueprint, idempotent, public, require_scope, requires_scope
 from engine.api.schemas import boolean, mapping, query_integer
 from engine.db import utcnow
 from plugins.channel_webhook import channels, inbound, outbound
@@ -246,9 +246,10 @@ class Channels(MethodView):
     @blp.arguments(ChannelIn)
     @blp.alt_response(201, schema=ChannelOut, success=True, description="the channel (a generated secret, once)")
     @blp.alt_response(409, schema="Error", description="a channel with this name exists")
+    @requires_scope("admin", "a channel is configured with its signing secret (or answers a generated one)")
     @idempotent
     def post(self, data):
-        """Configure a sales channel"""
+        """Configure a sales channel (admin scope: it sets the signing secret)"""
         channel, generated = channels.create_channel(data)
         return channels.channel_out(channel, generated), 201
 
@@ -284,8 +285,9 @@ class ChannelItem(MethodView):
 @blp.arguments(SecretRotationIn)
 @blp.alt_response(200, schema=ChannelOut, success=True, description="the channel (a generated secret, once)")
 @blp.alt_response(404, schema="Error", description="no such channel")
+@requires_scope("admin", "rotating sets a new signing secret (or answers a generated one)")
 def rotate_channel_secret(data, name):
-    """Rotate a channel's signing secret (the old one stays valid for a while)"""
+    """Rotate a channel's signing secret (the old one stays valid for a while; admin scope)"""
     channel, generated = channels.rotate_secret(name, data.get("secret"), data["keep_previous_hours"])
     return channels.channel_out(channel, generated)
 
@@ -327,9 +329,10 @@ class Subscriptions(MethodView):
 
     @blp.arguments(SubscriptionIn)
     @blp.alt_response(201, schema=SubscriptionOut, success=True, description="the subscription and its secret, once")
+    @requires_scope("admin", "the answer holds the subscription's signing secret")
     @idempotent
     def post(self, data):
-        """Subscribe a URL to events (deliveries signed with Standard Webhooks)"""
+        """Subscribe a URL to events (deliveries signed with Standard Webhooks; admin scope)"""
         sub, secret = outbound.create_subscription(data["url"], data["events"], data.get("description"))
         return outbound.subscription_out(sub, secret), 201
 
@@ -344,9 +347,13 @@ class SubscriptionItem(MethodView):
 
     @blp.arguments(SubscriptionPatch)
     @blp.alt_response(200, schema=SubscriptionOut, success=True, description="the changed subscription")
+    @blp.alt_response(403, schema="Error", description="the API key lacks the write scope, or changes `url` "
+                      "without the admin scope (the signed deliveries would go elsewhere)")
     @blp.alt_response(404, schema="Error", description="no such subscription")
     def patch(self, data, subscription_id):
-        """Change, disable or enable again a webhook subscription"""
+        """Change, disable or enable again a webhook subscription (a new `url` needs the admin scope)"""
+        if "url" in data:
+            require_scope("admin", "a new url sends the subscription's signed deliveries elsewhere")
         return outbound.subscription_out(outbound.update_subscription(subscription_id, data))
 
     @blp.alt_response(204, schema=None, success=True, description="deleted, with its delivery log")
@@ -361,8 +368,9 @@ class SubscriptionItem(MethodView):
 @blp.arguments(SubscriptionRotationIn)
 @blp.alt_response(200, schema=SubscriptionOut, success=True, description="the subscription and its new secret, once")
 @blp.alt_response(404, schema="Error", description="no such subscription")
+@requires_scope("admin", "the answer holds the subscription's new signing secret")
 def rotate_subscription_secret(data, subscription_id):
-    """Rotate a subscription's secret (both sign for a while)"""
+    """Rotate a subscription's secret (both sign for a while; admin scope)"""
     sub, secret = outbound.rotate_secret(subscription_id, data["keep_previous_hours"])
     return outbound.subscription_out(sub, secret)
 

@@ -30,13 +30,12 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 
-from engine.domain.money import exponent
+from engine.domain import money
 from engine.errors import ValidationFailed
 from plugins.channel_webhook import signing
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
-CURRENCY = re.compile(r"^[A-Z]{3}$")
 MAX_DELIVERY_ID = 200
 
 
@@ -112,7 +111,7 @@ def minor_units(value, currency: str, path: str, problems: Problems) -> int | No
     if not amount.is_finite() or amount < 0:
         problems.add(path, "must be a finite amount of at least 0")
         return None
-    scaled = amount.scaleb(exponent(currency))
+    scaled = amount.scaleb(money.exponent(currency))
     if scaled != scaled.to_integral_value():
         problems.add(path, f"{value!r} has more decimals than {currency} has")
         return None
@@ -198,11 +197,15 @@ def check_email(value, path: str, problems: Problems) -> str | None:
 
 
 def check_currency(value, path: str, problems: Problems) -> str | None:
-    currency = text(value, 3)
-    if not currency or not CURRENCY.match(str(value).strip().upper()):
+    """The payload's currency, upper-case; an unknown code (``XYZ``, ``XXX``) is a field error."""
+    currency = text(value, 4)
+    if not currency:
         problems.add(path, "an ISO 4217 currency code is required")
         return None
-    return currency.upper()
+    if not money.is_currency(currency):
+        problems.add(path, f"{currency!r} is not an active ISO 4217 currency code (e.g. EUR, USD, JPY)")
+        return None
+    return money.currency_code(currency)
 
 
 def external_id_of(value, path: str, problems: Problems) -> str | None:

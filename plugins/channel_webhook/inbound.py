@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import db, transaction, utcnow
+from engine.domain import privacy
 from engine.errors import DomainError, ValidationFailed
 from engine.models import Order, Product
 from engine.plugins import registry
@@ -123,7 +124,8 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
         errors = _payload_errors(exc.errors, line_paths, paths)
         return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, errors, extra)
     if created:
-        log.info("channel %s: order %s placed from %s %s", name, body["number"], channel.format, data["external_id"])
+        log.info("channel %s: order %s placed from %s %s", name, body["number"], channel.format,
+                 privacy.redact_text(data["external_id"]))
     return body, status
 
 
@@ -299,7 +301,8 @@ def _ignored(channel, delivery_id: str, parsed: dict, raw: bytes):
 
 
 def _refuse(channel, delivery_id, parsed, raw, status, code, message, errors, extra):
-    log.warning("channel %s: refused delivery %s (%s): %s %s", channel.name, delivery_id, status, message, errors)
+    log.warning("channel %s: refused delivery %s (%s): %s %s", channel.name, privacy.redact_text(delivery_id),
+                status, privacy.redact_text(message), privacy.redact_values(errors))
     _record_refusal(channel.name, delivery_id, parsed, raw, "rejected", status, message, errors, extra,
                     code=code)
     return error(status, code, message, errors)

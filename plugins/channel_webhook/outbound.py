@@ -24,6 +24,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import as_utc, db, page_by_id, transaction, utcnow
+from engine.domain.privacy import mask_url, redact_text
 from engine.errors import Conflict, NotFound, ValidationFailed
 from plugins.channel_webhook import net, signing
 from plugins.channel_webhook.models import Delivery, DeliveryAttempt, Subscription
@@ -188,7 +189,8 @@ def _disable(sub: Subscription, reason: str, now: datetime, *, warn: bool = True
         # staff are told here and in the API (GET /webhooks/subscriptions?status=disabled); no mailer exists yet
         log.warning("webhook subscription %s (%s) disabled: %s; its pending deliveries are cancelled. "
                     "Fix the receiver, then enable it again (PATCH /api/v1/webhooks/subscriptions/%s "
-                    "{\"active\": true}) and redeliver what it missed.", sub.id, sub.url, reason, sub.id)
+                    "{\"active\": true}) and redeliver what it missed.", sub.id, mask_url(sub.url), redact_text(reason),
+                    sub.id)
 
 
 # --------------------------------------------------------------------------- recording and sending
@@ -287,7 +289,8 @@ def _record_result(delivery_id: int, result: net.Result, now: datetime, *, manua
             delivery.status = "failed"
             if schedule:
                 log.warning("webhook delivery %s (%s to %s) failed for good after %s attempts: %s", delivery.id,
-                            delivery.event_type, sub.url, delivery.attempts, delivery.last_error)
+                            delivery.event_type, mask_url(sub.url), delivery.attempts,
+                            redact_text(delivery.last_error))
         if sub.status == "active" and now - sub.failing_since >= disable_after():
             hours = (now - sub.failing_since).total_seconds() / 3600
             _disable(sub, f"every delivery failed for {hours:.0f} hours ({sub.consecutive_failures} attempts in a "

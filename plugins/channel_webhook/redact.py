@@ -9,31 +9,13 @@ from __future__ import annotations
 
 import re
 
-REDACTED = "[redacted]"
+from engine.domain.privacy import REDACTED, mask_card_numbers
+
+__all__ = ["REDACTED", "mask_card_numbers", "mask_values", "redact", "redact_text"]
+
 MAX_TEXT = 64_000
 _SENSITIVE_KEY = re.compile(r"card|cvv|cvc|cvn|secret|password|passwd|token|iban|account_number|order_key|"
                             r"payment_details|authorization|signature", re.IGNORECASE)
-_DIGIT_RUN = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
-
-
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = int(char)
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
-    return total % 10 == 0
-
-
-def mask_card_numbers(text: str) -> str:
-    def replace(match: re.Match) -> str:
-        digits = re.sub(r"\D", "", match.group(0))
-        return REDACTED if 13 <= len(digits) <= 19 and _luhn(digits) else match.group(0)
-
-    return _DIGIT_RUN.sub(replace, text)
 
 
 def _filled(item) -> bool:

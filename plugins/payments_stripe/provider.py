@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import db, transaction
-from engine.errors import Conflict, ValidationFailed
+from engine.domain import money
+from engine.errors import Conflict, PaymentFailed, ValidationFailed
 from engine.models import Payment
 from engine.services import payments
 from engine.services.payments import PaymentOutcome, RefundOutcome
@@ -45,6 +46,54 @@ class StripeUnavailable(Exception):
 
 class StripeRefused(Exception):
     """Stripe refused the request (not a decline): the message says why."""
+
+
+# ------------------------------------------------------------------ amounts: ISO 4217 minor units <-> Stripe's
+
+# Stripe's API counts amounts in each currency's minor unit, with two exceptions it keeps for
+# backwards compatibility (https://docs.stripe.com/currencies#special-cases): ISK has no minor
+# unit in ISO 4217 but is two-decimal in Stripe's API (whole krónur only: multiples of 100), and
+# MGA has two in ISO 4217 but is zero-decimal at Stripe. Every other currency, zero-decimal ones
+# (JPY, KRW, ...) and three-decimal ones (KWD, BHD, ...) included, is sent as it is stored.
+STRIPE_EXPONENTS = {"ISK": 2, "MGA": 0}
+
+
+def _exponents(currency: str) -> tuple[int, int]:
+    ours = money.exponent(currency)
+    return ours, STRIPE_EXPONENTS.get(money.currency_code(currency), ours)
+
+
+def to_stripe(amount: int, currency: str) -> int:
+    """Our minor units -> the ``amount`` Stripe expects; ``ValidationFailed`` when Stripe cannot charge it.
+
+    Stripe takes three-decimal currencies (KWD, BHD, JOD, OMR, TND) only with a last digit of 0."""
+    ours, theirs = _exponents(currency)
+    if ours == 3 and amount % 10:
+        raise ValidationFailed(
+            f"Stripe charges {money.currency_code(currency)} only in multiples of 10 minor units: "
+            f"{money.format_money(amount, currency)} cannot be charged",
+            errors={"amount": [f"{money.currency_code(currency)} amounts at Stripe end in 0 (e.g. "
+                               f"{money.format_money(amount - amount % 10, currency)})"]})
+    if theirs >= ours:
+        return amount * 10 ** (theirs - ours)
+    whole, rest = divmod(amount, 10 ** (ours - theirs))
+    if rest:
+        raise ValidationFailed(
+            f"Stripe charges {money.currency_code(currency)} in whole units only: "
+            f"{money.format_money(amount, currency)} cannot be charged",
+            errors={"amount": [f"whole {money.currency_code(currency)} only at Stripe"]})
+    return whole
+
+
+def from_stripe(amount: int | None, currency: str) -> int | None:
+    """A Stripe ``amount`` -> our minor units (rounded half up where Stripe's unit is finer)."""
+    if amount is None:
+        return None
+    ours, theirs = _exponents(currency)
+    if ours >= theirs:
+        return amount * 10 ** (ours - theirs)
+    factor = 10 ** (theirs - ours)
+    return (amount + factor // 2) // factor
 
 
 # ------------------------------------------------------------------ settings and client
@@ -210,23 +259,29 @@ def _charge(pi: dict) -> dict | None:
 
 
 def fee_of(pi: dict) -> int | None:
+    """Stripe's fee, in the minor units of the balance transaction's (settlement) currency."""
     charge = _charge(pi)
     txn = charge.get("balance_transaction") if charge else None
-    return txn.get("fee") if isinstance(txn, dict) else None
+    if not isinstance(txn, dict) or txn.get("fee") is None:
+        return None
+    currency = txn.get("currency") or pi["currency"]
+    return from_stripe(txn["fee"], currency) if money.is_currency(currency) else txn["fee"]
 
 
 def outcome_for(pi: dict) -> PaymentOutcome:
     """What a PaymentIntent's current state means for the order."""
-    status, ref, amount = pi["status"], pi["id"], pi["amount"]
+    status, ref, currency = pi["status"], pi["id"], pi["currency"]
+    amount = from_stripe(pi["amount"], currency)
     charge = pi.get("latest_charge")
     data = {"payment_intent": ref, "stripe_status": status, "capture_method": pi.get("capture_method")}
     if charge:
         data["charge"] = charge if isinstance(charge, str) else charge.get("id")
     if status == "succeeded":
-        received = pi.get("amount_received") or (_charge(pi) or {}).get("amount_captured") or amount
+        received = from_stripe(pi.get("amount_received") or (_charge(pi) or {}).get("amount_captured"), currency) \
+            or amount
         return PaymentOutcome("paid", received, ref, message="captured at Stripe", fee=fee_of(pi), data=data)
     if status == "requires_capture":
-        return PaymentOutcome("authorized", pi.get("amount_capturable") or amount, ref,
+        return PaymentOutcome("authorized", from_stripe(pi.get("amount_capturable"), currency) or amount, ref,
                               message="authorised at Stripe, captured when the order ships", data=data)
     if status == "processing":
         return PaymentOutcome("pending", amount, ref, message="Stripe is processing the payment", data=data)
@@ -269,6 +324,10 @@ class StripeProvider:
     def pay(self, order, payment_method=None, data=None):
         data = data or {}
         amount = data.get("amount") or order.total - order.paid_total
+        try:  # an amount Stripe cannot charge is refused before anything is stored; the order stays placed
+            to_stripe(amount, order.currency)
+        except ValidationFailed as exc:
+            raise PaymentFailed(exc.message, errors=exc.errors) from None
         with stripe_client() as client:
             row = latest_operation(order.id, "intent")
             pi = None
@@ -291,7 +350,8 @@ class StripeProvider:
 
     def _create(self, client, order, row: StripeOperation) -> dict:
         params = {
-            "amount": row.amount, "currency": order.currency.lower(), "capture_method": capture_method(),
+            "amount": to_stripe(row.amount, order.currency), "currency": order.currency.lower(),
+            "capture_method": capture_method(),
             "payment_method_types": payment_method_types(),
             "metadata": {"order_id": str(order.id), "order_number": order.number, "channel": order.channel or "",
                          "idempotency_key": row.idempotency_key},
@@ -309,7 +369,7 @@ class StripeProvider:
             send(confirm, lambda opts: client.v1.payment_intents.confirm(pi_id, options=opts))
         except stripe.CardError as exc:
             self._remember(order_id, {"id": pi_id, "status": "requires_payment_method"})
-            return PaymentOutcome("failed", pi["amount"], pi_id, message=describe(exc),
+            return PaymentOutcome("failed", from_stripe(pi["amount"], pi["currency"]), pi_id, message=describe(exc),
                                   data={"payment_intent": pi_id, "stripe_status": "requires_payment_method"})
         pi = retrieve_intent(client, pi_id)
         self._remember(order_id, pi)
@@ -338,7 +398,7 @@ class StripeProvider:
             pi = retrieve_intent(client, payment.reference)
             if pi["status"] == "requires_capture":
                 row = claim(payment.order_id, f"capture:{pi['id']}", payment_intent_id=pi["id"],
-                            amount=pi.get("amount_capturable") or pi["amount"])
+                            amount=from_stripe(pi.get("amount_capturable") or pi["amount"], pi["currency"]))
                 if row.status != "succeeded":
                     send(row, lambda opts: client.v1.payment_intents.capture(pi["id"], options=opts))
                 pi = retrieve_intent(client, pi["id"])
@@ -372,6 +432,7 @@ class StripeProvider:
             raise ValidationFailed(f"refund must be between 1 and {left} (captured minus refunded)",
                                    errors={"amount": [f"must be between 1 and {left} (captured minus refunded)"]})
         pi_id = payment.reference
+        stripe_amount = to_stripe(amount, payment.currency)
         with stripe_client() as client:
             row = claim(payment.order_id, f"refund:{pi_id}:{payment.refunded_amount}:{amount}",
                         payment_intent_id=pi_id, amount=amount)
@@ -385,12 +446,12 @@ class StripeProvider:
                     record(row, status="succeeded", result_id=refund["id"], error=None)
             if refund is None:
                 refund = send(row, lambda opts: client.v1.refunds.create(params={
-                    "payment_intent": pi_id, "amount": amount,
+                    "payment_intent": pi_id, "amount": stripe_amount,
                     "metadata": {"order_id": str(payment.order_id), "idempotency_key": row.idempotency_key}},
                     options=opts))
         status = refund_status(refund.get("status"))
-        return RefundOutcome(amount=refund["amount"], reference=refund["id"], status=status,
-                             message=f"Stripe refund {refund['id']} {refund.get('status')}"
+        return RefundOutcome(amount=from_stripe(refund["amount"], payment.currency), reference=refund["id"],
+                             status=status, message=f"Stripe refund {refund['id']} {refund.get('status')}"
                              + (f": {refund['failure_reason']}" if refund.get("failure_reason") else ""))
 
     # -------------------------------------------------------------- after cancellation

@@ -34,6 +34,7 @@ from .provider import (
     TERMINAL,
     StripeRefused,
     StripeUnavailable,
+    from_stripe,
     list_refunds,
     outcome_for,
     read,
@@ -191,14 +192,15 @@ def _apply_refund(order_id: int, pi_id: str, refund: dict) -> None:
         Refund.payment_id == payment.id, Refund.reference.is_not(None))).scalars()}
     status = refund_status(refund.get("status"))
     reason = refund.get("failure_reason") or refund.get("status")
+    amount = from_stripe(refund["amount"], payment.currency)
     if status != "failed":
-        payments.apply_refund(order_id, payment.id, RefundOutcome(refund["amount"], refund["id"], status),
+        payments.apply_refund(order_id, payment.id, RefundOutcome(amount, refund["id"], status),
                               reason="refunded at Stripe")
     elif refund["id"] in recorded and recorded[refund["id"]].status != "failed":
         payments.apply_refund(order_id, payment.id, RefundOutcome(
-            refund["amount"], f"{refund['id']}:failed", "failed",
+            amount, f"{refund['id']}:failed", "failed",
             message=f"Stripe refund {refund['id']} failed after it was recorded ({reason}): the money did not "
                     "go back, check the Stripe dashboard"))
     else:
         payments.apply_refund(order_id, payment.id, RefundOutcome(
-            refund["amount"], refund["id"], "failed", message=f"Stripe refund {refund['id']} failed ({reason})"))
+            amount, refund["id"], "failed", message=f"Stripe refund {refund['id']} failed ({reason})"))

@@ -1,5 +1,7 @@
 """The conformance kit used on the bundled plugins and the core's manual provider."""
 
+import dataclasses
+
 import pytest
 
 from engine import hookimpl
@@ -81,3 +83,16 @@ def test_a_broken_carrier_fails_the_kit(hookshop_api, hookshop_app):
 
     with hookshop_app.app_context(), pytest.raises(ConformanceError, match="tracking number"):
         check_carrier(NoTracking(), get_order(order_id))
+
+
+def test_a_carrier_quoting_in_no_real_currency_fails_the_kit(hookshop_api, hookshop_app):
+    order_id = _order(hookshop_api)
+
+    class Funny(GenericCarrier):
+        def rates(self, order):
+            return [dataclasses.replace(rate, currency="XYZ") for rate in super().rates(order)]
+
+    from engine.services.orders import get_order
+
+    with hookshop_app.app_context(), pytest.raises(ConformanceError, match="active ISO 4217 code"):
+        check_carrier(Funny(), get_order(order_id))

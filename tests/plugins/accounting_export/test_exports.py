@@ -157,7 +157,7 @@ def test_the_api_streams_exports(shop, app):
     resp = shop.get(f"/accounting/export?format=csv&since={date.today().isoformat()}")
     assert resp.status_code == 200 and resp.mimetype == "text/csv"
     assert 'filename="journal.csv"' in resp.headers["Content-Disposition"]
-    resp.close()  # an unread stream left to the garbage collector pops its app context inside a later test
+    assert resp.get_data(as_text=True).startswith("entry_id,")  # consumed: the stream's contexts are popped now
     for query, field in (("format=qif", "format"), ("", "format"), ("format=csv&since=yesterday", "since"),
                          ("format=csv&since=2026-02-01&until=2026-01-01", "until"), ("format=csv&x=1", "x")):
         bad = shop.get(f"/accounting/export?{query}")
@@ -167,3 +167,56 @@ def test_the_api_streams_exports(shop, app):
 def test_the_exporters_are_registered(app):
     with app.app_context():
         assert {"csv", "beancount", "ledger", "xero"} <= set(registry().exporters)
+
+
+def test_three_and_zero_decimal_currencies_export_with_their_own_decimals(shop, app):
+    """KWD has 3 decimals, JPY none (ISO 4217): the exports write each with its own, and beancount agrees."""
+    from beancount import loader
+    from beancount.core import data as bean_data
+    from conftest import product, receive
+
+    from plugins.accounting_export.models import Posting
+
+    product(shop, "DATES-KW", price=1505, currency="kwd")  # 1.505 KWD
+    product(shop, "TEA-JP", price=1200, currency="JPY")  # 1,200 yen
+    receive(shop, "DATES-KW", 10)
+    receive(shop, "TEA-JP", 10)
+    kwd = place(shop, [("DATES-KW", 3)])
+    walk(shop, kwd, "delivered")
+    assert shop.post(f"/orders/{kwd['id']}/refunds", {"amount": 1001, "reason": "one box"}).status_code == 200
+    jpy = place(shop, [("TEA-JP", 2)])
+    walk(shop, jpy, "shipped")
+    assert (kwd["totals"]["currency"], jpy["totals"]["currency"]) == ("KWD", "JPY")
+
+    with app.app_context():
+        check_books()
+        bean = export_text("beancount")
+        assert beancount_errors(bean) == []
+        amounts = re.findall(r"^  \S+  (-?[\d.]+) (KWD|JPY)$", bean, flags=re.M)
+        assert {c for _, c in amounts} == {"KWD", "JPY"}
+        assert all(re.fullmatch(r"-?\d+\.\d{3}", a) for a, c in amounts if c == "KWD"), amounts
+        assert all(re.fullmatch(r"-?\d+", a) for a, c in amounts if c == "JPY"), amounts
+        assert "4.515 KWD" in bean and "2400 JPY" in bean  # the sales' receivables: 3 x 1.505, 2 x 1200
+
+        # beancount reads back exactly the journal's minor units, scaled by the currency's exponent
+        loaded, _errors, _options = loader.load_string(bean)
+        read_back: dict = defaultdict(Decimal)
+        for entry in loaded:
+            if isinstance(entry, bean_data.Transaction):
+                for posting in entry.postings:
+                    read_back[posting.units.currency] += abs(posting.units.number)
+        ours: dict = defaultdict(int)
+        for amount, currency in db.session.execute(db.select(Posting.amount, Posting.currency)):
+            ours[currency] += abs(amount)
+        assert read_back["KWD"] == Decimal(ours["KWD"]).scaleb(-3)
+        assert read_back["JPY"] == Decimal(ours["JPY"])
+
+        rows = list(csv.DictReader(io.StringIO(export_text("csv"))))
+        for row in rows:
+            for value in (row["debit"], row["credit"]):
+                if value and row["currency"] == "KWD":
+                    assert re.fullmatch(r"\d+\.\d{3}", value), row
+                if value and row["currency"] == "JPY":
+                    assert re.fullmatch(r"\d+", value), row
+        ledger = export_text("ledger")
+        assert re.search(r"^    \S+  4\.515 KWD", ledger, flags=re.M) and re.search(r"  2400 JPY", ledger)

@@ -186,6 +186,11 @@ def test_the_same_carriers_file_in_json(tmp_path):
     assert postline.zone_for({"country": "AT", "postal_code": "1010"}).name == "eu"
     assert postline.zone_for({"country": "US", "postal_code": "10001"}) is None
     assert postline.sender["city"] == "Berlin"
+    assert postline.currency == "EUR"
+    doc["carriers"][0]["currency"] = "eur"  # any letter case; kept upper-case, as orders have it
+    path.write_text(json.dumps(doc))
+    assert load({"CARRIER_GENERIC_CONFIG": str(path)}).carriers[1].currency == "EUR"
+    doc["carriers"][0]["currency"] = "EUR"
     # builtin = false keeps only the file's carriers
     doc["builtin"] = False
     path.write_text(json.dumps(doc))
@@ -206,6 +211,8 @@ def test_the_same_carriers_file_in_json(tmp_path):
     (lambda d: d["carriers"][0]["tracking"].update(format="s10", prefix="P1"), "2 capital letters for the s10 format"),
     (lambda d: d["carriers"][0]["tracking"].update(url="https://x.example/"), "must contain {tracking_number}"),
     (lambda d: d["carriers"].append(dict(d["carriers"][0])), "carrier names must be unique"),
+    (lambda d: d["carriers"][0].update(currency="XYZ"), "carriers.0.currency: 'XYZ' is not an active ISO 4217"),
+    (lambda d: d["carriers"][0].update(currency="XTS"), "carriers.0.currency: 'XTS' is not an active ISO 4217"),
 ])
 def test_a_broken_carriers_file_is_reported_field_by_field(tmp_path, change, message):
     doc = tomllib.loads(CARRIERS)

@@ -41,7 +41,8 @@ def recorder():
 
 @pytest.fixture
 def app_config(recorder):
-    return {"CARRIER_GENERIC_TRACKING_SECRET": SECRET, "FOLLOWUP_DAYS": 2, "EXTRA_PLUGINS": [("rec", recorder)]}
+    return {"CARRIER_GENERIC_TRACKING_SECRET": SECRET, "FOLLOWUP_DAYS": 2, "EXTRA_PLUGINS": [("rec", recorder)],
+            "PUBLIC_URL": "https://shop.example.com/"}
 
 
 def at(hours: float) -> str:
@@ -104,8 +105,8 @@ def test_events_go_on_the_timeline_and_delivery_starts_the_follow_up(api, app, s
     assert [(e["status"], e["location"]) for e in tracking["events"]] == [
         ("in_transit", "Leipzig hub"), ("exception", "Leipzig hub"), ("out_for_delivery", "Berlin"),
         ("delivered", "Berlin")]
-    assert shipment["tracking_url"] == f"http://localhost/tracking/generic/{shipment['tracking_number']}"
-    page = client.get(shipment["tracking_url"].removeprefix("http://localhost"))
+    assert shipment["tracking_url"] == f"https://shop.example.com/tracking/generic/{shipment['tracking_number']}"
+    page = client.get(shipment["tracking_url"].removeprefix("https://shop.example.com"))
     assert page.status_code == 200 and "delivered" in page.get_data(as_text=True)
     assert "Leipzig hub" in page.get_data(as_text=True) and "Sample Street" not in page.get_data(as_text=True)
     assert client.get("/tracking/generic/HS999999999XX").status_code == 404
@@ -250,6 +251,39 @@ def test_bad_bodies_are_refused_and_change_nothing(api, app, shipped):
     assert api.get(f"/orders/{oid}").get_json() == before and counts(app) == (0, 0)
     # another carrier of the plugin does not know the generic tracking number either
     assert post_event(client, event(shipment, "in_transit", 1), carrier="nope").status_code == 404
+
+
+def test_a_forged_host_header_never_reaches_the_tracking_link(api, app):
+    """The link the customer gets is built on HOOKSHOP_PUBLIC_URL, whatever Host the shipping request named."""
+    shop(api)
+    oid = place_to(api, [("MUG", 1)])["id"]
+    resp = api.post(f"/orders/{oid}/ship", {"carrier": "generic", "service": "standard"},
+                    headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    assert resp.status_code == 200, resp.get_json()
+    [shipment] = resp.get_json()["shipments"]
+    assert shipment["tracking_url"] == f"https://shop.example.com/tracking/generic/{shipment['tracking_number']}"
+    tracking = api.get(f"/shipments/{shipment['id']}/tracking", headers={"Host": "evil.example"}).get_json()
+    assert tracking["tracking_url"] == shipment["tracking_url"]
+    assert "evil.example" not in json.dumps(api.get(f"/orders/{oid}").get_json())
+
+
+def test_without_a_public_url_the_tracking_link_is_a_relative_path(database, tmp_path, request):
+    app = make_app(database, tmp_path, request, PUBLIC_URL=None)
+    api = ApiClient(app.test_client(), new_key(app))
+    shop(api)
+    oid = place_to(api, [("MUG", 1)])["id"]
+    resp = api.post(f"/orders/{oid}/ship", {"carrier": "generic", "service": "standard"},
+                    headers={"Host": "evil.example"})
+    [shipment] = resp.get_json()["shipments"]
+    assert shipment["tracking_url"] == f"/tracking/generic/{shipment['tracking_number']}"
+    assert app.test_client().get(shipment["tracking_url"]).status_code == 200
+
+
+@pytest.mark.parametrize("value", ["shop.example.com", "ftp://shop.example.com", "https://u:p@shop.example.com",
+                                   "https://shop.example.com/?x=1", "https://"])
+def test_a_public_url_that_is_not_an_absolute_http_url_stops_the_start(database, tmp_path, request, value):
+    with pytest.raises(ValueError, match="HOOKSHOP_PUBLIC_URL must be an absolute http"):
+        make_app(database, tmp_path, request, PUBLIC_URL=value)
 
 
 def test_without_a_secret_every_event_is_refused_but_shipping_works(database, tmp_path, request):

@@ -439,6 +439,31 @@ def test_a_currency_other_than_the_products_is_422(shopify, app):
     assert counts(app)["orders"] == 0
 
 
+@pytest.mark.parametrize("fmt", ["shopify", "generic"])
+def test_an_order_in_an_unknown_currency_is_refused_and_kept_for_staff(shop, app, fmt):
+    if fmt == "shopify":
+        make_channel(shop, "shop-us", "shopify", SHOPIFY_SECRET, sku_map={"457924702": "CASE-BLUE"})
+        payload, name, secret, headers = copy.deepcopy(sample("shopify_orders_create.json")), "shop-us", \
+            SHOPIFY_SECRET, shopify_headers
+    else:
+        make_channel(shop, "site", "generic", GENERIC_SECRET)
+        payload, name, secret, headers = generic_order(), "site", GENERIC_SECRET, standard_headers
+    payload["currency"] = "XYZ"
+    body = as_body(payload)
+    resp = post_channel(shop.client, name, body, headers(secret, body))
+    assert resp.status_code == 422, resp.get_json()
+    assert "not an active ISO 4217 currency" in resp.get_json()["errors"]["currency"][0]
+    assert counts(app)["orders"] == 0
+    [logged] = deliveries(shop, name, outcome="rejected")
+    assert logged["status_code"] == 422 and "currency" in logged["errors"]
+    assert logged["payload"]["currency"] == "XYZ"
+
+    payload["currency"] = "xau"  # gold is in ISO 4217 but has no minor unit: not a price currency
+    body = as_body(payload)
+    assert post_channel(shop.client, name, body, headers(secret, body)).status_code == 422
+    assert counts(app)["orders"] == 0
+
+
 # ----------------------------------------------------------------- configuration
 
 
