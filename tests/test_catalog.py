@@ -162,12 +162,16 @@ def test_a_bad_patch_is_422_naming_the_field_and_changes_nothing(api, body, fiel
     assert api.get("/products/MUG").get_json() == before
 
 
-def test_patching_an_unknown_product_is_404_and_broken_json_400(api):
+def test_patching_an_unknown_product_is_404_broken_json_400_and_no_body_422(api):
     assert_error(api.patch("/products/NOPE", {"price": 1}), 404, "not_found")
     product(api, "MUG")
     resp = api.client.patch("/api/v1/products/MUG", data="{", content_type="application/json",
                             headers={"Authorization": f"Bearer {api.key}"})
     assert_error(resp, 400, "invalid_json")
+    for data, content_type in ((None, None), ("", "application/json"), ("price=1", "application/x-www-form-urlencoded")):
+        resp = api.client.patch("/api/v1/products/MUG", data=data, content_type=content_type,
+                                headers={"Authorization": f"Bearer {api.key}"})
+        assert "_body" in assert_error(resp, 422, "validation_error")
 
 
 def test_a_patch_needs_the_write_scope(app, api):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import marshmallow as ma
+from flask import request
 from flask.views import MethodView
 
 from engine.api import Blueprint, idempotent
@@ -16,6 +17,7 @@ from engine.api.schemas import (
     StockOut,
     StockReceiptIn,
 )
+from engine.errors import ValidationFailed
 from engine.services import catalog, stock
 
 blp = Blueprint("catalog", __name__, url_prefix="/api/v1", description="Products and stock")
@@ -59,6 +61,9 @@ class ProductItem(MethodView):
                       "bounds), invalid_barcode (a GTIN's check digit is wrong)")
     def patch(self, changes, sku):
         """Change a product, or archive it (archived: true) or bring it back (archived: false)"""
+        if not (request.is_json and request.get_data(cache=True)):  # webargs would read no body as {}
+            raise ValidationFailed("send the fields to change as a JSON object (Content-Type: application/json)",
+                                   errors={"_body": ["a JSON object is required"]})
         return out.product(catalog.update_product(sku, changes))
 
 
