@@ -141,8 +141,12 @@ def update_product(sku: str, changes: dict) -> Product:
 
 
 def lock_product(sku: str) -> Product:
-    """The product, its row locked (PostgreSQL ``FOR UPDATE``): first in the engine's lock order."""
-    product = db.session.execute(select(Product).where(Product.sku == sku).with_for_update()
+    """The product, its row locked: first in the engine's lock order.
+
+    PostgreSQL ``FOR NO KEY UPDATE``: it excludes another PATCH or a receipt, but not the foreign-key
+    checks (``FOR KEY SHARE``) of a placement or a cancel inserting rows that point at the product
+    while they hold stock levels — ``FOR UPDATE`` would deadlock with them."""
+    product = db.session.execute(select(Product).where(Product.sku == sku).with_for_update(key_share=True)
                                  .execution_options(populate_existing=True)).scalar_one_or_none()
     if product is None:
         raise NotFound(f"no product with sku {sku!r}")

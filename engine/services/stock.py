@@ -73,7 +73,8 @@ def get_product(sku: str, field: str = "sku", *, lock: bool = False) -> Product:
     """The product of a request's ``field``: an unknown sku is a 422 naming it; ``lock`` takes its row lock."""
     stmt = select(Product).where(Product.sku == sku)
     if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        # FOR NO KEY UPDATE: foreign-key checks of other transactions (FOR KEY SHARE) pass (catalog.lock_product)
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
     product = db.session.execute(stmt).scalar_one_or_none()
     if product is None:
         raise ValidationFailed(f"unknown sku {sku!r}", errors={field: [f"unknown sku {sku!r}"]})
