@@ -56,6 +56,10 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value
 
 
+def _lower(value):
+    return value.lower() if isinstance(value, str) else value
+
+
 def configure_engine(engine) -> None:
     """Attach the SQLite transaction handling and pragmas (no-op on other databases)."""
     if engine.dialect.name != "sqlite":
@@ -70,6 +74,8 @@ def configure_engine(engine) -> None:
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute("PRAGMA busy_timeout=30000")
         cur.close()
+        # SQLite's lower() only knows ASCII: product search (engine/services/catalog.py) uses this one
+        dbapi_connection.create_function("hookshop_lower", 1, _lower, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def _begin(conn):

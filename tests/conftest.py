@@ -194,6 +194,10 @@ class ApiClient:
             json = {}
         return self.client.post("/api/v1" + path, json=json, headers=self._headers(headers), **kw)
 
+    def patch(self, path, json=None, headers=None, **kw):
+        return self.client.patch("/api/v1" + path, json={} if json is None else json, headers=self._headers(headers),
+                                 **kw)
+
 
 def new_key(app, scopes=("read", "write", "admin"), name="test") -> str:
     from engine.services import auth

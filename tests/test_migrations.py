@@ -868,3 +868,47 @@ def test_0003_keeps_orders_and_customers_and_lets_channel_orders_lack_email_and_
     assert run(app, "db", "downgrade", "0002_core_money_flags_64bit").exit_code == 0
     with app.app_context():
         assert "tax_lines" not in {c["name"] for c in sa.inspect(db.engine).get_columns("orders")}
+
+
+# ------------------------------------------------- revision 0004 of the core, from the previous head
+# archived products: the products of a shop at 0003 stay live, and archiving is a column and two indexes
+
+def test_0004_adds_archived_at_keeping_every_product_live(shop, database):
+    app = shop()
+    schema.upgrade(app, "0003_core_channel_orders")
+    with app.app_context(), db.engine.begin() as conn:
+        for product_id, sku in ((1, "MUG"), (2, "CAP")):
+            conn.execute(sa.text(
+                "INSERT INTO products (id, sku, name, price, currency, barcode, track_serials, allow_backorder, "
+                "reorder_point, reorder_quantity, weight_grams, created_at) VALUES (:id, :sku, :sku, 1290, 'EUR', "
+                "NULL, false, false, 0, 0, 0, :now)"), {"id": product_id, "sku": sku, "now": NOW})
+    result = run(app, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "0004_core_product_archive" in result.output
+    assert run(app, "db", "check").exit_code == 0
+    with app.app_context():
+        indexes = {ix["name"] for ix in sa.inspect(db.engine).get_indexes("products")}
+        assert {"ix_products_live_id", "ix_products_archived_id"} <= indexes
+    with app.app_context(), db.engine.begin() as conn:
+        rows = conn.execute(sa.text("SELECT sku, archived_at FROM products ORDER BY id")).all()
+        assert [tuple(r) for r in rows] == [("MUG", None), ("CAP", None)]
+        conn.execute(sa.text("UPDATE products SET archived_at = :now WHERE sku = 'CAP'"), {"now": NOW})
+        plan_sql = "SELECT id FROM products WHERE archived_at IS NOT NULL ORDER BY id DESC LIMIT 5"
+        if database == "sqlite":  # the listing of archived products reads its partial index
+            plan = " ".join(str(r) for r in conn.execute(sa.text("EXPLAIN QUERY PLAN " + plan_sql)))
+            assert "ix_products_archived_id" in plan, plan
+    with app.app_context():
+        client = app.test_client()
+        from engine.services import auth
+
+        _, key = auth.create_api_key("t", ["read"])
+        listed = client.get("/api/v1/products?archived=true", headers={"Authorization": f"Bearer {key}"}).get_json()
+        assert [p["sku"] for p in listed["items"]] == ["CAP"]
+
+    result = run(app, "db", "downgrade", "0003_core_channel_orders")
+    assert result.exit_code == 0, result.output
+    with app.app_context():
+        assert "archived_at" not in {c["name"] for c in sa.inspect(db.engine).get_columns("products")}
+        assert [r[0] for r in db.session.execute(sa.text("SELECT sku FROM products ORDER BY id"))] == ["MUG", "CAP"]
+        db.session.remove()
+    assert run(app, "db", "upgrade").exit_code == 0

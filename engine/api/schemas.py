@@ -10,6 +10,7 @@ from marshmallow import RAISE, fields, validate
 
 from engine.api.limits import INT64_MAX
 from engine.domain import money as money_rules
+from engine.domain.barcodes import PATTERN as BARCODE_PATTERN
 from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
 from engine.domain.money import MAX_AMOUNT
 from engine.domain.transitions import STATUSES
@@ -21,6 +22,11 @@ SKU = [validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.
 # /stock/receipts is a route of its own: no product may be called that
 NEW_SKU = [*SKU, validate.NoneOf(["receipts"], error="receipts is reserved (POST /stock/receipts)")]
 CURRENCY = [validate.Length(equal=3), validate.Regexp(r"^[A-Za-z]{3}$", error="an ISO 4217 code")]
+# the check digit of an all-digit barcode (a GTIN) is checked by the service (engine/domain/barcodes.py)
+BARCODE = [validate.Length(min=1, max=64),
+           validate.Regexp(BARCODE_PATTERN, error="printable ASCII characters only, no space at either end")]
+BARCODE_DOC = {"description": "EAN-8, UPC-A, EAN-13 or GTIN-14 (digits only: the check digit must be right), "
+                              "or a Code128 string of the shop's own (not all digits)"}
 
 
 class StrictBoolean(fields.Boolean):
@@ -44,6 +50,15 @@ def integer(minimum: int = 0, maximum: int = INT64_MAX, **kw) -> fields.Integer:
     metadata = {"format": "int64", **kw.pop("metadata", {})}
     return Int(strict=True, validate=validate.Range(min=minimum, max=min(maximum, INT64_MAX)), metadata=metadata,
                **kw)
+
+
+class QueryBoolean(fields.Boolean):
+    """A boolean in a query string: ``true`` or ``false`` only (marshmallow also takes 1, yes, on...)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if value not in ("true", "false"):
+            raise self.make_error("invalid", input=value)
+        return value == "true"
 
 
 class QueryInteger(fields.Integer):
@@ -146,7 +161,7 @@ class ProductIn(Strict):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     price = money(required=True, metadata={"description": "minor units (cents)"})
     currency = CurrencyCode(required=True)
-    barcode = fields.String(validate=validate.Length(min=1, max=64), allow_none=True)
+    barcode = fields.String(validate=BARCODE, allow_none=True, metadata=BARCODE_DOC)
     track_serials = boolean(load_default=False)
     allow_backorder = boolean(load_default=False)
     reorder_point = integer(0, 1_000_000_000, load_default=0)
@@ -168,6 +183,41 @@ class ProductOut(Strict):
     reorder_quantity = Int()
     weight_grams = Int()
     unit_cost = Int(allow_none=True)
+    archived = fields.Boolean()
+    archived_at = fields.String(allow_none=True)
+    created_at = fields.String()
+
+
+class ProductPatch(Strict):
+    """The fields to change; the others stay. ``sku`` and ``currency`` cannot be changed."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    price = money(metadata={"description": "minor units; existing orders keep the price they were placed with"})
+    barcode = fields.String(validate=BARCODE, allow_none=True,
+                            metadata={"description": BARCODE_DOC["description"] + "; null removes it"})
+    track_serials = boolean(metadata={"description": "only while the product has no stock and no serials (409)"})
+    allow_backorder = boolean()
+    reorder_point = integer(0, 1_000_000_000)
+    reorder_quantity = integer(0, 1_000_000_000)
+    weight_grams = integer(0, 1_000_000_000, metadata={"description": "at most 1,000 tonnes"})
+    unit_cost = money(allow_none=True)
+    archived = boolean(metadata={"description": "true retires the product: it can no longer be ordered or "
+                                                "receive stock, its history stays; false brings it back"})
+
+
+class ProductQuery(Strict):
+    q = fields.String(validate=validate.Length(min=1, max=100),
+                      metadata={"description": "a case-insensitive part of the sku, the name or the barcode"})
+    archived = QueryBoolean(load_default=False, metadata={"description": "true: the archived products only; "
+                                                                         "default false: the live ones"})
+    limit = query_integer(1, 500, load_default=50)
+    cursor = fields.String(validate=[validate.Length(max=18),
+                                     validate.Regexp(r"^[0-9]{1,18}$", error="use the previous page's next_cursor")])
+
+
+class ProductPage(Strict):
+    items = fields.List(fields.Nested(ProductOut))
+    next_cursor = fields.String(allow_none=True)
 
 
 class StockReceiptIn(Strict):

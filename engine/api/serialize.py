@@ -15,7 +15,8 @@ def product(p) -> dict:
     return {"id": p.id, "sku": p.sku, "name": p.name, "price": p.price, "currency": p.currency,
             "barcode": p.barcode, "track_serials": p.track_serials, "allow_backorder": p.allow_backorder,
             "reorder_point": p.reorder_point, "reorder_quantity": p.reorder_quantity,
-            "weight_grams": p.weight_grams, "unit_cost": p.unit_cost}
+            "weight_grams": p.weight_grams, "unit_cost": p.unit_cost, "archived": p.archived_at is not None,
+            "archived_at": _iso(p.archived_at), "created_at": _iso(p.created_at)}
 
 
 def order(o, *, detail: bool = True) -> dict:

@@ -272,12 +272,21 @@ def place_order(data: dict) -> tuple[Order, bool]:
         skus = {line["sku"] for line in data["lines"]}
         products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(skus))).scalars()}
         line_errors = {}
+        archived = []
+        # an archived product is no longer sold; a replacement (an exchange) still sends what was bought
+        replacing = data.get("replacement_for") is not None
         for index, line in enumerate(data["lines"]):
             if line["sku"] not in products:
                 line_errors[str(index)] = {"sku": [f"unknown sku {line['sku']!r}"]}
+            elif products[line["sku"]].archived_at is not None and not replacing:
+                line_errors[str(index)] = {"sku": [f"{line['sku']} is archived: it can no longer be ordered"]}
+                archived.append(line["sku"])
             elif line["quantity"] <= 0:
                 line_errors[str(index)] = {"quantity": ["must be at least 1"]}
         if line_errors:
+            if len(archived) == len(line_errors):
+                raise ValidationFailed(f"archived products cannot be ordered: {', '.join(archived)}",
+                                       errors={"lines": line_errors}, code="product_archived")
             raise ValidationFailed("the order has invalid lines", errors={"lines": line_errors})
         currencies = {products[line["sku"]].currency for line in data["lines"]}
         if not currencies:  # only non-stock lines: the channel's currency

@@ -69,8 +69,13 @@ def _level(product: Product, location: Location, levels: list[StockLevel] | None
     return next(level for level in lock_levels([product.id]) if level.location_id == location.id)
 
 
-def get_product(sku: str, field: str = "sku") -> Product:
-    product = db.session.execute(select(Product).where(Product.sku == sku)).scalar_one_or_none()
+def get_product(sku: str, field: str = "sku", *, lock: bool = False) -> Product:
+    """The product of a request's ``field``: an unknown sku is a 422 naming it; ``lock`` takes its row lock."""
+    stmt = select(Product).where(Product.sku == sku)
+    if lock:
+        # FOR NO KEY UPDATE: foreign-key checks of other transactions (FOR KEY SHARE) pass (catalog.lock_product)
+        stmt = stmt.with_for_update(key_share=True).execution_options(populate_existing=True)
+    product = db.session.execute(stmt).scalar_one_or_none()
     if product is None:
         raise ValidationFailed(f"unknown sku {sku!r}", errors={field: [f"unknown sku {sku!r}"]})
     return product
@@ -81,8 +86,13 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
     """Add ``quantity`` units to stock (one ledger row), register serials, fill backorders."""
     serials = list(serials or [])
     with transaction():
-        product = get_product(sku)
-        # lock the product's levels before checking serials: two receipts of one serial are one decision
+        # the product's row first (PATCH /products switches track_serials and archives under it), then its
+        # levels before checking serials: two receipts of one serial are one decision
+        product = get_product(sku, lock=True)
+        if product.archived_at is not None:
+            raise ValidationFailed(f"{sku} is archived: it receives no stock until it is brought back "
+                                   f"(PATCH /products/{sku} with archived: false)",
+                                   errors={"sku": [f"{sku} is archived"]}, code="product_archived")
         levels = lock_levels([product.id])
         if quantity <= 0:
             raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
