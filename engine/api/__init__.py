@@ -188,7 +188,10 @@ def handle_domain_error(exc: DomainError):
 
 def handle_integrity_error(exc: IntegrityError):
     """The database refused a change (a unique key or a check): a concurrent request changed the same
-    thing first. Nothing was written; the client may read the current state and try again."""
+    thing first. Nothing was written; the client may read the current state and try again. Outside the
+    API (a plugin's own pages) it stays an unhandled error: logged (masked) and a 500."""
+    if not request.path.startswith(API_PREFIX):
+        raise exc
     db.session.rollback()
     constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or type(exc.orig).__name__
     current_app.logger.warning("database refused a change (%s) on %s %s", constraint, request.method, request.path)
