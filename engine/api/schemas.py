@@ -326,6 +326,7 @@ class TaxLineOut(Strict):
     title = fields.String()
     rate = fields.String(allow_none=True, metadata={"description": "a decimal fraction, \"0.19\""})
     amount = Int()
+    shipping_amount = Int(metadata={"description": "the part of amount charged on shipping, when the channel said"})
 
 
 class NonStockLineOut(Strict):
