@@ -24,7 +24,7 @@ def order(o, *, detail: bool = True) -> dict:
         "id": o.id,
         "number": o.number,
         "status": o.status,
-        "allowed_actions": allowed_actions(o.status, o.held_from),
+        "allowed_actions": allowed_actions(o.status, o.held_from, o.fulfilment),
         "held_from": o.held_from,
         "hold_reason": o.hold_reason,
         "payment_status": o.payment_status,
