@@ -410,7 +410,7 @@ def change_order_details(order_id: int, changes: dict, *, source: str, lenient: 
         flags = order.flags
         if address is not None:
             clean = _clean_address(address, order.shipping_address)
-            if clean != (order.shipping_address or None):
+            if order.shipping_address is None or clean != _clean_address(order.shipping_address, None):
                 order.shipping_address = clean
                 changed.append("shipping_address")
             if problems and flag_rules.REVIEW_ADDRESS not in flags:
@@ -432,7 +432,7 @@ def change_order_details(order_id: int, changes: dict, *, source: str, lenient: 
         if flags != order.flags:
             order.flags = flags
         text = (changes.get("note") or "").strip()[:2000]
-        if text and text != last_note(order):
+        if text and text != (last_note(order) or "").strip():
             note(order, "customer_note", text)
             changed.append("note")
         if [c for c in changed if c != "note"]:

@@ -573,6 +573,13 @@ class WooCommerceFormat:
             if shipping_tax:
                 line["shipping_amount"] = shipping_tax  # the part charged on shipping
             tax_lines.append(line)
+        refunds = []
+        for index, item in enumerate(data.get("refunds") or []):  # [{"id", "reason", "total": "-10.00"}]
+            if isinstance(item, dict) and item.get("id") not in (None, ""):
+                value = minor_units(str(item.get("total") or "0").strip().lstrip("-"), currency,
+                                    f"refunds.{index}.total", problems) or 0
+                if value:
+                    refunds.append({"id": text(item.get("id"), 64), "amount": value, "note": text(item.get("reason"), 500)})
         problems.check()
         status = data.get("status")
         customer_id = data.get("customer_id")
@@ -588,6 +595,7 @@ class WooCommerceFormat:
             "payment_reference": text(data.get("transaction_id")),
         })
         result["cancelled"] = status in ("cancelled", "failed", "trash")
+        result["refunds"], result["refunded"] = refunds, status == "refunded"
         if status in self.ignored_statuses:
             if result["action"] == "create":
                 result["ignore"] = f"the order is {status} on WooCommerce"
