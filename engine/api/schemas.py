@@ -470,7 +470,9 @@ class CustomerOut(Strict):
     addresses = fields.List(fields.Dict())
     preferences = fields.Dict()
     order_count = Int()
-    total_spent = Int()
+    total_spent = Int(metadata={"description": "spent in the profile's currency (its first order's)"})
+    total_spent_by_currency = fields.Dict(keys=fields.String(), values=Int(),
+                                          metadata={"description": "spent per currency: {\"EUR\": 125000}"})
     currency = fields.String(allow_none=True)
     vip = fields.Boolean()
     history = fields.List(fields.Dict())

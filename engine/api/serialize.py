@@ -85,6 +85,7 @@ def order_return(r) -> dict:
 def customer(c, history: list) -> dict:
     return {"id": c.id, "email": c.email, "name": c.name, "phone": c.phone, "addresses": c.addresses or [],
             "preferences": c.preferences or {}, "order_count": c.order_count, "total_spent": c.total_spent,
+            "total_spent_by_currency": dict(c.spent_by_currency or {}),
             "currency": c.currency, "vip": c.vip,
             "history": [{"id": o.id, "number": o.number, "status": o.status, "total": o.total, "currency": o.currency,
                          "flags": list(o.flags or []), "created_at": _iso(o.created_at)} for o in history],

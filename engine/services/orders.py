@@ -169,7 +169,7 @@ def _upsert_customer(data: dict, currency: str, channel: str, billing: dict | No
     if customer is None:
         customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"),
                             addresses=[address] if address else [], preferences=dict(data.get("preferences") or {}),
-                            order_count=0, total_spent=0, currency=currency, vip=False,
+                            order_count=0, total_spent=0, spent_by_currency={}, currency=currency, vip=False,
                             channel=channel if not email and channel_customer_id else None,
                             channel_customer_id=channel_customer_id if not email else None)
         if condition is None or _insert_customer(customer):
@@ -319,7 +319,8 @@ def place_order(data: dict) -> tuple[Order, bool]:
         _check_amount(total, currency)
         customer, previous_orders = _upsert_customer(data["customer"], currency, channel, data.get("billing_address"))
         threshold = vip_threshold(currency)
-        is_vip = customer.vip or bool(threshold and customer.total_spent + total >= threshold)
+        spent = (customer.spent_by_currency or {}).get(currency, 0)
+        is_vip = customer.vip or bool(threshold and spent + total >= threshold)
         replacement_for = data.get("replacement_for")
         order = Order(
             status=tx.PLACED, payment_status="unpaid", payment_provider=provider, channel=channel,
