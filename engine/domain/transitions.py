@@ -53,6 +53,11 @@ for _kind, _extra in ((UNSTOCKED, {(CONFIRMED, "ship"): (SHIPPED,)}), (DIGITAL, 
                      (PAID, "confirm"): (CONFIRMED,), **_extra}
 
 
+# the actions whose targets differ between the tables (the others: the same in every table)
+ROUTED_ACTIONS = frozenset(action for kind in (UNSTOCKED, DIGITAL) for (_, action) in
+                           set(TABLES[kind]).symmetric_difference(TRANSITIONS))
+
+
 def fulfilment(stock_lines: int, non_stock_lines: list[dict] | None) -> str:
     """``goods``, ``unstocked`` or ``digital`` (see TABLES) for an order with this many stock lines."""
     if stock_lines:
