@@ -77,19 +77,27 @@ def update_customer_statistics(order, *, hook, payload, **_):
         # read the row under lock (placement locks it in place_order): concurrent orders lose no update
         customer = db.session.execute(select(Customer).where(Customer.id == customer.id).with_for_update()
                                       .execution_options(populate_existing=True)).scalar_one()
+    if hook not in ("order_placed", "order_cancelled", "refund_issued"):
+        return
+    # spending is kept per currency: 100 EUR and 100 JPY are not 200 of anything
+    spent = dict(customer.spent_by_currency or {})
+    currency = order.currency
     if hook == "order_placed":
         customer.order_count += 1
-        customer.total_spent += order.total
+        spent[currency] = spent.get(currency, 0) + order.total
         from engine.services.orders import vip_threshold as threshold_of
 
-        vip_threshold = threshold_of(order.currency)
-        if vip_threshold and customer.total_spent >= vip_threshold:
+        vip_threshold = threshold_of(currency)
+        if vip_threshold and spent[currency] >= vip_threshold:
             customer.vip = True
     elif hook == "order_cancelled":
         customer.order_count = max(0, customer.order_count - 1)
-        customer.total_spent = max(0, customer.total_spent - (order.total - order.refunded_total))
-    elif hook == "refund_issued":
-        customer.total_spent = max(0, customer.total_spent - payload.get("amount", 0))
+        spent[currency] = max(0, spent.get(currency, 0) - (order.total - order.refunded_total))
+    else:
+        spent[currency] = max(0, spent.get(currency, 0) - payload.get("amount", 0))
+    customer.spent_by_currency = spent
+    customer.currency = customer.currency or currency
+    customer.total_spent = spent.get(customer.currency, 0)
 
 
 @timeline.connect

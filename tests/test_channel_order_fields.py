@@ -158,3 +158,23 @@ def test_vip_thresholds_per_currency(app, api, ctx):
     assert "vip" not in place(api, [("MUG-JP", 1)], email="jo@example.com")["flags"]  # 6000 JPY < 500000 JPY
     app.config["VIP_THRESHOLDS"] = {"EUR": 5000}
     assert "vip" not in place(api, [("MUG-JP", 1)], email="kim@example.com")["flags"]  # no JPY threshold
+
+
+def test_customers_spending_is_kept_per_currency_and_vip_uses_the_orders_currency(app, api, ctx):
+    app.config["VIP_THRESHOLDS"] = {"EUR": 100000, "JPY": 10000}
+    product(api, "MUG", price=6000)
+    product(api, "MUG-JP", price=6000, currency="JPY")
+    receive(api, "MUG", 5)
+    receive(api, "MUG-JP", 5)
+    first = place(api, [("MUG", 1)])
+    # 60.00 EUR and 6000 JPY are not 12000 of anything: below the JPY threshold
+    second = place(api, [("MUG-JP", 1)])
+    assert "vip" not in second["flags"]
+    customer = api.get(f"/customers/{first['customer']['id']}").get_json()
+    assert customer["total_spent_by_currency"] == {"EUR": 6000, "JPY": 6000}
+    assert (customer["total_spent"], customer["currency"], customer["vip"]) == (6000, "EUR", False)
+    third = place(api, [("MUG-JP", 1)])
+    assert "vip" in third["flags"]  # 12000 JPY >= 10000 JPY
+    assert api.post(f"/orders/{second['id']}/cancel", {}).status_code == 200
+    customer = api.get(f"/customers/{first['customer']['id']}").get_json()
+    assert customer["total_spent_by_currency"] == {"EUR": 6000, "JPY": 6000} and customer["vip"] is True

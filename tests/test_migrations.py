@@ -849,15 +849,15 @@ def test_0003_keeps_orders_and_customers_and_lets_channel_orders_lack_email_and_
         # an order and a customer without e-mail, an order without shipping address
         conn.execute(sa.text(
             "INSERT INTO customers (id, email, channel, channel_customer_id, name, addresses, preferences, "
-            "order_count, total_spent, vip, created_at, updated_at) VALUES (2, NULL, 'pos', '77', 'Bo', '[]', '{}', "
-            "0, 0, false, :now, :now)"), {"now": NOW})
+            "order_count, total_spent, spent_by_currency, vip, created_at, updated_at) VALUES (2, NULL, 'pos', '77', "
+            "'Bo', '[]', '{}', 0, 0, '{}', false, :now, :now)"), {"now": NOW})
         conn.execute(sa.text("UPDATE orders SET email = NULL, shipping_address = NULL, customer_id = 2 WHERE id = 2"))
         with pytest.raises(sa.exc.IntegrityError):  # one profile per channel customer
             with conn.begin_nested():
                 conn.execute(sa.text(
                     "INSERT INTO customers (id, email, channel, channel_customer_id, name, addresses, preferences, "
-                    "order_count, total_spent, vip, created_at, updated_at) VALUES (3, NULL, 'pos', '77', 'Bo', "
-                    "'[]', '{}', 0, 0, false, :now, :now)"), {"now": NOW})
+                    "order_count, total_spent, spent_by_currency, vip, created_at, updated_at) VALUES (3, NULL, "
+                    "'pos', '77', 'Bo', '[]', '{}', 0, 0, '{}', false, :now, :now)"), {"now": NOW})
     # the previous schema cannot hold them: the downgrade says so and changes nothing
     result = run(app, "db", "downgrade", "0002_core_money_flags_64bit")
     assert result.exit_code != 0 and "no e-mail or shipping address" in result.output, result.output
@@ -912,3 +912,33 @@ def test_0004_adds_archived_at_keeping_every_product_live(shop, database):
         assert [r[0] for r in db.session.execute(sa.text("SELECT sku FROM products ORDER BY id"))] == ["MUG", "CAP"]
         db.session.remove()
     assert run(app, "db", "upgrade").exit_code == 0
+
+
+def test_0005_splits_what_customers_spent_per_currency(shop, database):
+    app = shop()
+    _at_previous_head(app)
+    assert run(app, "db", "upgrade", "0004_core_product_archive").exit_code == 0
+    with app.app_context(), db.engine.begin() as conn:
+        # what wave 1 stored: 5000 EUR + 3000 JPY added together, no profile currency
+        conn.execute(sa.text("UPDATE customers SET total_spent = 8000, currency = NULL WHERE id = 1"))
+        for order_id, currency, status in ((3, "JPY", "paid"), (4, "JPY", "cancelled")):
+            conn.execute(sa.text(
+                "INSERT INTO orders (id, status, payment_status, payment_provider, channel, customer_id, email, "
+                "customer_name, shipping_address, currency, subtotal, discount_total, shipping_total, tax_total, "
+                "total, paid_total, refunded_total, gift, non_stock_lines, tax_lines, prices_include_tax, tax_status, "
+                "created_at, updated_at) VALUES (:id, :status, 'paid', 'manual', 'api', 1, 'ann@example.com', 'Ann', "
+                "'{}', :currency, 3000, 0, 0, 0, 3000, 3000, 0, false, '[]', '[]', false, 'not_given', :now, :now)"),
+                {"id": order_id, "status": status, "currency": currency, "now": NOW})
+    result = run(app, "db", "upgrade")
+    assert result.exit_code == 0, result.output
+    assert "0005_core_customer_spent" in result.output
+    assert run(app, "db", "check").exit_code == 0
+    with app.app_context(), db.engine.connect() as conn:
+        spent, total, currency = conn.execute(sa.text(
+            "SELECT spent_by_currency, total_spent, currency FROM customers WHERE id = 1")).one()
+        spent = json.loads(spent) if isinstance(spent, str) else spent
+        # EUR: 2500 - 1000 refunded + 2500; JPY: the open order only (the cancelled one spent nothing)
+        assert (spent, total, currency) == ({"EUR": 4000, "JPY": 3000}, 4000, "EUR")
+    assert run(app, "db", "downgrade", "0004_core_product_archive").exit_code == 0
+    with app.app_context():
+        assert "spent_by_currency" not in {c["name"] for c in sa.inspect(db.engine).get_columns("customers")}

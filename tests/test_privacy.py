@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from conftest import ApiClient, make_app, new_key, product, receive
 from flask import Blueprint
+from sqlalchemy import text as sa_text
 from sqlalchemy.exc import IntegrityError
 from standardwebhooks import Webhook
 
@@ -90,7 +91,10 @@ def test_statement_errors_never_carry_their_bound_values(app):
 
 
 class Broken:
-    """A plugin route that fails inside the database: its 500 is logged, without the values."""
+    """A plugin route that fails inside the database: its 500 is logged, without the values.
+
+    (A unique-key refusal would be a 409 ``conflict``, see ``handle_integrity_error``: this is an error
+    the API does not map. On PostgreSQL the database's own message quotes the value it could not read.)"""
 
     @hookimpl
     def register_blueprints(self):
@@ -98,9 +102,13 @@ class Broken:
 
         @bp.get("/broken")
         def broken():
-            for _ in range(2):
-                db.session.add(Customer(email=EMAIL.lower(), name="Zoe Private", phone=PHONE))
-                db.session.commit()
+            params = {"email": EMAIL.lower(), "name": "Zoe Private", "phone": PHONE}
+            if db.engine.dialect.name == "postgresql":
+                db.session.execute(sa_text("SELECT id FROM customers WHERE id = CAST(:email AS BIGINT) "
+                                           "AND name = :name AND phone = :phone"), params)
+            else:
+                db.session.execute(sa_text("INSERT INTO customers (email, name, phone, no_such_column) "
+                                           "VALUES (:email, :name, :phone, 1)"), params)
             return "unreachable"
 
         return [bp]
@@ -113,7 +121,7 @@ def test_an_unhandled_database_error_is_logged_without_personal_data(database, t
         assert app.test_client().get("/broken").status_code == 500
     [record] = [r for r in caplog.records if r.getMessage().startswith("Exception on /broken")]
     text = logging.Formatter().format(record)
-    assert "IntegrityError" in text and "hidden due to hide_parameters" in text, text
+    assert re.search(r"(DataError|OperationalError)", text) and "hidden due to hide_parameters" in text, text
     for secret in (EMAIL.lower(), PHONE, "Zoe Private"):
         assert secret not in text, (secret, text)
     with app.app_context():

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.api import Blueprint, idempotent
 from engine.api import serialize as out
 from engine.api.schemas import (
+    AddressIn,
     HoldIn,
     OrderIn,
     OrderOut,
@@ -191,8 +192,21 @@ def refund(data, order_id):
     return _order(order_id)
 
 
+@blp.route("/orders/<int:order_id>/address", methods=["POST"])
+@blp.arguments(AddressIn)
+@blp.alt_response(200, schema=OrderOut, success=True, description="the order with its new shipping address")
+@blp.alt_response(409, schema="Error", description="order_closed: the order has shipped or is cancelled")
+@blp.alt_response(404, schema="Error", description="no such order")
+def set_address(data, order_id):
+    """Give the order its shipping address (before shipping): checked with the country's rules; clears
+    ``review:address``; the recipient's name is kept when none is given"""
+    orders.change_order_details(order_id, {"shipping_address": data}, source="staff")
+    return _order(order_id)
+
+
 @blp.route("/orders/<int:order_id>/rates")
 @blp.alt_response(200, schema=RateOut(many=True), success=True, description="rates of every enabled carrier")
+@blp.alt_response(409, schema="Error", description="address_required: the order has no deliverable address")
 @blp.alt_response(404, schema="Error", description="no such order")
 def rates(order_id):
     """Shipping rates for the order"""

@@ -376,6 +376,7 @@ class TaxLineOut(Strict):
     title = fields.String()
     rate = fields.String(allow_none=True, metadata={"description": "a decimal fraction, \"0.19\""})
     amount = Int()
+    shipping_amount = Int(metadata={"description": "the part of amount charged on shipping, when the channel said"})
 
 
 class NonStockLineOut(Strict):
@@ -519,7 +520,9 @@ class CustomerOut(Strict):
     addresses = fields.List(fields.Dict())
     preferences = fields.Dict()
     order_count = Int()
-    total_spent = Int()
+    total_spent = Int(metadata={"description": "spent in the profile's currency (its first order's)"})
+    total_spent_by_currency = fields.Dict(keys=fields.String(), values=Int(),
+                                          metadata={"description": "spent per currency: {\"EUR\": 125000}"})
     currency = fields.String(allow_none=True)
     vip = fields.Boolean()
     history = fields.List(fields.Dict())

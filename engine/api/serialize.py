@@ -25,7 +25,7 @@ def order(o, *, detail: bool = True) -> dict:
         "id": o.id,
         "number": o.number,
         "status": o.status,
-        "allowed_actions": allowed_actions(o.status, o.held_from),
+        "allowed_actions": allowed_actions(o.status, o.held_from, o.fulfilment),
         "held_from": o.held_from,
         "hold_reason": o.hold_reason,
         "payment_status": o.payment_status,
@@ -86,6 +86,7 @@ def order_return(r) -> dict:
 def customer(c, history: list) -> dict:
     return {"id": c.id, "email": c.email, "name": c.name, "phone": c.phone, "addresses": c.addresses or [],
             "preferences": c.preferences or {}, "order_count": c.order_count, "total_spent": c.total_spent,
+            "total_spent_by_currency": dict(c.spent_by_currency or {}),
             "currency": c.currency, "vip": c.vip,
             "history": [{"id": o.id, "number": o.number, "status": o.status, "total": o.total, "currency": o.currency,
                          "flags": list(o.flags or []), "created_at": _iso(o.created_at)} for o in history],

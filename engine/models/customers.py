@@ -26,6 +26,9 @@ class Customer(db.Model):
     addresses: Mapped[list] = mapped_column(JSONType, default=list)
     preferences: Mapped[dict] = mapped_column(JSONType, default=dict)
     order_count: Mapped[int] = mapped_column(default=0)
+    # what the customer spent per currency ({"EUR": 125000, "JPY": 300000}: orders placed, less refunds and
+    # cancellations); ``total_spent`` is its entry for the profile's ``currency`` (the first order's)
+    spent_by_currency: Mapped[dict] = mapped_column(JSONType, default=dict)
     total_spent: Mapped[int] = mapped_column(default=0)
     currency: Mapped[str | None] = mapped_column(String(3))
     vip: Mapped[bool] = mapped_column(default=False)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import JSONType, db, utcnow
 from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
+from engine.domain.transitions import fulfilment
 
 ORDER_NUMBER_OFFSET = 1000
 
@@ -115,6 +116,11 @@ class Order(db.Model):
             row.position = position
             rows.append(row)
         self.flag_rows = rows
+
+    @property
+    def fulfilment(self) -> str:
+        """``goods``, ``unstocked`` or ``digital``: which transition table the order follows."""
+        return fulfilment(len(self.lines), self.non_stock_lines)
 
     @property
     def number(self) -> str:

@@ -56,7 +56,8 @@ def claim(order_id: int, action: str, check=None) -> tuple[Order, str]:
     """
     with transaction():
         order = get_order(order_id, lock=True)
-        tx.check(order.status, action, order.held_from)
+        tx.check(order.status, action, order.held_from,
+                 order.fulfilment if action in tx.ROUTED_ACTIONS else tx.GOODS)
         now = utcnow()
         if order.claim and order.claim_expires_at and as_utc(order.claim_expires_at) > now:
             raise Conflict(f"order {order.number} is busy: another request is running '{order.claim}' with an "
@@ -97,7 +98,10 @@ def note(order: Order, kind: str, message: str, **data) -> None:
 
 def move(order: Order, action: str, to: str | None = None) -> str:
     """Apply ``action`` to the order's status through the transition table."""
-    targets = tx.check(order.status, action, order.held_from)
+    # only the actions the tables disagree on look at the lines (cancel, hold, pay: no extra query
+    # inside their locked transactions)
+    kind = order.fulfilment if action in tx.ROUTED_ACTIONS else tx.GOODS
+    targets = tx.check(order.status, action, order.held_from, kind)
     new = to if to is not None else targets[0]
     if new not in targets:
         raise AssertionError(f"{action} cannot lead to {new}")
@@ -111,9 +115,10 @@ def move(order: Order, action: str, to: str | None = None) -> str:
     return new
 
 
-def _customer_errors(customer: dict, lenient: bool) -> tuple[dict, list[str]]:
+def _customer_errors(customer: dict, lenient: bool, needs_address: bool = True) -> tuple[dict, list[str]]:
     """The customer's field errors, and (``lenient``: a channel order, which is never refused for
-    what it lacks) the review flags that take their place."""
+    what it lacks) the review flags that take their place. A channel order with nothing to ship
+    (``needs_address`` False: a gift card sent by e-mail) needs no address."""
     errors, flags = {}, []
     if not (customer.get("name") or "").strip():
         errors["name"] = ["required"]
@@ -123,7 +128,7 @@ def _customer_errors(customer: dict, lenient: bool) -> tuple[dict, list[str]]:
         else:
             errors["email"] = ["required"]
     address = customer.get("shipping_address")
-    address_errors = addresses.address_errors(address)
+    address_errors = addresses.address_errors(address) if needs_address else {}
     if address_errors:
         if lenient:
             flags.append(flag_rules.REVIEW_ADDRESS)
@@ -168,7 +173,7 @@ def _upsert_customer(data: dict, currency: str, channel: str, billing: dict | No
     if customer is None:
         customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"),
                             addresses=[address] if address else [], preferences=dict(data.get("preferences") or {}),
-                            order_count=0, total_spent=0, currency=currency, vip=False,
+                            order_count=0, total_spent=0, spent_by_currency={}, currency=currency, vip=False,
                             channel=channel if not email and channel_customer_id else None,
                             channel_customer_id=channel_customer_id if not email else None)
         if condition is None or _insert_customer(customer):
@@ -257,7 +262,8 @@ def place_order(data: dict) -> tuple[Order, bool]:
     extra_lines = _non_stock_lines(data)
     if not data.get("lines") and not extra_lines:
         errors["lines"] = ["an order needs at least one line"]
-    customer_errors, review_flags = _customer_errors(data.get("customer") or {}, lenient)
+    needs_address = not lenient or tx.fulfilment(len(data.get("lines") or []), extra_lines) != tx.DIGITAL
+    customer_errors, review_flags = _customer_errors(data.get("customer") or {}, lenient, needs_address)
     if customer_errors:
         errors["customer"] = customer_errors
     if errors:
@@ -326,7 +332,8 @@ def place_order(data: dict) -> tuple[Order, bool]:
         _check_amount(total, currency)
         customer, previous_orders = _upsert_customer(data["customer"], currency, channel, data.get("billing_address"))
         threshold = vip_threshold(currency)
-        is_vip = customer.vip or bool(threshold and customer.total_spent + total >= threshold)
+        spent = (customer.spent_by_currency or {}).get(currency, 0)
+        is_vip = customer.vip or bool(threshold and spent + total >= threshold)
         replacement_for = data.get("replacement_for")
         order = Order(
             status=tx.PLACED, payment_status="unpaid", payment_provider=provider, channel=channel,
@@ -377,6 +384,76 @@ def place_order(data: dict) -> tuple[Order, bool]:
     return order, True
 
 
+def _clean_address(address: dict, previous: dict | None) -> dict:
+    """The address as stored: empty fields left out; the recipient's name kept when none is given."""
+    clean = {k: v.strip() if isinstance(v, str) else v for k, v in address.items()}
+    clean = {k: v for k, v in clean.items() if v not in (None, "")}
+    if "name" not in clean and (previous or {}).get("name"):
+        clean["name"] = previous["name"]
+    return clean
+
+
+def last_note(order: Order) -> str | None:
+    """The order's latest customer note (the timeline's last ``customer_note``)."""
+    from engine.models import OrderEvent
+
+    return db.session.execute(select(OrderEvent.message).where(
+        OrderEvent.order_id == order.id, OrderEvent.kind == "customer_note")
+        .order_by(OrderEvent.id.desc()).limit(1)).scalar_one_or_none()
+
+
+def change_order_details(order_id: int, changes: dict, *, source: str, lenient: bool = False) -> tuple[Order, list[str]]:
+    """Change what may still change before shipping: ``shipping_address`` (with the recipient's
+    ``name``), the buyer's ``email`` and ``phone``, the ``note``; returns the order and what changed.
+
+    One transaction under the order's lock; idempotent: a value that is already so changes nothing and
+    records nothing. A deliverable address clears ``review:address``, an e-mail clears ``no_email``.
+    An address that is not deliverable is a 422 (staff) and changes nothing, or with ``lenient`` (a
+    channel's update, never refused for what it lacks) is kept and flagged ``review:address``."""
+    address = changes.get("shipping_address")
+    problems = addresses.address_errors(address) if address is not None else {}
+    if problems and not lenient:
+        raise ValidationFailed("the shipping address cannot be delivered to: " + "; ".join(
+            f"{k}: {', '.join(v)}" for k, v in problems.items()), errors=problems)
+    with transaction():
+        order = get_order(order_id, lock=True)
+        if not tx.is_open(order.status):
+            raise Conflict(f"order {order.number} is {order.status}: its address and contact details change only "
+                           "before it ships", code="order_closed", errors={"status": [order.status]})
+        changed: list[str] = []
+        flags = order.flags
+        if address is not None:
+            clean = _clean_address(address, order.shipping_address)
+            if order.shipping_address is None or clean != _clean_address(order.shipping_address, None):
+                order.shipping_address = clean
+                changed.append("shipping_address")
+            if problems and flag_rules.REVIEW_ADDRESS not in flags:
+                flags.append(flag_rules.REVIEW_ADDRESS)
+                note(order, "address_review", "the shipping address is incomplete: " + "; ".join(
+                    f"{k}: {', '.join(v)}" for k, v in problems.items()), errors=problems)
+            elif not problems and flag_rules.REVIEW_ADDRESS in flags:
+                flags.remove(flag_rules.REVIEW_ADDRESS)
+        email = (changes.get("email") or "").strip().lower() or None
+        if email and email != order.email:
+            order.email = email
+            changed.append("email")
+        if email and flag_rules.NO_EMAIL in flags:
+            flags.remove(flag_rules.NO_EMAIL)
+        phone = (changes.get("phone") or "").strip() or None
+        if phone and phone != order.phone:
+            order.phone = phone
+            changed.append("phone")
+        if flags != order.flags:
+            order.flags = flags
+        text = (changes.get("note") or "").strip()[:2000]
+        if text and text != (last_note(order) or "").strip():
+            note(order, "customer_note", text)
+            changed.append("note")
+        if [c for c in changed if c != "note"]:
+            note(order, "details_changed", f"{', '.join(changed)} changed by {source}", fields=changed, source=source)
+    return order, changed
+
+
 def hold_locked(order: Order, reason: str) -> None:
     move(order, "hold")
     order.hold_reason = reason
@@ -398,7 +475,7 @@ def hold_order(order_id: int, reason: str) -> Order:
 def release_order(order_id: int) -> Order:
     with transaction():
         order = get_order(order_id, lock=True)
-        tx.check(order.status, "release", order.held_from)
+        tx.check(order.status, "release", order.held_from, order.fulfilment)
         missing = [f"{line.sku} x{line.backordered}" for line in order.lines if line.backordered]
         if missing:
             from engine.errors import Conflict

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from engine.db import db, transaction
+from engine.domain import flags
 from engine.domain import transitions as tx
 from engine.domain.privacy import redact_text
 from engine.errors import Conflict, DomainError, NotFound, ProviderUnavailable, ValidationFailed
@@ -45,8 +46,18 @@ def carrier(name: str, field_name: str = "carrier"):
     return carriers[name]
 
 
+def check_deliverable(order) -> None:
+    """An order flagged ``review:address`` (or without an address) cannot be rated nor shipped: 409."""
+    if flags.REVIEW_ADDRESS in order.flags or not order.shipping_address:
+        raise Conflict(f"order {order.number} has no deliverable shipping address (flag {flags.REVIEW_ADDRESS}): "
+                       f"give it one (POST /api/v1/orders/{order.id}/address), then ask for rates or ship it",
+                       code="address_required",
+                       errors={"shipping_address": ["missing or not deliverable; set it before shipping"]})
+
+
 def rates_for(order_id: int) -> list[Rate]:
     order = order_service.get_order(order_id)
+    check_deliverable(order)
     rates: list[Rate] = []
     for name in sorted(registry().carriers):
         try:
@@ -62,12 +73,13 @@ def ship_order(order_id: int, carrier_name: str, service: str):
     The order is claimed for ``ship`` while the carrier is called (no lock held), so a cancel
     meanwhile is a 409 ``order_busy``: an order is never both shipped and cancelled."""
     order = order_service.get_order(order_id)
-    tx.check(order.status, "ship", order.held_from)
+    tx.check(order.status, "ship", order.held_from, order.fulfilment)
     chosen = carrier(carrier_name)
     if service not in chosen.services:
         raise ValidationFailed(f"carrier {carrier_name} has no service {service!r}",
                                errors={"service": [f"one of: {', '.join(chosen.services)}"]})
-    order, token = order_service.claim(order_id, "ship")
+    check_deliverable(order)
+    order, token = order_service.claim(order_id, "ship", check=check_deliverable)  # again, under the lock
     try:
         info = chosen.create_shipment(order, service)
     except DomainError:

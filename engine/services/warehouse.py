@@ -37,7 +37,7 @@ def pick_order(order_id: int, scans: list[str]) -> Order:
     """Scan units into the order: ``paid``/``picking`` -> ``picking``, or ``picked`` once every unit is in."""
     with transaction():
         order = order_service.get_order(order_id, lock=True)
-        tx.check(order.status, "pick", order.held_from)
+        tx.check(order.status, "pick", order.held_from, order.fulfilment)
         if any(line.backordered for line in order.lines):
             raise Conflict("the order has backordered lines; it cannot be picked yet", code="backordered")
         products = _products(order)
@@ -98,7 +98,7 @@ def pack_order(order_id: int, scans: list[str]) -> Order:
     """Verify every picked unit again: the scans must match the picked units exactly."""
     with transaction():
         order = order_service.get_order(order_id, lock=True)
-        tx.check(order.status, "pack", order.held_from)
+        tx.check(order.status, "pack", order.held_from, order.fulfilment)
         products = _products(order)
         expected_serials = {serial: line for line in order.lines for serial in line.serials}
         seen_serials: set[str] = set()

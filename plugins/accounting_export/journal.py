@@ -30,11 +30,12 @@ and listed by the inventory report.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, insert, select, text
 
@@ -150,10 +151,112 @@ def allocate(total: int, weights: list[int]) -> list[int]:
     return shares
 
 
+# the orders whose tax the channel told us (``tax_status``): booked from their own figures
+CHANNEL_TAXED = ("exclusive", "inclusive")
+
+
+def _percent_key(rate: str | None, settings: Settings) -> str:
+    """A tax line's rate (a decimal fraction, ``"0.19"``) as the journal's rate key (``"19"``)."""
+    if rate in (None, ""):
+        return rate_key(settings.default_rate)  # a tax the platform charged without saying its rate
+    return rate_key(Decimal(rate) * 100)
+
+
+def _implied_bases(vat: dict[str, int]) -> dict[str, int]:
+    """The net each rate's tax was charged on (tax × 100 / rate): the weights of the net per rate."""
+    return {key: int(amount * 100 / Decimal(key)) if Decimal(key) else 0 for key, amount in vat.items()}
+
+
+def channel_composition(order, settings: Settings) -> list[list] | None:
+    """The sale from the order's own tax figures, when the channel gave them (``tax_status`` ``none``,
+    or ``exclusive``/``inclusive`` with ``tax_lines``); None otherwise (the configured rates apply).
+
+    VAT per rate is the platform's tax lines (their ``shipping_amount`` is the shipping's part); the net is
+    what is left: ``total - tax``, shipping net of its tax when prices include it, the discount's net in
+    proportion. The net parts carry the rates in proportion to the tax each rate was charged on."""
+    status = order.tax_status
+    if status == "none":
+        vat, shipping_vat = {}, {}
+    elif status in CHANNEL_TAXED and order.tax_lines:
+        vat, shipping_vat = defaultdict(int), defaultdict(int)
+        for line in order.tax_lines:
+            key = _percent_key(line.get("rate"), settings)
+            vat[key] += int(line.get("amount") or 0)
+            shipping_vat[key] += int(line.get("shipping_amount") or 0)
+        off = order.tax_total - sum(vat.values())
+        if off:  # tax lines that do not add up to the order's tax: the rest at the largest line's rate
+            vat[max(vat, key=lambda k: (vat[k], k))] += off
+        vat = {k: v for k, v in vat.items() if v}
+        shipping_vat = {k: v for k, v in shipping_vat.items() if v}
+    else:
+        return None
+    tax = sum(vat.values())
+    inclusive = order.prices_include_tax
+    shipping_tax = sum(shipping_vat.values())
+    shipping_net = order.shipping_total - (shipping_tax if inclusive else 0)
+    goods_net = order.total - tax - shipping_net  # after the discount
+    goods_vat = {k: vat[k] - shipping_vat.get(k, 0) for k in vat}
+    discount = order.discount_total
+    if inclusive and discount and order.subtotal - discount > 0:
+        # the discount contained tax like the prices: its net in the proportion of the lines' net to gross
+        discount_net = int((Decimal(discount) * goods_net / (order.subtotal - discount))
+                           .quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    else:
+        discount_net = discount
+    parts: dict[tuple[str, str], int] = defaultdict(int)
+
+    def spread(role: str, amount: int, bases: dict[str, int], whole: int, count: int) -> None:
+        # rates in proportion to the net they taxed; what no tax line explains is at 0 % (an untaxed gift
+        # card), unless it is only the rounding of the tax amounts the bases came from (half a minor unit
+        # per line and rate, × 100 / rate)
+        weights = {k: v for k, v in bases.items() if v}
+        rest = whole - sum(weights.values())
+        tolerance = sum(math.ceil(Decimal(50 * count) / Decimal(k)) for k in weights)
+        if not weights:
+            weights["0"] = 1
+        elif rest > tolerance:
+            weights["0"] = weights.get("0", 0) + rest
+        keys = list(weights)
+        for key, share in zip(keys, allocate(amount, [weights[k] for k in keys]), strict=True):
+            parts[(role, key)] += share
+
+    goods_bases = _implied_bases(goods_vat)
+    count = len(order.lines) + len(order.non_stock_lines or []) + 1
+    spread("sales", goods_net + discount_net, goods_bases, goods_net, count)
+    if discount_net:
+        spread("discounts", -discount_net, goods_bases, goods_net, count)
+    if order.shipping_total:
+        if shipping_vat:
+            spread("shipping", shipping_net, _implied_bases(shipping_vat), shipping_net, 1)
+        else:  # the channel did not say which of its tax was the shipping's: like the goods
+            spread("shipping", shipping_net, goods_bases, goods_net, count)
+    for key, amount in vat.items():
+        parts[("vat", key)] += amount
+    return [[role, rate, amount] for (role, rate), amount in parts.items() if amount]
+
+
+def line_rate(order, settings: Settings, sku: str) -> str | None:
+    """The VAT rate a receipt shows on a line: the configured one, or for an order booked from its own
+    tax figures the platform's rate when there is one (several rates: None, the tax table says it all)."""
+    if order.tax_status == "none":
+        return "0"
+    if order.tax_status in CHANNEL_TAXED and order.tax_lines:
+        rates = {_percent_key(line.get("rate"), settings) for line in order.tax_lines if line.get("amount")}
+        return rates.pop() if len(rates) == 1 else None
+    return rate_key(settings.rate_for(sku))
+
+
 def composition(order, settings: Settings) -> list[list]:
     """The sale seen from revenue: ``[[role, tax_rate, amount], ...]`` (credits positive), summing to
-    ``order.total``. Lines are grouped by VAT rate; the discount is spread over the rates in proportion
-    to their gross; shipping carries the shipping rate."""
+    ``order.total``. A channel order that carries its own tax figures is booked from them
+    (``channel_composition``). Otherwise lines are grouped by VAT rate; the discount is spread over the
+    rates in proportion to their gross; shipping carries the shipping rate."""
+    own = channel_composition(order, settings)
+    if own is not None:
+        off = order.total - sum(amount for _, _, amount in own)
+        if off:  # never let a mismatch unbalance the books
+            own.append(["sales", "0", off])
+        return own
     groups: dict[str, int] = {}
     for line in order.lines:
         key = rate_key(settings.rate_for(line.sku))

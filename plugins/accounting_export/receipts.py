@@ -17,8 +17,9 @@ from engine.db import as_utc, db, insert_if_absent
 from engine.domain.money import amount_text, format_money
 from engine.errors import NotFound
 
+from .journal import line_rate
 from .models import OrderBooks, Receipt, ReceiptCounter
-from .settings import current, rate_key
+from .settings import current
 
 
 def receipt_of_order(order_id: int) -> Receipt | None:
@@ -81,7 +82,7 @@ def receipt_data(order, books: OrderBooks, number: str, issued_at: datetime, sel
         "customer": {"name": order.customer_name, "email": order.email, "address": dict(order.shipping_address or {})},
         "currency": order.currency,
         "lines": [{"sku": line.sku, "name": line.name, "quantity": line.quantity, "unit_price": line.unit_price,
-                   "total": line.unit_price * line.quantity, "tax_rate": rate_key(settings.rate_for(line.sku))}
+                   "total": line.unit_price * line.quantity, "tax_rate": line_rate(order, settings, line.sku)}
                   for line in order.lines],
         "tax": tax_rows,
         "totals": {"subtotal": order.subtotal, "discount": order.discount_total, "shipping": order.shipping_total,
@@ -108,8 +109,8 @@ def receipt_text(receipt: Receipt) -> str:
     out = [*data.get("seller", []), "", f"Receipt {data['number']}", f"Order {data['order']['number']}, "
            f"{data['issued_at'][:10]}", f"{data['customer']['name']} <{data['customer']['email']}>", ""]
     for line in data["lines"]:
-        out.append(f"{line['quantity']} x {line['name']} ({line['sku']})  {amount_text(line['total'], cur)} "
-                   f"[VAT {line['tax_rate']}%]")
+        out.append(f"{line['quantity']} x {line['name']} ({line['sku']})  {amount_text(line['total'], cur)}"
+                   + (f" [VAT {line['tax_rate']}%]" if line["tax_rate"] is not None else ""))
     totals = data["totals"]
     if totals["discount"]:
         out.append(f"Discount  -{amount_text(totals['discount'], cur)}")
@@ -148,7 +149,7 @@ def receipt_pdf(receipt: Receipt) -> bytes:
               Spacer(1, 5 * mm)]
     rows = [["Qty", "Item", "SKU", "VAT", "Unit", "Total"]]
     for line in data["lines"]:
-        rows.append([str(line["quantity"]), line["name"], line["sku"], f"{line['tax_rate']} %",
+        rows.append([str(line["quantity"]), line["name"], line["sku"], f"{line['tax_rate']} %" if line["tax_rate"] is not None else "",
                      amount_text(line["unit_price"], cur), amount_text(line["total"], cur)])
     totals = data["totals"]
     if totals["discount"]:

@@ -320,7 +320,7 @@ class ShopifyFormat:
                 extras.append({**line, "kind": "no_shipping"})
             else:
                 lines.append(line)  # without sku nor mapped id: a custom line (see inbound._order_data)
-        shipping_total, shipping_discount = 0, 0
+        shipping_total, shipping_discount, shipping_taxes = 0, 0, []
         shipping_lines = data.get("shipping_lines") or []
         if not isinstance(shipping_lines, list):
             problems.add("shipping_lines", "a list is required")
@@ -332,6 +332,7 @@ class ShopifyFormat:
                 continue
             shipping_total += (minor_units(ship.get("price"), currency, f"{path}.price", problems) or 0)
             shipping_discount += _allocated(ship, currency, path, problems)
+            shipping_taxes += _shopify_tax_lines(ship.get("tax_lines"), currency, problems, f"{path}.tax_lines")
         if not shipping_lines and isinstance(data.get("total_shipping_price_set"), dict):
             shipping_total = _shop_money(data, "total_shipping_price_set", currency, problems) or 0
         # the shipping discount (a free-shipping code) comes off the shipping only; Shopify's
@@ -343,7 +344,7 @@ class ShopifyFormat:
                            - shipping_discount)
         tax = minor_units(data.get("total_tax"), currency, "total_tax", problems) or 0
         included = data.get("taxes_included") is True
-        tax_lines = _shopify_tax_lines(data.get("tax_lines"), currency, problems)
+        tax_lines = _with_shipping_tax(_shopify_tax_lines(data.get("tax_lines"), currency, problems), shipping_taxes)
         if tax:
             tax_status = "inclusive" if included else "exclusive"
         elif included and data.get("total_tax") in (None, ""):
@@ -416,16 +417,34 @@ def _shopify_presentment(data: dict, currency: str, problems: Problems) -> dict:
     return {"presentment_currency": theirs, "presentment_totals": totals}
 
 
-def _shopify_tax_lines(value, currency: str, problems: Problems) -> list[dict]:
+def _shopify_tax_lines(value, currency: str, problems: Problems, path: str = "tax_lines") -> list[dict]:
     lines = []
     for index, item in enumerate(value if isinstance(value, list) else []):
         if not isinstance(item, dict):
             continue
         rate = item.get("rate")
-        lines.append({"title": text(item.get("title"), 100) or "tax",
-                      "rate": str(Decimal(str(rate))) if isinstance(rate, (int, float, str)) and rate != "" else None,
-                      "amount": minor_units(item.get("price"), currency, f"tax_lines.{index}.price", problems) or 0})
+        try:
+            rate = str(Decimal(str(rate))) if isinstance(rate, (int, float, str)) and rate != "" else None
+        except InvalidOperation:
+            problems.add(f"{path}.{index}.rate", "a number is required")
+            rate = None
+        lines.append({"title": text(item.get("title"), 100) or "tax", "rate": rate,
+                      "amount": minor_units(item.get("price"), currency, f"{path}.{index}.price", problems) or 0})
     return lines
+
+
+def _with_shipping_tax(order_lines: list[dict], shipping_lines: list[dict]) -> list[dict]:
+    """Shopify's order ``tax_lines`` hold the shipping's tax too; the shipping lines' own ``tax_lines`` say
+    how much of each was charged on shipping: kept as ``shipping_amount`` of the order's line (same title
+    and rate), so the books can tax shipping at its own rate."""
+    for ship in shipping_lines:
+        if not ship["amount"]:
+            continue
+        match = next((line for line in order_lines if line["title"] == ship["title"] and line["rate"] == ship["rate"]),
+                     None) or next((line for line in order_lines if line["rate"] == ship["rate"]), None)
+        if match is not None:
+            match["shipping_amount"] = min(match.get("shipping_amount", 0) + ship["amount"], match["amount"])
+    return order_lines
 
 
 # --------------------------------------------------------------------------- WooCommerce
@@ -546,12 +565,21 @@ class WooCommerceFormat:
                     rate = str((Decimal(str(percent)) / 100).normalize())
                 except InvalidOperation:
                     problems.add(f"tax_lines.{index}.rate_percent", "a number is required")
-            tax_lines.append({"title": text(item.get("label"), 100) or text(item.get("rate_code"), 100) or "tax",
-                              "rate": rate,
-                              "amount": (minor_units(item.get("tax_total"), currency, f"tax_lines.{index}.tax_total",
-                                                     problems) or 0)
-                              + (minor_units(item.get("shipping_tax_total"), currency,
-                                             f"tax_lines.{index}.shipping_tax_total", problems) or 0)})
+            shipping_tax = minor_units(item.get("shipping_tax_total"), currency,
+                                       f"tax_lines.{index}.shipping_tax_total", problems) or 0
+            line = {"title": text(item.get("label"), 100) or text(item.get("rate_code"), 100) or "tax", "rate": rate,
+                    "amount": (minor_units(item.get("tax_total"), currency, f"tax_lines.{index}.tax_total",
+                                           problems) or 0) + shipping_tax}
+            if shipping_tax:
+                line["shipping_amount"] = shipping_tax  # the part charged on shipping
+            tax_lines.append(line)
+        refunds = []
+        for index, item in enumerate(data.get("refunds") or []):  # [{"id", "reason", "total": "-10.00"}]
+            if isinstance(item, dict) and item.get("id") not in (None, ""):
+                value = minor_units(str(item.get("total") or "0").strip().lstrip("-"), currency,
+                                    f"refunds.{index}.total", problems) or 0
+                if value:
+                    refunds.append({"id": text(item.get("id"), 64), "amount": value, "note": text(item.get("reason"), 500)})
         problems.check()
         status = data.get("status")
         customer_id = data.get("customer_id")
@@ -567,6 +595,7 @@ class WooCommerceFormat:
             "payment_reference": text(data.get("transaction_id")),
         })
         result["cancelled"] = status in ("cancelled", "failed", "trash")
+        result["refunds"], result["refunded"] = refunds, status == "refunded"
         if status in self.ignored_statuses:
             if result["action"] == "create":
                 result["ignore"] = f"the order is {status} on WooCommerce"

@@ -146,11 +146,7 @@ def _follow_up(channel, delivery_id, parsed, raw, action, order):
         elif action == "refund":
             outcome = _refund(channel, order, parsed)
         elif action == "update":
-            with transaction():
-                locked = orders.get_order(order.id, lock=True)
-                orders.note(locked, "channel_update", f"updated on {name} (delivery {delivery_id})",
-                            delivery_id=delivery_id, topic=parsed.get("topic"))
-            outcome = "noted"
+            outcome = _update(channel, order, parsed)
     except DomainError as exc:
         db.session.rollback()
         return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, exc.errors, {})
@@ -168,17 +164,50 @@ def _refund(channel, order, parsed) -> str:
     """A refund made on the platform, recorded with the core's payments service (once per refund id)."""
     from engine.services import payments
 
+    order = orders.get_order(order.id)  # as it stands now (an earlier refund of this delivery counted)
     amount = int(parsed.get("refund_amount") or 0)
     payment = next((p for p in order.payments if p.status in ("paid", "partially_refunded")), None)
+    reference = f"{channel.name}:refund:{parsed.get('refund_id')}"
+    if any(r.reference == reference for r in order.refunds):
+        return "already refunded"
     if amount <= 0 or payment is None:
         return "nothing to refund"
     due = order.paid_total - order.refunded_total
     if due <= 0:
         return "already refunded"
-    reference = f"{channel.name}:refund:{parsed.get('refund_id')}"
     payments.apply_refund(order.id, payment.id, payments.RefundOutcome(amount=min(amount, due), reference=reference),
                           reason=parsed.get("note") or f"refunded on {channel.name}")
     return "refunded"
+
+
+def _update(channel, order, parsed) -> str:
+    """``orders/updated``, ``order.updated``: refunds the platform lists are recorded (once each); before
+    shipping, the shipping address, e-mail, phone and note change through the core's service (idempotent:
+    an update that changes nothing records nothing). Lines and prices are the platform's business after
+    placement: they are not changed here."""
+    from engine.domain import transitions as tx
+
+    refunded = []
+    for item in parsed.get("refunds") or []:
+        refunded.append(_refund(channel, order, {"refund_amount": item["amount"], "refund_id": item["id"],
+                                                 "note": item.get("note")}))
+    if parsed.get("refunded") and not parsed.get("refunds"):  # refunded in full, without the refund's id
+        due = order.paid_total - order.refunded_total
+        refunded.append(_refund(channel, order, {"refund_amount": due, "refund_id": f"order-{order.external_id}",
+                                                 "note": f"refunded on {channel.name}"}))
+    changed: list[str] = []
+    current = orders.get_order(order.id)
+    if tx.is_open(current.status):
+        customer = parsed.get("customer") or {}
+        changes = {"email": customer.get("email"), "phone": customer.get("phone")}
+        if customer.get("shipping_address"):
+            changes["shipping_address"] = customer["shipping_address"]
+        if parsed.get("note"):
+            changes["note"] = mask_card_numbers(parsed["note"])
+        _, changed = orders.change_order_details(order.id, changes, source=f"channel {channel.name}", lenient=True)
+    if changed:
+        return "updated: " + ", ".join(changed) + (" (refunded)" if "refunded" in refunded else "")
+    return "refunded" if "refunded" in refunded else "unchanged"
 
 
 def _replay(source: str, delivery_id: str):

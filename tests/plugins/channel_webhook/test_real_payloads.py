@@ -177,7 +177,8 @@ def test_woocommerce_tax_inclusive_fee_custom_line_uae_no_email(eur_shop):
         9401, 0, 595, 1596, 9996)
     assert order["flags"] == ["no_email"]  # the UAE has no postcodes
     assert order["tax"]["status"] == "inclusive"
-    assert order["tax"]["lines"] == [{"title": "MwSt", "rate": "0.19", "amount": 1596}]
+    # the line holds the shipping's tax too (0.95 of it), which the books tax at the shipping's rate
+    assert order["tax"]["lines"] == [{"title": "MwSt", "rate": "0.19", "amount": 1596, "shipping_amount": 95}]
     assert order["customer"]["name"] == "Omar Buyer" and order["shipping_address"]["name"] == "Sara Recipient"
     assert order["shipping_address"]["country"] == "AE" and order["billing_address"]["country"] == "FR"
     assert post_channel(api.client, "woo", body, headers).headers.get("Webhook-Replayed") == "true"
@@ -199,3 +200,75 @@ def test_woocommerce_updated_deleted_and_the_legacy_wrapper(eur_shop):
     assert resp.status_code == 422 and "legacy" in resp.get_json()["message"]
     [refused] = deliveries(api, "woo", outcome="rejected")
     assert refused["external_id"] == "8000" and "legacy" in refused["reason"]
+
+
+def _kinds(api, order_id, kind):
+    return [e for e in api.get(f"/orders/{order_id}").get_json()["events"] if e["kind"] == kind]
+
+
+def test_shopify_orders_updated_changes_the_address_email_phone_and_note_before_shipping_once(eur_shop):
+    api = eur_shop
+    resp, _, _ = send_shopify(api, SHOPIFY_ORDER)
+    order_id = resp.get_json()["id"]
+    moved = {"first_name": "Wing", "last_name": "Chan", "name": "Wing Chan", "address1": "Hauptstr. 1",
+             "city": "Berlin", "zip": "10115", "country_code": "DE", "phone": "+49 30 555"}
+    updated = {**SHOPIFY_ORDER, "email": "Mia@Example.com", "phone": "+41 44 555 01 01", "shipping_address": moved,
+               "note": "leave it at the door"}
+    resp, body, headers = send_shopify(api, updated, topic="orders/updated")
+    assert resp.status_code == 200 and resp.get_json()["outcome"] == "updated: shipping_address, email, phone, note"
+    order = api.get(f"/orders/{order_id}").get_json()
+    assert order["shipping_address"]["city"] == "Berlin" and order["shipping_address"]["name"] == "Wing Chan"
+    assert order["customer"]["email"] == "mia@example.com" and order["customer"]["phone"] == "+41 44 555 01 01"
+    assert "no_email" not in order["flags"]
+    assert [e["message"] for e in _kinds(api, order_id, "customer_note")] == ["leave it at the door"]
+    # the same update again (a replay, then a new delivery of the same state): nothing more changes
+    assert post_channel(api.client, "shop-eu", body, headers).headers.get("Webhook-Replayed") == "true"
+    resp, _, _ = send_shopify(api, updated, topic="orders/updated")
+    assert resp.status_code == 200 and resp.get_json()["outcome"] == "unchanged"
+    assert len(_kinds(api, order_id, "details_changed")) == 1 and len(_kinds(api, order_id, "customer_note")) == 1
+    # an address the country's rules refuse is kept and flagged, as at placement; a tampered update is 401
+    resp, _, _ = send_shopify(api, {**updated, "shipping_address": {**moved, "zip": "1"}}, topic="orders/updated")
+    assert resp.status_code == 200 and "review:address" in api.get(f"/orders/{order_id}").get_json()["flags"]
+    resp, _, _ = send_shopify(api, updated, topic="orders/updated")
+    assert "review:address" not in api.get(f"/orders/{order_id}").get_json()["flags"]
+    tampered = body.replace(b"Hauptstr. 1", b"Elsewhere 9")
+    assert post_channel(api.client, "shop-eu", tampered, headers).status_code == 401
+    # once shipped, an update changes nothing
+    for step, payload in (("pick", {"scans": ["MUG", "MUG"]}), ("confirm", {}), ("pack", {"scans": ["MUG", "MUG"]}),
+                          ("ship", {"carrier": "generic", "service": "standard"})):
+        assert api.post(f"/orders/{order_id}/{step}", payload).status_code == 200, step
+    resp, _, _ = send_shopify(api, {**updated, "shipping_address": {**moved, "city": "Hamburg", "zip": "20095"}},
+                              topic="orders/updated")
+    assert resp.status_code == 200 and resp.get_json()["outcome"] == "unchanged"
+    assert api.get(f"/orders/{order_id}").get_json()["shipping_address"]["city"] == "Berlin"
+
+
+@pytest.mark.parametrize("listed", [True, False], ids=["refunds-listed", "status-only"])
+def test_woocommerce_order_updated_refunded_records_the_refund_once(eur_shop, listed):
+    api = eur_shop
+    resp, _, _ = send_woo(api, WOO_ORDER)
+    order_id = resp.get_json()["id"]
+    refunded = {**WOO_ORDER, "status": "refunded"}
+    if listed:
+        refunded["refunds"] = [{"id": 726, "reason": "damaged", "total": "-99.96"}]
+    resp, body, headers = send_woo(api, refunded, topic="order.updated")
+    assert resp.status_code == 200 and resp.get_json()["outcome"] == "refunded", resp.get_json()
+    assert post_channel(api.client, "woo", body, headers).headers.get("Webhook-Replayed") == "true"
+    resp, _, _ = send_woo(api, refunded, topic="order.updated")  # delivered again with a new delivery id
+    assert resp.status_code == 200 and resp.get_json()["outcome"] == "unchanged"
+    order = api.get(f"/orders/{order_id}").get_json()
+    assert order["totals"]["refunded"] == 9996 and [r["amount"] for r in order["refunds"]] == [9996]
+    assert order["status"] != "cancelled"
+
+
+def test_woocommerce_partial_refunds_listed_in_updates_are_recorded_once_each(eur_shop):
+    api = eur_shop
+    resp, _, _ = send_woo(api, WOO_ORDER)
+    order_id = resp.get_json()["id"]
+    first = {**WOO_ORDER, "refunds": [{"id": 801, "reason": "one mug", "total": "-25.67"}]}
+    assert send_woo(api, first, topic="order.updated")[0].get_json()["outcome"] == "refunded"
+    both = {**WOO_ORDER, "refunds": [{"id": 802, "reason": "", "total": "-5.00"}, *first["refunds"]]}
+    assert send_woo(api, both, topic="order.updated")[0].get_json()["outcome"] == "refunded"
+    assert send_woo(api, both, topic="order.updated")[0].get_json()["outcome"] == "unchanged"
+    order = api.get(f"/orders/{order_id}").get_json()
+    assert sorted(r["amount"] for r in order["refunds"]) == [500, 2567] and order["totals"]["refunded"] == 3067
