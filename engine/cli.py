@@ -264,9 +264,11 @@ def relay_command():
 
     count = jobs.relay_due()
     done = jobs.complete_due_followups()
+    refunds = jobs.retry_stale_refunds()
     jobs.run_periodic_tasks()
     purged = purge_idempotency(current_app.config.get("IDEMPOTENCY_TTL_HOURS") or 24)
-    click.echo(f"{count} events relayed, {done} orders completed, {purged} old idempotency records removed")
+    click.echo(f"{count} events relayed, {done} orders completed, {refunds} stale refunds settled, "
+               f"{purged} old idempotency records removed")
 
 
 @cli.command("outbox")

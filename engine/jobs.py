@@ -263,6 +263,13 @@ def complete_due_followups(now: datetime | None = None) -> int:
     return len(ids)
 
 
+def retry_stale_refunds(now: datetime | None = None) -> int:
+    """Settle refunds a dead process left pending (``payments.retry_stale_refunds``)."""
+    from engine.services import payments
+
+    return payments.retry_stale_refunds(now)
+
+
 def run_periodic_tasks(now: datetime | None = None) -> list[str]:
     """Call every plugin's ``periodic_tasks``; one that raises is logged and the others still run.
 
@@ -291,6 +298,7 @@ def sweep(app, interval: float = 5.0, stop: threading.Event | None = None) -> th
                 with app.app_context():
                     relay_due()
                     complete_due_followups()
+                    retry_stale_refunds()
                     run_periodic_tasks()
                     if rounds % max(1, int(3600 / interval)) == 1:  # hourly: forget old Idempotency-Keys
                         from engine.services.auth import purge_idempotency

@@ -289,6 +289,34 @@ def test_a_refund_is_reserved_before_the_provider_is_called_and_released_when_it
     assert [r["status"] for r in order["refunds"]] == ["failed", "succeeded"]
 
 
+def test_a_refund_left_pending_by_a_dead_process_is_settled_by_the_sweeper(api, app, slow):
+    from datetime import timedelta
+
+    from engine import jobs
+
+    product(api, "MUG", price=2500)
+    receive(api, "MUG", 2)
+    oids = [place(api, [("MUG", 1)], payment_provider="slow")["id"] for _ in range(2)]
+    with app.app_context():
+        for oid, age in zip(oids, (timedelta(minutes=30), timedelta(minutes=1)), strict=True):
+            assert api.post(f"/orders/{oid}/pay").status_code == 200
+            payment_id = db.session.execute(select(Payment.id).where(Payment.order_id == oid)).scalar_one()
+            # what a process that died during the provider call leaves behind: the reservation only
+            db.session.add(Refund(order_id=oid, payment_id=payment_id, amount=2500, status="pending",
+                                  reason="goodwill", created_at=utcnow() - age))
+        db.session.commit()
+        resp = api.post(f"/orders/{oids[0]}/refunds", {"amount": 100})
+        assert (resp.status_code, resp.get_json()["code"]) == (409, "refund_in_progress")
+        calls = slow.provider.refund_calls
+        assert jobs.retry_stale_refunds() == 1  # the young one may still be under way: left alone
+        assert slow.provider.refund_calls == calls + 1
+        db.session.rollback()
+    stale, young = (api.get(f"/orders/{oid}").get_json() for oid in oids)
+    assert [(r["status"], r["amount"]) for r in stale["refunds"]] == [("succeeded", 2500)]
+    assert (stale["totals"]["refunded"], stale["payment_status"]) == (2500, "refunded")
+    assert [r["status"] for r in young["refunds"]] == ["pending"] and young["totals"]["refunded"] == 0
+
+
 def test_the_database_refuses_refunds_above_what_was_paid(api, app):
     product(api, "MUG", price=2500)
     receive(api, "MUG", 1)

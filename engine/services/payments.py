@@ -19,6 +19,7 @@ on (payment, reference).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -301,6 +302,29 @@ def execute_refunds(order_id: int, refund_ids: list[int]) -> None:
             raise ProviderUnavailable(f"refund with {provider.name} failed: {exc}; nothing was refunded by this "
                                       "call, try again") from exc
         settle_refund(refund_id, outcome)
+
+
+# a pending refund older than this was left by a process that died during its provider call
+REFUND_LEASE = timedelta(minutes=10)
+
+
+def retry_stale_refunds(now=None) -> int:
+    """Call the provider again for refunds left ``pending`` by a process that died mid-call, and settle
+    them (the sweeper and ``hookshop relay`` run it). Safe because a provider's refund of one payment
+    and amount is idempotent (Stripe: the same idempotency key, so a refund it already made is
+    answered again, not made twice). Returns how many were settled."""
+    cutoff = (now or utcnow()) - REFUND_LEASE
+    stale = db.session.execute(select(Refund.order_id, Refund.id).where(
+        Refund.status == "pending", Refund.created_at <= cutoff).order_by(Refund.id)).all()
+    db.session.commit()
+    settled = 0
+    for order_id, refund_id in stale:
+        try:
+            execute_refunds(order_id, [refund_id])
+            settled += 1
+        except DomainError:  # released (failed) with the provider's reason on the timeline
+            db.session.rollback()
+    return settled
 
 
 def settle_refund(refund_id: int, outcome: RefundOutcome | None, failure: str = "") -> None:
