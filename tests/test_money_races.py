@@ -317,6 +317,39 @@ def test_a_refund_left_pending_by_a_dead_process_is_settled_by_the_sweeper(api, 
     assert [r["status"] for r in young["refunds"]] == ["pending"] and young["totals"]["refunded"] == 0
 
 
+def test_concurrent_refunds_reported_by_the_provider_are_capped_at_what_was_paid(api, app):
+    from engine.services import payments
+
+    product(api, "MUG", price=2500)
+    receive(api, "MUG", 1)
+    oid = place(api, [("MUG", 1)])["id"]
+    assert api.post(f"/orders/{oid}/pay").status_code == 200
+    with app.app_context():
+        payment_id = db.session.execute(select(Payment.id).where(Payment.order_id == oid)).scalar_one()
+        db.session.rollback()
+    barrier, failures = threading.Barrier(8), []
+
+    def report(i):  # eight different platform refunds of 1000 each, delivered at once
+        try:
+            with app.app_context():
+                barrier.wait(30)
+                payments.apply_refund(oid, payment_id, RefundOutcome(1000, f"platform-refund-{i}"), "on the platform")
+                db.session.remove()
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=report, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert not failures, failures
+    order = api.get(f"/orders/{oid}").get_json()
+    assert order["totals"]["refunded"] == order["payments"][0]["refunded_amount"] == 2500
+    assert sum(r["amount"] for r in order["refunds"] if r["status"] == "succeeded") == 2500
+    assert any(e["kind"] == "refund_beyond_paid" for e in order["events"])
+
+
 def test_the_database_refuses_refunds_above_what_was_paid(api, app):
     product(api, "MUG", price=2500)
     receive(api, "MUG", 1)

@@ -389,7 +389,19 @@ def apply_refund(order_id: int, payment_id: int, outcome: RefundOutcome, reason:
             refund.message = outcome.message or "refund failed"
             order_service.note(order, "refund_failed", refund.message, payment_id=payment_id, refund_id=refund.id)
             return
-        _count_refund_locked(order, refund, outcome.amount, outcome.message)
+        # decided here, under the lock: never more than the payment and the order can still give back
+        payment = db.session.execute(select(Payment).where(Payment.id == payment_id)
+                                     .execution_options(populate_existing=True)).scalar_one()
+        room = min(payment.amount - payment.refunded_amount, order.paid_total - order.refunded_total)
+        if outcome.amount > room:
+            order_service.note(order, "refund_beyond_paid",
+                               f"the provider reports a refund of {outcome.amount} while {max(room, 0)} was left to "
+                               "refund: check the payment at the provider", payment_id=payment_id,
+                               reference=outcome.reference, amount=outcome.amount)
+        if room <= 0:
+            refund.message = "nothing was left to refund"
+            return
+        _count_refund_locked(order, refund, min(outcome.amount, room), outcome.message)
 
 
 def settle_for_cancel(order_id: int, reason: str) -> str:

@@ -172,10 +172,10 @@ def _refund(channel, order, parsed) -> str:
         return "already refunded"
     if amount <= 0 or payment is None:
         return "nothing to refund"
-    due = order.paid_total - order.refunded_total
-    if due <= 0:
+    if order.paid_total - order.refunded_total <= 0:
         return "already refunded"
-    payments.apply_refund(order.id, payment.id, payments.RefundOutcome(amount=min(amount, due), reference=reference),
+    # capped at what is left under the order's lock, by the core
+    payments.apply_refund(order.id, payment.id, payments.RefundOutcome(amount=amount, reference=reference),
                           reason=parsed.get("note") or f"refunded on {channel.name}")
     return "refunded"
 
