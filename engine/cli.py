@@ -399,6 +399,15 @@ def db_revision_command(message, branch, autogenerate, rev_id):
     click.echo("review it before you commit it: autogenerate does not see renames, CHECK constraints or triggers")
 
 
+def _add_stock_commands():
+    from engine.stock_commands import stock_group
+
+    cli.add_command(stock_group)
+
+
+_add_stock_commands()
+
+
 def main():
     cli.main(prog_name="hookshop")
 
