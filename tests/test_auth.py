@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import json
 
 import pytest
@@ -120,6 +121,22 @@ def test_openapi_and_docs_need_no_key(app):
     resp = client.get("/api/docs")
     assert resp.status_code == 200 and b"swagger" in resp.data.lower()
     assert client.get("/api/redoc").status_code == 200
+
+
+def test_the_docs_pages_load_every_asset_from_hookshop_itself(app):
+    """Offline (no CDN): every script and stylesheet the two pages name is served by hookshop, no key needed."""
+    client = app.test_client()
+    for page, wanted in (("/api/docs", {"swagger-ui-bundle.js", "swagger-ui.css"}),
+                         ("/api/redoc", {"redoc.standalone.js"})):
+        html = client.get(page).get_data(as_text=True)
+        assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+        assert wanted <= {a.rsplit("/", 1)[-1] for a in assets}, assets
+        for asset in assets:
+            assert asset.startswith("/"), f"{page} loads {asset} from another host"
+            resp = client.get(asset)
+            assert resp.status_code == 200 and len(resp.data) > 10_000, asset
+            assert resp.mimetype in ("text/javascript", "application/javascript", "text/css"), resp.mimetype
+    assert client.get("/api/docs-assets/swagger-ui/../../../etc/passwd").status_code == 404
 
 
 def test_keys_are_stored_only_as_sha256_hashes(app):

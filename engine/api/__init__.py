@@ -11,10 +11,12 @@ from __future__ import annotations
 import functools
 import json
 import re
+from pathlib import Path
 
 import flask_smorest
 from apispec import BasePlugin
-from flask import Response, current_app, g, request
+from flask import Blueprint as FlaskBlueprint
+from flask import Response, current_app, g, request, send_from_directory
 from flask_smorest import Api as SmorestApi
 from flask_smorest import Blueprint as SmorestBlueprint
 from sqlalchemy.exc import IntegrityError
@@ -270,6 +272,29 @@ def idempotent(view):
     return wrapper
 
 
+DOCS_ASSETS = "/api/docs-assets"
+REDOC_FOLDER = Path(__file__).resolve().parent.parent / "static" / "redoc"
+
+
+def docs_assets() -> FlaskBlueprint:
+    """Swagger UI's files from the swagger-ui-bundle package (the OpenAPI Initiative's distribution, as
+    connexion ships it) and ReDoc's standalone bundle vendored under engine/static/redoc (no Python
+    distribution of it exists): the docs pages need no network."""
+    from swagger_ui_bundle import swagger_ui_path
+
+    assets = FlaskBlueprint("docs_assets", __name__, url_prefix=DOCS_ASSETS)
+
+    @assets.route("/swagger-ui/<path:filename>")
+    def swagger_ui(filename):
+        return send_from_directory(swagger_ui_path, filename, max_age=86400)
+
+    @assets.route("/redoc/<path:filename>")
+    def redoc(filename):
+        return send_from_directory(REDOC_FOLDER, filename, max_age=86400)
+
+    return assets
+
+
 def init_api(app) -> Api:
     app.config.setdefault("API_TITLE", "hookshop")
     app.config.setdefault("API_VERSION", "v1")
@@ -277,9 +302,10 @@ def init_api(app) -> Api:
     app.config.setdefault("OPENAPI_URL_PREFIX", "/api")
     app.config.setdefault("OPENAPI_JSON_PATH", "openapi.json")
     app.config.setdefault("OPENAPI_SWAGGER_UI_PATH", "/docs")
-    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", "https://cdn.jsdelivr.net/npm/swagger-ui-dist/")
+    # the docs pages work offline: hookshop serves their assets itself (docs_assets below)
+    app.config.setdefault("OPENAPI_SWAGGER_UI_URL", f"{DOCS_ASSETS}/swagger-ui/")
     app.config.setdefault("OPENAPI_REDOC_PATH", "/redoc")
-    app.config.setdefault("OPENAPI_REDOC_URL", "https://cdn.jsdelivr.net/npm/redoc/bundles/redoc.standalone.js")
+    app.config.setdefault("OPENAPI_REDOC_URL", f"{DOCS_ASSETS}/redoc/redoc.standalone.js")
     app.config.setdefault("API_SPEC_OPTIONS", {
         "info": {"description": "hookshop's REST API. Authenticate with `Authorization: Bearer <api key>`. "
                                 "A request body is at most MAX_CONTENT_LENGTH bytes (default 1 MiB: 413), "
@@ -291,6 +317,7 @@ def init_api(app) -> Api:
     app.url_map.converters["int"] = limits.Int64Converter
     app.url_map.converters["segment"] = limits.SegmentConverter
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
+    app.register_blueprint(docs_assets())
     api.register_converter(limits.Int64Converter, limits.int64_param_schema)
     api.register_converter(limits.SegmentConverter, limits.segment_param_schema)
     app.register_error_handler(DomainError, handle_domain_error)
