@@ -114,6 +114,13 @@ def create_app(config: dict | None = None) -> Flask:
         return render_template_string(HOME, db=_database_kind(db.engine.url),
                                       jobs="rq (Redis)" if app.config.get("REDIS_URL") else "background thread", plugins=infos)
 
+    @app.get("/healthz")
+    def healthz():
+        from engine.health import check_health
+
+        report, status = check_health()
+        return report, status, {"Cache-Control": "no-store"}
+
     return app
 
 

@@ -50,12 +50,14 @@ DEFAULTS: dict = {
     # the shop's public base URL (https://shop.example.com): absolute links for customers (tracking
     # pages) are built on it, never on a request's Host header; unset: links are relative paths
     "PUBLIC_URL": None,
+    # GET /healthz answers 503 when the oldest due outbox event has waited longer than this (seconds)
+    "HEALTH_MAX_OUTBOX_LAG": 300.0,
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS"}
-_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT"}
+_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG"}
 
 
 def _coerce(key: str, value):

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 
 import pytest
 from conftest import ApiClient, new_key, order_body, place, product, receive, stock_of
