@@ -86,8 +86,10 @@ def create_app(config: dict | None = None) -> Flask:
         plugins.setup(pm, infos, app)
         registry.refresh()
 
+    from engine import structured_logs
     from engine.api import init_api
 
+    structured_logs.init_app(app)  # first: a request refused by the API's screens has an id too
     api = init_api(app)
     app.extensions["hookshop_api"] = api
     for blueprint in plugins.collect(pm, "register_blueprints"):

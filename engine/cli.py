@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import signal
 import sys
 
@@ -10,6 +9,7 @@ import click
 from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
+from engine import structured_logs
 from engine.errors import DomainError, PluginError
 
 
@@ -136,7 +136,7 @@ def serve_command(host, port, threads, demo):
         jobs.sweep(app)  # embedded mode: retries of failed stage hooks run in this process
     # SIGTERM (a service manager's stop) ends like Ctrl-C: the atexit drain lets the delivery thread finish
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    structured_logs.configure(app)
     for info in app.extensions["hookshop"].infos:
         if not info.enabled:
             click.echo(f"plugin {info.name} is off: {info.reason}", err=True)
@@ -234,6 +234,7 @@ def worker_command(burst, with_sweeper):
     from engine.db import db
 
     app = current_app._get_current_object()
+    structured_logs.configure(app)
     if not app.config.get("REDIS_URL"):
         raise click.ClickException("REDIS_URL is not set: in the embedded mode the web process delivers stage "
                                    "hooks on a background thread, no worker is needed. "

@@ -50,6 +50,9 @@ DEFAULTS: dict = {
     # the shop's public base URL (https://shop.example.com): absolute links for customers (tracking
     # pages) are built on it, never on a request's Host header; unset: links are relative paths
     "PUBLIC_URL": None,
+    # log lines of `hookshop serve` and `hookshop worker`: "text", or "json" (one object per line, with the
+    # request id; the production setting); both redact secrets, card numbers and e-mail addresses
+    "LOG_FORMAT": "text",
     # GET /healthz answers 503 when the oldest due outbox event has waited longer than this (seconds)
     "HEALTH_MAX_OUTBOX_LAG": 300.0,
 }
