@@ -224,27 +224,28 @@ def plugins_command():
 @cli.command("worker")
 @click.option("--burst", is_flag=True, help="stop when the queue is empty")
 @click.option("--with-sweeper/--no-sweeper", default=True, help="also retry due outbox events every 5 s")
+@click.option("--fork/--no-fork", default=False, show_default=True,
+              help="run each job in a forked work horse (rq's default) instead of in the worker process")
 @with_appcontext
-def worker_command(burst, with_sweeper):
-    """Process background jobs (production mode: needs REDIS_URL)."""
-    from redis import Redis
-    from rq import Queue, Worker
+def worker_command(burst, with_sweeper, fork):
+    """Process background jobs (production mode: needs REDIS_URL).
+
+    By default jobs run in the worker process itself (rq's SimpleWorker): no fork per job, so a worker
+    keeps up with the outbox, and SIGTERM (a warm shutdown: the running job finishes, then the worker
+    exits) leaves no work horse behind. A stage hook that raises never fails its job: the outbox retries
+    it; a job fails only when the engine itself could not run (see `hookshop jobs failed`)."""
+    from rq import SimpleWorker, Worker
 
     from engine import jobs
     from engine.db import db
 
     app = current_app._get_current_object()
     structured_logs.configure(app)
-    if not app.config.get("REDIS_URL"):
-        raise click.ClickException("REDIS_URL is not set: in the embedded mode the web process delivers stage "
-                                   "hooks on a background thread, no worker is needed. "
-                                   "Set REDIS_URL=redis://127.0.0.1:6379/0 to use rq.")
-    # a client of its own: rq's blocking reads need a longer socket timeout than enqueueing uses
-    q = Queue(app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(app.config["REDIS_URL"]))
+    q = _worker_queue(app)
     jobs._worker_app = app
     engine = db.engine
 
-    class HookshopWorker(Worker):
+    class ForkingWorker(Worker):
         def main_work_horse(self, job, queue):
             # rq forks a work horse per job: it must not reuse the pooled connections it
             # inherited (the sweeper thread uses them in the parent); close=False leaves them open there
@@ -253,9 +254,74 @@ def worker_command(burst, with_sweeper):
 
     if with_sweeper and not burst:
         jobs.sweep(app)
-    HookshopWorker([q], connection=q.connection).work(burst=burst, with_scheduler=not burst)
+    worker_class = ForkingWorker if fork else SimpleWorker
+    # no rq scheduler (a process of its own): hookshop schedules nothing on rq, its retries are the outbox's
+    worker_class([q], connection=q.connection).work(burst=burst, with_scheduler=False)
 
 
+def _worker_queue(app):
+    """The rq queue with a client of its own: rq's blocking reads need a longer socket timeout than
+    enqueueing uses."""
+    from redis import Redis
+    from rq import Queue
+
+    if not app.config.get("REDIS_URL"):
+        raise click.ClickException("REDIS_URL is not set: in the embedded mode the web process delivers stage "
+                                   "hooks on a background thread, no worker is needed. "
+                                   "Set REDIS_URL=redis://127.0.0.1:6379/0 to use rq.")
+    return Queue(app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(app.config["REDIS_URL"]))
+
+
+@cli.group("jobs")
+def jobs_group():
+    """rq jobs that failed (production mode): list them, put them back on the queue."""
+
+
+@jobs_group.command("failed")
+@with_appcontext
+def jobs_failed_command():
+    """List the failed jobs of the queue, newest first, with the last line of their error."""
+    from rq.job import Job
+
+    from engine.domain.privacy import redact_text
+
+    q = _worker_queue(current_app)
+    ids = q.failed_job_registry.get_job_ids(desc=True)
+    if not ids:
+        click.echo(f"no failed jobs on queue {q.name}")
+        return
+    for job in Job.fetch_many(ids, connection=q.connection):
+        if job is None:  # expired between the two reads
+            continue
+        error = (job.latest_result().exc_string if job.latest_result() else "") or ""
+        last = error.strip().splitlines()[-1] if error.strip() else "-"
+        ended = job.ended_at.isoformat(timespec="seconds") if job.ended_at else "-"
+        click.echo(f"{job.id}  {job.func_name}  ended {ended}  {redact_text(last)[:200]}")
+    click.echo(f"{len(ids)} failed; put them back with `hookshop jobs requeue --all` (or by id)")
+
+
+@jobs_group.command("requeue")
+@click.argument("job_ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="every failed job of the queue")
+@with_appcontext
+def jobs_requeue_command(job_ids, everything):
+    """Put failed jobs back on the queue (a worker then runs them again)."""
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
+
+    q = _worker_queue(current_app)
+    registry = q.failed_job_registry
+    if everything == bool(job_ids):
+        raise click.UsageError("give job ids or --all (see `hookshop jobs failed`)")
+    wanted = registry.get_job_ids() if everything else list(job_ids)
+    missing = []
+    for job_id in wanted:
+        try:
+            registry.requeue(job_id)
+        except (NoSuchJobError, InvalidJobOperation):
+            missing.append(job_id)
+    click.echo(f"requeued {len(wanted) - len(missing)} job(s) on {q.name}")
+    if missing:
+        raise click.ClickException(f"not among the failed jobs: {', '.join(missing)} (see `hookshop jobs failed`)")
 @cli.command("relay")
 @with_appcontext
 def relay_command():

@@ -152,3 +152,78 @@ def test_worker_without_redis_url_says_what_to_do(tmp_path):
     assert done.returncode != 0
     assert "REDIS_URL" in done.stderr and "redis://" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+# ------------------------------------------------------------ failed jobs, shutdown, no fork per job
+
+
+def _worker_env(app, queue_name, tmp_path) -> dict:
+    return _env(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"], REDIS_URL=REDIS_URL, HOOKSHOP_QUEUE=queue_name,
+                HOOKSHOP_INSTANCE=str(tmp_path / "worker"), HOOKSHOP_PLUGINS_DISABLED=",".join(OTHER_LISTENERS))
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_failed_jobs_are_listed_and_requeued(app, redis_conn, queue_name, tmp_path):
+    from rq import Queue
+
+    q = Queue(queue_name, connection=redis_conn)
+    job = q.enqueue("json.loads", "{broken")  # raises inside the worker
+    env = _worker_env(app, queue_name, tmp_path)
+    done = subprocess.run([str(HOOKSHOP), "worker", "--burst"], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert q.failed_job_registry.get_job_ids() == [job.id]
+
+    listed = subprocess.run([str(HOOKSHOP), "jobs", "failed"], env=env, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0, listed.stderr
+    assert job.id in listed.stdout and "json.loads" in listed.stdout and "JSONDecodeError" in listed.stdout
+    assert "1 failed" in listed.stdout
+
+    wrong = subprocess.run([str(HOOKSHOP), "jobs", "requeue", "no-such-job"], env=env, capture_output=True,
+                           text=True, timeout=60)
+    assert wrong.returncode != 0 and "not among the failed jobs: no-such-job" in wrong.stderr
+    again = subprocess.run([str(HOOKSHOP), "jobs", "requeue", "--all"], env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0 and "requeued 1 job(s)" in again.stdout
+    assert q.failed_job_registry.get_job_ids() == [] and q.get_job_ids() == [job.id]
+    empty = subprocess.run([str(HOOKSHOP), "jobs", "failed"], env=env, capture_output=True, text=True, timeout=60)
+    assert "no failed jobs" in empty.stdout
+
+
+def test_sigterm_lets_the_running_job_finish_and_leaves_no_process_behind(app, redis_conn, queue_name, tmp_path):
+    import signal
+    import time
+
+    from rq import Queue
+
+    q = Queue(queue_name, connection=redis_conn)
+    marker = tmp_path / "slow-job-done"
+    worker = subprocess.Popen([str(HOOKSHOP), "worker", "--no-sweeper"], env=_worker_env(app, queue_name, tmp_path),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        job = q.enqueue("subprocess.run", ["sh", "-c", f"sleep 2; touch {marker}"], job_timeout=60)
+        deadline = time.monotonic() + 60
+        while job.get_status(refresh=True) != "started":
+            assert time.monotonic() < deadline and worker.poll() is None, "the worker did not start the job"
+            time.sleep(0.05)
+        commands = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:2] for pid in _children(worker.pid)]
+        assert commands == [[b"sh", b"-c"]]  # the job's own child; no work horse, no scheduler process
+        worker.send_signal(signal.SIGTERM)
+        output, _ = worker.communicate(timeout=60)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == 0, output
+    assert marker.exists() and job.get_status(refresh=True) == "finished"  # a warm shutdown
+    assert _children(worker.pid) == []
