@@ -316,10 +316,12 @@ def init_api(app) -> Api:
     # every <int:...> in a route (the core's and the plugins') is bounded to a 64-bit column: beyond, a 404
     app.url_map.converters["int"] = limits.Int64Converter
     app.url_map.converters["segment"] = limits.SegmentConverter
+    app.url_map.converters["location_path"] = limits.LocationPathConverter
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     app.register_blueprint(docs_assets())
     api.register_converter(limits.Int64Converter, limits.int64_param_schema)
     api.register_converter(limits.SegmentConverter, limits.segment_param_schema)
+    api.register_converter(limits.LocationPathConverter, limits.location_path_param_schema)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     # hostile input: size and NUL before authentication, the body's scan after it (engine/api/limits.py)
@@ -328,8 +330,8 @@ def init_api(app) -> Api:
     app.before_request(limits.screen_body)
     app.teardown_request(_release_write_intent)
 
-    from engine.api import admin, catalog, customers, orders, plugins_view, webhooks
+    from engine.api import admin, catalog, customers, locations, orders, plugins_view, webhooks
 
-    for module in (catalog, orders, customers, plugins_view, webhooks, admin):
+    for module in (catalog, orders, customers, plugins_view, webhooks, admin, locations):
         api.register_blueprint(module.blp)
     return api

@@ -29,7 +29,7 @@ import re
 
 from flask import Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
-from werkzeug.routing import IntegerConverter, UnicodeConverter
+from werkzeug.routing import BaseConverter, IntegerConverter, UnicodeConverter
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -174,3 +174,20 @@ def _depth(text: bytes) -> int:
     """The deepest nesting of ``[`` and ``{`` outside JSON strings (escaped backslashes neutralised)."""
     brackets = _JSON_STRING.sub(b"", text).translate(None, _NOT_BRACKETS)
     return max(itertools.accumulate(map(_DEPTH_STEP.__getitem__, brackets)), default=0)
+
+
+class LocationPathConverter(BaseConverter):
+    """``<location_path:path>``: a location's path in a URL, slashes included (``MAIN/A-01-3``).
+
+    At most 64 characters (the column), never starting or ending with ``/`` nor holding ``//``; what
+    the path format allows beyond that is the service's to say (an unknown path is a 404)."""
+
+    part_isolating = False
+    regex = r"[^/](?:[^/]|/(?=[^/])){0,63}"
+    weight = 200
+
+
+def location_path_param_schema(_converter: LocationPathConverter) -> dict:
+    """The OpenAPI schema of a ``<location_path:...>`` path parameter."""
+    return {"type": "string", "minLength": 1, "maxLength": 64,
+            "description": "a location path, e.g. MAIN/A-01-3 (its slashes are part of the URL's path)"}

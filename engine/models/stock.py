@@ -10,11 +10,33 @@ from engine.db import db, utcnow
 DEFAULT_LOCATION = "MAIN"
 
 
+# what a location is for; a warehouse is a path's first segment, every other kind lives inside one
+LOCATION_KINDS = ("warehouse", "bin", "receiving", "quarantine", "staging")
+
+
 class Location(db.Model):
+    """A warehouse or a place inside one, named by its path: ``MAIN``, ``MAIN/A-01-3`` (``code``).
+
+    Only ``pickable`` locations give stock to orders; a quarantine location never does."""
+
     __tablename__ = "locations"
+    __table_args__ = (
+        CheckConstraint("kind IN ('warehouse', 'bin', 'receiving', 'quarantine', 'staging')", name="kind_known"),
+        CheckConstraint("(kind = 'warehouse' AND parent_id IS NULL) OR (kind <> 'warehouse' AND parent_id IS NOT NULL)",
+                        name="warehouse_is_top_level"),
+        CheckConstraint("kind <> 'quarantine' OR NOT pickable", name="quarantine_not_pickable"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # the path
     name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16), default="warehouse")
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("locations.id"), index=True)
+    pickable: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    @property
+    def warehouse(self) -> str:
+        return self.code.split("/", 1)[0]
 
 
 class StockLevel(db.Model):

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import signals
 from engine.db import db, insert_if_absent, transaction, utcnow
+from engine.domain import locations as location_rules
 from engine.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from engine.models import (
     Location,
@@ -33,20 +35,43 @@ from engine.models.stock import DEFAULT_LOCATION
 
 
 def default_location() -> Location:
+    """``MAIN``, the default warehouse: it always exists (made on first use)."""
     return _get_or_create_location(DEFAULT_LOCATION, "Main warehouse")
 
 
-def _location(code: str | None) -> Location:
+def _location(code: str | None, field: str = "location") -> Location:
+    """The location a receipt or a return names, created on first use as v1 promised: a well-formed path
+    whose parent exists becomes a warehouse (one segment) or a bin. A transfer never creates one
+    (``locations.find``)."""
     if not code or code == DEFAULT_LOCATION:
         return default_location()
-    return _get_or_create_location(code, code)
+    location = db.session.execute(select(Location).where(Location.code == code)).scalar_one_or_none()
+    if location is not None:
+        return location
+    problems = location_rules.path_errors(code)
+    if problems:
+        raise ValidationFailed(f"unknown location {code!r}: {problems[0]}", errors={field: problems},
+                               code="invalid_location")
+    parent_code = location_rules.parent_path(code)
+    parent = None
+    if parent_code is not None:
+        parent = db.session.execute(select(Location).where(Location.code == parent_code)).scalar_one_or_none()
+        if parent is None and parent_code != DEFAULT_LOCATION:
+            raise ValidationFailed(f"unknown location {code!r}: {parent_code!r} does not exist (create it with "
+                                   "POST /locations first)", errors={field: [f"unknown location {parent_code!r}"]},
+                                   code="unknown_location")
+        parent = parent or default_location()
+    return _get_or_create_location(code, code, parent)
 
 
-def _get_or_create_location(code: str, name: str) -> Location:
+def _get_or_create_location(code: str, name: str, parent: Location | None = None) -> Location:
     stmt = select(Location).where(Location.code == code)
     location = db.session.execute(stmt).scalar_one_or_none()
     if location is None:
-        insert_if_absent(Location, {"code": code, "name": name}, ["code"])
+        insert_if_absent(Location, {"code": code, "name": name, "kind": "bin" if parent else "warehouse",
+                                    "parent_id": parent.id if parent else None,
+                                    "pickable": parent.pickable if parent else True,
+                                    "created_at": utcnow()}, ["code"])
         location = db.session.execute(stmt).scalar_one()
     return location
 
@@ -55,8 +80,11 @@ def lock_levels(product_ids) -> list[StockLevel]:
     """Lock and return the stock levels of the products, in id order."""
     if not product_ids:
         return []
+    # the location (path, pickable) comes in the same SELECT: allocation needs it and placement's
+    # statement count stays; only the levels are locked (FOR UPDATE OF stock_levels)
     stmt = (select(StockLevel).where(StockLevel.product_id.in_(sorted(set(product_ids))))
-            .order_by(StockLevel.id).with_for_update().execution_options(populate_existing=True))
+            .options(joinedload(StockLevel.location, innerjoin=True))
+            .order_by(StockLevel.id).with_for_update(of=StockLevel).execution_options(populate_existing=True))
     return list(db.session.execute(stmt).scalars())
 
 
@@ -157,9 +185,21 @@ class Allocation:
     quantity: int
 
 
+def allocation_order(levels: list[StockLevel], need: int, free: dict) -> list[StockLevel]:
+    """The documented rule: only pickable locations; one that can give the whole ``need`` first (fewest
+    splits), then the most available first; ties by location path. ``free`` maps a level's key to what
+    it can still give."""
+    pickable = [lv for lv in levels if lv.location.pickable and free[_key(lv)] > 0]
+    return sorted(pickable, key=lambda lv: (free[_key(lv)] < need, -free[_key(lv)], lv.location.code))
+
+
+def _key(level: StockLevel):
+    return level.id if level.id is not None else id(level)
+
+
 def allocate(lines: list[OrderLine], products: dict[int, Product], levels: list[StockLevel],
              allow_short: bool = False) -> tuple[list[Allocation], dict[int, int]]:
-    """Spread each line over the locations with stock (most available first).
+    """Spread each line over the pickable locations by ``allocation_order``.
 
     Returns the allocations and the shortfall per line index. Raises
     InsufficientStock naming the sku when a product without backorders is short.
@@ -168,19 +208,17 @@ def allocate(lines: list[OrderLine], products: dict[int, Product], levels: list[
     by_product: dict[int, list[StockLevel]] = {}
     for level in levels:
         by_product.setdefault(level.product_id, []).append(level)
-    free = {level.id if level.id is not None else id(level): level.available for level in levels}
+    free = {_key(level): level.available for level in levels}
     allocations: list[Allocation] = []
     short: dict[int, int] = {}
     errors: dict = {}
     for index, line in enumerate(lines):
         need = line.quantity
-        for level in sorted(by_product.get(line.product_id, []), key=lambda lv: -lv.available):
-            key = level.id if level.id is not None else id(level)
-            take = min(need, free[key])
-            if take > 0:
-                allocations.append(Allocation(line, level, take))
-                free[key] -= take
-                need -= take
+        for level in allocation_order(by_product.get(line.product_id, []), need, free):
+            take = min(need, free[_key(level)])
+            allocations.append(Allocation(line, level, take))
+            free[_key(level)] -= take
+            need -= take
             if need == 0:
                 break
         if need:
@@ -319,7 +357,8 @@ def allocate_backorders(product: Product) -> None:
         return
     levels = lock_levels([product.id])
     for line in lines:
-        for level in sorted(levels, key=lambda lv: -lv.available):
+        free = {_key(level): level.available for level in levels}
+        for level in allocation_order(levels, line.backordered, free):
             take = min(line.backordered, level.available)
             if take <= 0:
                 continue
