@@ -31,7 +31,7 @@ from invariants import check_stock_invariants
 from sqlalchemy import func, select
 
 from engine.db import db
-from engine.models import Customer, Order, Product, Reservation, SerialUnit, StockLevel
+from engine.models import Customer, Location, Order, Product, Reservation, SerialUnit, StockLevel
 
 PRODUCTS = {
     "MUG": {"price": 1290, "barcode": "4006381333948"},
@@ -40,6 +40,7 @@ PRODUCTS = {
     "CAM": {"price": 34900, "track_serials": True, "allow_backorder": True},
 }
 SKUS = sorted(PRODUCTS)
+BIN = "MAIN/B-1"  # a second pickable location: transfers move units between it and MAIN
 TRACKED = {sku for sku, p in PRODUCTS.items() if p.get("track_serials")}
 BACKORDER = {sku for sku, p in PRODUCTS.items() if p.get("allow_backorder")}
 INITIAL_STOCK = {"MUG": 5, "CAP": 3, "PHONE": 3, "CAM": 2}
@@ -127,6 +128,7 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
             self.serial_numbers = itertools.count(1)
             for sku, quantity in INITIAL_STOCK.items():  # something to sell from the first step
                 self.receive(sku, quantity, None)
+            assert self.api.post("/locations", {"path": BIN}).status_code == 201
 
         def teardown(self):
             with self.app.app_context():
@@ -227,6 +229,31 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
             summary = resp.get_json()
             assert (summary["on_hand"], summary["reserved"], summary["available"]) == (
                 self.on_hand[sku], self.reserved(sku), self.on_hand[sku] - self.reserved(sku))
+
+        @rule(sku=st.sampled_from(SKUS), quantity=st.integers(1, 4), inwards=st.booleans())
+        def transfer(self, sku, quantity, inwards):
+            """Units move between MAIN and a bin: the totals stay, only available units move."""
+            source, destination = ("MAIN", BIN) if inwards else (BIN, "MAIN")
+            at = {e["location"]: e for e in self.api.get(f"/stock/{sku}").get_json()["locations"]}
+            available = at[source]["available"] if source in at else 0
+            body = {"sku": sku, "quantity": quantity, "from": source, "to": destination}
+            if sku in TRACKED:
+                with self.app.app_context():
+                    shelf = list(db.session.execute(
+                        select(SerialUnit.serial).join(Location, Location.id == SerialUnit.location_id)
+                        .join(Product, Product.id == SerialUnit.product_id)
+                        .where(Product.sku == sku, Location.code == source, SerialUnit.status == "in_stock")
+                        .order_by(SerialUnit.serial).limit(quantity)).scalars())
+                    db.session.rollback()
+                if not shelf:
+                    return
+                body = {"sku": sku, "serials": shelf, "from": source, "to": destination}
+                quantity = len(shelf)
+            resp = self.post("/stock/transfers", body)
+            if quantity > available:
+                assert resp.status_code == 409 and resp.get_json()["code"] == "insufficient_stock", resp.get_json()
+            else:
+                assert resp.status_code == 201, resp.get_json()
 
         # ------------------------------------------------------------ placement
 
