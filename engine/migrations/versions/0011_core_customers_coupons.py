@@ -83,20 +83,17 @@ def _create_coupons():
 def _copy_statistics():
     """orders_by_currency and the first and last order dates of every profile, from its orders."""
     bind = op.get_bind()
+    bind.execute(sa.text(
+        "UPDATE customers SET first_order_at = (SELECT MIN(created_at) FROM orders WHERE orders.customer_id = "
+        "customers.id), last_order_at = (SELECT MAX(created_at) FROM orders WHERE orders.customer_id = customers.id)"))
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     for customer_id, currency, count in bind.execute(sa.text(
             "SELECT customer_id, currency, COUNT(*) FROM orders WHERE status <> 'cancelled' "
             "GROUP BY customer_id, currency")):
         counts[customer_id][currency] = int(count)
-    dates = {row[0]: (row[1], row[2]) for row in bind.execute(sa.text(
-        "SELECT customer_id, MIN(created_at), MAX(created_at) FROM orders GROUP BY customer_id"))}
-    customers = sa.table("customers", sa.column("id", sa.BigInteger), sa.column("orders_by_currency", JSON),
-                         sa.column("first_order_at", sa.DateTime(timezone=True)),
-                         sa.column("last_order_at", sa.DateTime(timezone=True)))
-    for customer_id in set(counts) | set(dates):
-        first, last = dates.get(customer_id, (None, None))
-        bind.execute(customers.update().where(customers.c.id == customer_id).values(
-            orders_by_currency=counts.get(customer_id, {}), first_order_at=first, last_order_at=last))
+    customers = sa.table("customers", sa.column("id", sa.BigInteger), sa.column("orders_by_currency", JSON))
+    for customer_id, amounts in counts.items():
+        bind.execute(customers.update().where(customers.c.id == customer_id).values(orders_by_currency=amounts))
 
 
 def upgrade():
