@@ -3,10 +3,22 @@ pages, staff edits, and the merge of duplicates keeping every order and every am
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 from conftest import order_body, place, product, receive
+from sqlalchemy import func, select
+from test_concurrency import answer, together
 
+from engine.db import db
 from engine.domain import customers as rules
+from engine.models import Customer, Order
+
+
+@pytest.fixture
+def app_config():
+    # enough connections for every thread at once (SQLite keeps its own connect_args)
+    return {"SQLALCHEMY_ENGINE_OPTIONS": {"pool_size": 40, "max_overflow": 10, "pool_timeout": 60}}
 
 
 @pytest.fixture
@@ -168,3 +180,25 @@ def test_merge_refuses_itself_unknown_ids_and_merged_profiles(shop):
     assert shop.post(f"/customers/{c}/merge", {"from": [a]}).status_code == 200
     assert shop.get(f"/customers/{b}").get_json()["merged_into"] == c
     assert place(shop, [("MUG", 1)], email="b@example.com")["customer"]["id"] == c
+
+
+def test_orders_placed_while_a_merge_runs_all_end_on_the_survivor(shop, app):
+    survivor = place(shop, [("MUG", 1)], email="sam@example.com")["customer"]["id"]
+    duplicate = place(shop, [("MUG", 1)], email="sam.shop@example.com")["customer"]["id"]
+
+    def buy(client):
+        return answer(client.post("/orders", order_body([("MUG", 1)], email="sam.shop@example.com")))
+
+    def merge(client):
+        return answer(client.post(f"/customers/{survivor}/merge", {"from": [duplicate]}))
+
+    results = together(app, shop.key, [buy] * 12 + [merge])
+    assert Counter(status for status, _ in results) == {201: 12, 200: 1}, results
+    with app.app_context():
+        owners = Counter(db.session.execute(select(Order.customer_id)).scalars())
+        assert owners == {survivor: 14}
+        row = db.session.get(Customer, survivor)
+        assert (row.order_count, row.spent_by_currency, row.orders_by_currency) == (14, {"EUR": 28000}, {"EUR": 14})
+        tomb = db.session.get(Customer, duplicate)
+        assert (tomb.merged_into_id, tomb.order_count, tomb.spent_by_currency) == (survivor, 0, {})
+        assert db.session.execute(select(func.sum(Order.total))).scalar_one() == 28000
