@@ -93,6 +93,8 @@ def test_staff_edit_company_tax_id_language_notes_and_vip(shop):
     assert "vip" in place(shop, [("MUG", 1)])["flags"]
     shop.patch(f"/customers/{cid}", {"vip": False})
     assert "vip" not in place(shop, [("MUG", 1)])["flags"]
+    profile = shop.patch(f"/customers/{cid}", {"vip": None}).get_json()  # the rule decides again: not vip yet
+    assert (profile["vip"], profile["vip_by_staff"]) == (False, None)
 
 
 def test_tax_ids_are_checked_where_python_stdnum_knows_the_format():

@@ -53,7 +53,7 @@ class CustomerPatch(Strict):
     tax_id = fields.String(validate=validate.Length(min=1, max=64), allow_none=True, metadata={
         "description": "checked with python-stdnum where the country's format is known (an EU VAT prefix, or "
                        "the billing address's country), stored compact; else kept as given"})
-    billing_address = fields.Nested(AddressIn, metadata={"description": "the default billing address (replaced whole)"})
+    billing_address = fields.Nested(AddressIn)  # the default billing address, replaced whole
     notes = fields.String(validate=validate.Length(max=10000), allow_none=True)
     locale = fields.String(validate=validate.Length(min=2, max=35), allow_none=True,
                            metadata={"description": "a language Babel knows: de, tr, en_GB (en-GB is accepted)"})
