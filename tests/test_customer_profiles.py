@@ -178,10 +178,12 @@ def test_merge_refuses_itself_unknown_ids_and_merged_profiles(shop):
     resp = shop.post(f"/customers/{b}/merge", {"from": [c]})
     assert (resp.status_code, resp.get_json()["code"]) == (409, "customer_merged")
     assert shop.patch(f"/customers/{b}", {"notes": "x"}).get_json()["code"] == "customer_merged"
-    # merging a survivor into another profile takes its tombstones along (no chains)
+    # merging a survivor into another profile makes a chain that placements follow
     assert shop.post(f"/customers/{c}/merge", {"from": [a]}).status_code == 200
-    assert shop.get(f"/customers/{b}").get_json()["merged_into"] == c
+    assert shop.get(f"/customers/{b}").get_json()["merged_into"] == a
+    assert shop.get(f"/customers/{a}").get_json()["merged_into"] == c
     assert place(shop, [("MUG", 1)], email="b@example.com")["customer"]["id"] == c
+    assert shop.get(f"/customers/{c}").get_json()["order_count"] == 4
 
 
 def test_orders_placed_while_a_merge_runs_all_end_on_the_survivor(shop, app):

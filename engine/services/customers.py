@@ -170,7 +170,9 @@ def merge_customers(survivor_id: int, from_ids: list[int], *, source: str = "sta
     counts, flags and notes move to the survivor; each becomes a tombstone pointing to it. Returns the
     survivor and the ids merged now (none: every one was merged into it already, an idempotent replay).
 
-    Lock order: the duplicates' orders (id order), then the customer rows (id order)."""
+    Tombstones are never written again: merging a survivor later makes a chain (tombstone -> old survivor
+    -> new survivor) that placements follow, locking each row in turn. Lock order: the duplicates' orders
+    (id order), then the customer rows (id order)."""
     ids = sorted(set(from_ids))
     if not ids:
         raise ValidationFailed("name the profiles to merge", errors={"from": ["at least one customer id"]})
@@ -180,6 +182,11 @@ def merge_customers(survivor_id: int, from_ids: list[int], *, source: str = "sta
     if len(ids) > MAX_MERGE:
         raise ValidationFailed(f"at most {MAX_MERGE} profiles at once", errors={"from": [f"at most {MAX_MERGE}"]})
     with transaction():
+        # a duplicate merged into the survivor already is left alone, not even locked: a placement that found
+        # its e-mail holds its row and waits for the survivor's, which this merge may hold (no cycle)
+        done = set(db.session.execute(select(Customer.id).where(Customer.id.in_(ids),
+                                                                Customer.merged_into_id == survivor_id)).scalars())
+        ids = [i for i in ids if i not in done]
         db.session.execute(select(Order.id).where(Order.customer_id.in_(ids)).order_by(Order.id).with_for_update())
         rows = _lock([survivor_id, *ids])
         missing = [i for i in [survivor_id, *ids] if i not in rows]
@@ -203,9 +210,6 @@ def merge_customers(survivor_id: int, from_ids: list[int], *, source: str = "sta
                            .execution_options(synchronize_session=False))
         db.session.execute(update(CouponUse).where(CouponUse.customer_id.in_(merged))
                            .values(customer_id=survivor.id).execution_options(synchronize_session=False))
-        # tombstones of the merged profiles point to the survivor too (no chains)
-        db.session.execute(update(Customer).where(Customer.merged_into_id.in_(merged))
-                           .values(merged_into_id=survivor.id).execution_options(synchronize_session=False))
         now = utcnow()
         for other in todo:
             _fold(survivor, other)

@@ -139,7 +139,8 @@ def _customer_errors(customer: dict, lenient: bool, needs_address: bool = True) 
 
 def _lock_customer(condition) -> Customer | None:
     """The customer row, locked: two orders of one customer at once update its statistics in turn. A profile
-    merged into another (a tombstone) leads to the survivor, locked too (its orders go there)."""
+    merged into another (a tombstone) leads to its survivor (following a chain of merges), locked too: its
+    orders go there."""
     customer = db.session.execute(select(Customer).where(*condition).with_for_update()
                                   .execution_options(populate_existing=True)).scalar_one_or_none()
     if customer is not None and customer.merged_into_id is not None:
