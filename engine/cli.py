@@ -475,6 +475,15 @@ def _add_stock_commands():
 _add_stock_commands()
 
 
+def _add_coupon_commands():
+    from engine.coupon_commands import coupons_group
+
+    cli.add_command(coupons_group)
+
+
+_add_coupon_commands()
+
+
 def main():
     cli.main(prog_name="hookshop")
 

@@ -35,6 +35,9 @@ DEFAULTS: dict = {
     "VIP_THRESHOLD": 100_000,
     # per currency instead ({"EUR": 100000, "JPY": 15000000}); a currency left out has no vip threshold
     "VIP_THRESHOLDS": {},
+    # or by orders: a customer with at least "count" orders (not cancelled, this one included) placed within
+    # "period" (an ISO 8601 duration in days or weeks) is flagged vip ({"count": 5, "period": "P365D"}); unset: off
+    "VIP_ORDERS": None,
     # delivered orders are completed when the follow-up is sent; with no
     # follow-up configured they are completed at once
     "FOLLOWUP_DAYS": 0,
@@ -59,7 +62,7 @@ DEFAULTS: dict = {
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
-_JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS"}
+_JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS", "VIP_ORDERS"}
 _FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG"}
 
 

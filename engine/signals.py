@@ -81,9 +81,14 @@ def update_customer_statistics(order, *, hook, payload, **_):
         return
     # spending is kept per currency: 100 EUR and 100 JPY are not 200 of anything
     spent = dict(customer.spent_by_currency or {})
+    orders = dict(customer.orders_by_currency or {})
     currency = order.currency
     if hook == "order_placed":
         customer.order_count += 1
+        orders[currency] = orders.get(currency, 0) + 1
+        placed_at = order.created_at or utcnow()
+        customer.first_order_at = customer.first_order_at or placed_at
+        customer.last_order_at = placed_at
         spent[currency] = spent.get(currency, 0) + order.total
         from engine.services.orders import vip_threshold as threshold_of
 
@@ -92,10 +97,12 @@ def update_customer_statistics(order, *, hook, payload, **_):
             customer.vip = True
     elif hook == "order_cancelled":
         customer.order_count = max(0, customer.order_count - 1)
+        orders[currency] = max(0, orders.get(currency, 0) - 1)
         spent[currency] = max(0, spent.get(currency, 0) - (order.total - order.refunded_total))
     else:
         spent[currency] = max(0, spent.get(currency, 0) - payload.get("amount", 0))
     customer.spent_by_currency = spent
+    customer.orders_by_currency = orders
     customer.currency = customer.currency or currency
     customer.total_spent = spent.get(customer.currency, 0)
 

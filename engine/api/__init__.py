@@ -330,8 +330,8 @@ def init_api(app) -> Api:
     app.before_request(limits.screen_body)
     app.teardown_request(_release_write_intent)
 
-    from engine.api import admin, catalog, customers, locations, orders, plugins_view, webhooks
+    from engine.api import admin, catalog, coupons, customers, locations, orders, plugins_view, webhooks
 
-    for module in (catalog, orders, customers, plugins_view, webhooks, admin, locations):
+    for module in (catalog, orders, customers, coupons, plugins_view, webhooks, admin, locations):
         api.register_blueprint(module.blp)
     return api

@@ -277,6 +277,8 @@ class CustomerIn(Strict):
 class LineIn(Strict):
     sku = fields.String(required=True, validate=SKU)
     quantity = count(required=True)
+    gift = boolean(metadata={"description": "a thank-you gift: priced 0; allowed beside other lines, or on a gift "
+                                            "order"})
 
 
 class OrderIn(Strict):
@@ -359,6 +361,7 @@ class LineOut(Strict):
     backordered = Int()
     picked_quantity = Int()
     returned_quantity = Int()
+    gift = fields.Boolean(metadata={"description": "a zero-priced thank-you gift line"})
     serials = fields.List(fields.String())
 
 
@@ -525,9 +528,28 @@ class CustomerOut(Strict):
     total_spent_by_currency = fields.Dict(keys=fields.String(), values=Int(),
                                           metadata={"description": "spent per currency: {\"EUR\": 125000}"})
     currency = fields.String(allow_none=True)
-    vip = fields.Boolean()
+    vip = fields.Boolean(metadata={"description": "staff's word (vip_by_staff) when given, else the rule's"})
     history = fields.List(fields.Dict())
     created_at = fields.String()
+    # issue #12: B2B, language, statistics per currency, preferred services, merge
+    company = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
+    tax_id_checked = fields.Boolean(metadata={"description": "the tax id's format was checked (python-stdnum)"})
+    locale = fields.String(allow_none=True, metadata={"description": "the customer's language (Babel), e.g. tr"})
+    billing_address = fields.Dict(allow_none=True)
+    notes = fields.String(allow_none=True)
+    orders_by_currency = fields.Dict(keys=fields.String(), values=Int())
+    average_by_currency = fields.Dict(keys=fields.String(), values=Int(),
+                                      metadata={"description": "spent / orders per currency, rounded down"})
+    vip_by_staff = fields.Boolean(allow_none=True, metadata={"description": "null: the rule decides"})
+    first_order_at = fields.String(allow_none=True)
+    last_order_at = fields.String(allow_none=True)
+    channel = fields.String(allow_none=True)
+    channel_customer_id = fields.String(allow_none=True)
+    merged_into = Int(allow_none=True, metadata={"description": "a merged duplicate: the survivor's id"})
+    merged_at = fields.String(allow_none=True)
+    preferred_payment_provider = fields.String(allow_none=True)
+    preferred_delivery_service = fields.Dict(allow_none=True, metadata={"description": "{carrier, service}"})
 
 
 class PluginOut(Strict):

@@ -4,6 +4,7 @@ document the same shapes; tests check they agree)."""
 from __future__ import annotations
 
 from engine.db import as_utc
+from engine.domain.customers import averages
 from engine.domain.transitions import allowed_actions
 
 
@@ -38,7 +39,7 @@ def order(o, *, detail: bool = True) -> dict:
         "lines": [{"id": ln.id, "sku": ln.sku, "name": ln.name, "quantity": ln.quantity, "unit_price": ln.unit_price,
                    "total": ln.unit_price * ln.quantity, "backordered": ln.backordered,
                    "picked_quantity": ln.picked_quantity, "returned_quantity": ln.returned_quantity,
-                   "serials": list(ln.serials or [])} for ln in o.lines],
+                   "gift": bool(ln.gift), "serials": list(ln.serials or [])} for ln in o.lines],
         "totals": {"currency": o.currency, "subtotal": o.subtotal, "discount": o.discount_total,
                    "shipping": o.shipping_total, "tax": o.tax_total, "total": o.total, "paid": o.paid_total,
                    "refunded": o.refunded_total},
@@ -83,14 +84,36 @@ def order_return(r) -> dict:
             "created_at": _iso(r.created_at)}
 
 
-def customer(c, history: list) -> dict:
-    return {"id": c.id, "email": c.email, "name": c.name, "phone": c.phone, "addresses": c.addresses or [],
+def customer_summary(c) -> dict:
+    """The profile without its history and preferred services (a list page)."""
+    spent, orders = dict(c.spent_by_currency or {}), dict(c.orders_by_currency or {})
+    return {"id": c.id, "email": c.email, "name": c.name, "phone": c.phone, "company": c.company,
+            "tax_id": c.tax_id, "tax_id_checked": bool(c.tax_id_checked), "locale": c.locale,
+            "addresses": c.addresses or [], "billing_address": c.billing_address, "notes": c.notes,
             "preferences": c.preferences or {}, "order_count": c.order_count, "total_spent": c.total_spent,
-            "total_spent_by_currency": dict(c.spent_by_currency or {}),
-            "currency": c.currency, "vip": c.vip,
-            "history": [{"id": o.id, "number": o.number, "status": o.status, "total": o.total, "currency": o.currency,
-                         "flags": list(o.flags or []), "created_at": _iso(o.created_at)} for o in history],
-            "created_at": _iso(c.created_at)}
+            "total_spent_by_currency": spent, "orders_by_currency": orders,
+            "average_by_currency": averages(spent, orders), "currency": c.currency, "vip": c.is_vip,
+            "vip_by_staff": c.vip_by_staff, "first_order_at": _iso(c.first_order_at),
+            "last_order_at": _iso(c.last_order_at), "channel": c.channel, "channel_customer_id": c.channel_customer_id,
+            "merged_into": c.merged_into_id, "merged_at": _iso(c.merged_at), "created_at": _iso(c.created_at)}
+
+
+def customer(c, history: list, preferred: dict | None = None) -> dict:
+    data = customer_summary(c)
+    data["history"] = [{"id": o.id, "number": o.number, "status": o.status, "total": o.total, "currency": o.currency,
+                        "flags": list(o.flags or []), "created_at": _iso(o.created_at)} for o in history]
+    preferred = preferred or {}
+    data["preferred_payment_provider"] = preferred.get("payment_provider")
+    data["preferred_delivery_service"] = preferred.get("delivery_service")
+    return data
+
+
+def coupon(c) -> dict:
+    return {"code": c.code, "kind": c.kind, "value": c.value, "currency": c.currency, "category": c.category,
+            "valid_from": _iso(c.valid_from), "valid_until": _iso(c.valid_until), "usage_limit": c.usage_limit,
+            "per_customer_limit": c.per_customer_limit, "used_count": c.used_count,
+            "remaining": None if c.usage_limit is None else max(0, c.usage_limit - c.used_count),
+            "active": c.active, "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at)}
 
 
 def rate(r) -> dict:

@@ -3,6 +3,7 @@
 from engine.db import db
 from engine.models.auth import ApiKey, IdempotencyRecord, StaffUser
 from engine.models.catalog import Product
+from engine.models.coupons import Coupon, CouponUse
 from engine.models.customers import Customer
 from engine.models.locations import StockTransfer
 from engine.models.orders import Order, OrderEvent, OrderFlag, OrderLine, Payment, Refund, Return, Shipment
@@ -10,7 +11,7 @@ from engine.models.outbox import InboxRecord, OutboxEvent
 from engine.models.stock import Location, PurchaseOrder, Reservation, SerialUnit, StockLevel, StockMovement
 
 __all__ = [
-    "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Customer", "Order", "OrderEvent", "OrderFlag",
+    "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Coupon", "CouponUse", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation",
     "SerialUnit", "StockLevel", "StockMovement", "StockTransfer",

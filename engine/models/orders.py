@@ -143,7 +143,8 @@ class OrderFlag(db.Model):
 
 class OrderLine(db.Model):
     __tablename__ = "order_lines"
-    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),
+                      CheckConstraint("NOT gift OR unit_price = 0", name="gift_line_free"))
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
@@ -154,6 +155,8 @@ class OrderLine(db.Model):
     backordered: Mapped[int] = mapped_column(default=0)
     picked_quantity: Mapped[int] = mapped_column(default=0)
     returned_quantity: Mapped[int] = mapped_column(default=0)
+    # a thank-you gift: priced 0 (a CHECK holds it)
+    gift: Mapped[bool] = mapped_column(default=False)
     # serials scanned into this line at picking (the serial_units rows point back here too)
     serials: Mapped[list] = mapped_column(JSONType, default=list)
 

@@ -20,11 +20,11 @@ from engine.db import as_utc, db, is_postgres, page_by_id, transaction, utcnow
 from engine.domain import addresses
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
-from engine.domain.money import MAX_AMOUNT, percent_of
+from engine.domain.money import MAX_AMOUNT
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Customer, Order, OrderFlag, OrderLine, Product
 from engine.plugins import registry
-from engine.services import stock
+from engine.services import coupons, customers, stock
 
 
 def get_order(order_id: int, *, lock: bool = False, full: bool = False) -> Order:
@@ -138,9 +138,14 @@ def _customer_errors(customer: dict, lenient: bool, needs_address: bool = True) 
 
 
 def _lock_customer(condition) -> Customer | None:
-    """The customer row, locked: two orders of one customer at once update its statistics in turn."""
-    return db.session.execute(select(Customer).where(*condition).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one_or_none()
+    """The customer row, locked: two orders of one customer at once update its statistics in turn. A profile
+    merged into another (a tombstone) leads to its survivor (following a chain of merges), locked too: its
+    orders go there."""
+    customer = db.session.execute(select(Customer).where(*condition).with_for_update()
+                                  .execution_options(populate_existing=True)).scalar_one_or_none()
+    if customer is not None and customer.merged_into_id is not None:
+        return _lock_customer((Customer.id == customer.merged_into_id,))
+    return customer
 
 
 def _insert_customer(customer: Customer) -> bool:
@@ -174,6 +179,7 @@ def _upsert_customer(data: dict, currency: str, channel: str, billing: dict | No
         customer = Customer(email=email, name=data["name"].strip(), phone=data.get("phone"),
                             addresses=[address] if address else [], preferences=dict(data.get("preferences") or {}),
                             order_count=0, total_spent=0, spent_by_currency={}, currency=currency, vip=False,
+                            orders_by_currency={}, tax_id_checked=False, billing_address=billing,
                             channel=channel if not email and channel_customer_id else None,
                             channel_customer_id=channel_customer_id if not email else None)
         if condition is None or _insert_customer(customer):
@@ -187,6 +193,8 @@ def _upsert_customer(data: dict, currency: str, channel: str, billing: dict | No
         customer.phone = data["phone"]
     if address and address not in (customer.addresses or []):
         customer.addresses = [address, *(customer.addresses or [])][:10]
+    if billing and not customer.billing_address:  # the first billing address given is the profile's default
+        customer.billing_address = billing
     if data.get("preferences"):
         customer.preferences = {**(customer.preferences or {}), **data["preferences"]}
     return customer, previous
@@ -223,15 +231,13 @@ def _check_amount(amount: int, currency: str) -> None:
                                errors={"lines": [f"the lines add up to more than {MAX_AMOUNT} minor units"]})
 
 
-def _coupon(code: str | None, subtotal: int) -> tuple[str | None, int]:
-    if not code:
-        return None, 0
-    coupons = current_app.config.get("COUPONS") or {}
-    rule = coupons.get(code) or coupons.get(code.upper())
-    if rule is None:
-        raise ValidationFailed(f"unknown coupon {code!r}", errors={"coupon": [f"unknown coupon {code!r}"]})
-    discount = percent_of(subtotal, rule.get("percent_off", 0)) + int(rule.get("amount_off", 0))
-    return rule.get("category") or code.lower(), min(discount, subtotal)
+def _gift_lines_allowed(data: dict) -> bool:
+    """Zero-priced thank-you lines (``gift: true``) go with other lines, or on a gift order or a replacement."""
+    lines = data.get("lines") or []
+    if not any(line.get("gift") for line in lines):
+        return True
+    paid_lines = [line for line in lines if not line.get("gift")] + list(data.get("non_stock_lines") or [])
+    return bool(paid_lines) or bool(data.get("gift")) or data.get("replacement_for") is not None
 
 
 def find_channel_order(channel: str, external_id) -> Order | None:
@@ -289,6 +295,11 @@ def place_order(data: dict) -> tuple[Order, bool]:
                 archived.append(line["sku"])
             elif line["quantity"] <= 0:
                 line_errors[str(index)] = {"quantity": ["must be at least 1"]}
+            elif line.get("gift") and line.get("unit_price"):
+                line_errors[str(index)] = {"unit_price": ["a gift line is free: its unit_price is 0"]}
+        if not line_errors and not _gift_lines_allowed(data):
+            line_errors = {str(i): {"gift": ["a thank-you gift goes with an order of other lines, or on a gift "
+                                             "order (gift: true)"]} for i, ln in enumerate(data["lines"]) if ln.get("gift")}
         if line_errors:
             if len(archived) == len(line_errors):
                 raise ValidationFailed(f"archived products cannot be ordered: {', '.join(archived)}",
@@ -307,8 +318,9 @@ def place_order(data: dict) -> tuple[Order, bool]:
 
         lines = [OrderLine(product_id=products[ln["sku"]].id, sku=ln["sku"], name=products[ln["sku"]].name,
                            quantity=ln["quantity"],
-                           unit_price=ln["unit_price"] if ln.get("unit_price") is not None else products[ln["sku"]].price,
-                           backordered=0, picked_quantity=0, returned_quantity=0, serials=[])
+                           unit_price=0 if ln.get("gift") else
+                           ln["unit_price"] if ln.get("unit_price") is not None else products[ln["sku"]].price,
+                           gift=bool(ln.get("gift")), backordered=0, picked_quantity=0, returned_quantity=0, serials=[])
                  for ln in data["lines"]]
         subtotal = sum(line.unit_price * line.quantity for line in lines) + sum(x["total"] for x in extra_lines)
         _check_amount(subtotal, currency)
@@ -317,9 +329,15 @@ def place_order(data: dict) -> tuple[Order, bool]:
         before = stock.available_by_product(levels)
         allocations, short = stock.allocate(lines, by_id, levels)
 
-        category, discount = _coupon(data.get("coupon"), subtotal)
-        discount = min(subtotal, discount + int(data.get("discount_total") or 0))
         shipping_total = int(data.get("shipping_total") or 0)
+        customer, previous_orders = _upsert_customer(data["customer"], currency, channel, data.get("billing_address"))
+        # lock order: stock levels, the customer (above), then the coupon (counted under its lock)
+        applied = coupons.apply_locked(data.get("coupon"), customer=customer, currency=currency, subtotal=subtotal,
+                                       identified=bool(customer.email or customer.channel_customer_id),
+                                       shipping_total=shipping_total)
+        category = applied.category if applied else None
+        discount = min(subtotal, (applied.discount if applied else 0) + int(data.get("discount_total") or 0))
+        discount += applied.shipping_discount if applied else 0
         tax_total = int(data.get("tax_total") or 0)
         prices_include_tax = bool(data.get("prices_include_tax"))
         tax_status = data.get("tax_status") or ("not_given" if not tax_total else
@@ -330,10 +348,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
         if total != lines_total:
             review_flags.append(flag_rules.REVIEW_TOTALS)
         _check_amount(total, currency)
-        customer, previous_orders = _upsert_customer(data["customer"], currency, channel, data.get("billing_address"))
-        threshold = vip_threshold(currency)
-        spent = (customer.spent_by_currency or {}).get(currency, 0)
-        is_vip = customer.vip or bool(threshold and spent + total >= threshold)
+        is_vip = customers.vip_at_placement(customer, currency, total)
         replacement_for = data.get("replacement_for")
         order = Order(
             status=tx.PLACED, payment_status="unpaid", payment_provider=provider, channel=channel,
@@ -354,6 +369,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
                                                                                            customer=customer)])
         db.session.add(order)
         db.session.flush()
+        coupons.record_use(applied, order)
         stock.reserve(order, allocations)
         stage(order, "order_placed", f"order {order.number} placed on channel {channel}",
               total=total, currency=currency, flags=order.flags)
@@ -578,4 +594,6 @@ def cancel_order(order_id: int, reason: str = "") -> Order:
             stock.allocate_backorders(db.session.get(Product, product_id))
         stage(order, "order_cancelled", f"cancelled{': ' + reason if reason else ''}; {released} units released, "
               f"payment {settled}", reason=reason, payment=settled, released=released)
+        if coupons.release_locked(order):  # after the customer (locked by its statistics): the coupon
+            note(order, "coupon_released", f"coupon {order.coupon} given back", coupon=order.coupon)
     return order
