@@ -252,7 +252,8 @@ def worker_command(burst, with_sweeper):
 
     if with_sweeper and not burst:
         jobs.sweep(app)
-    HookshopWorker([q], connection=q.connection).work(burst=burst, with_scheduler=not burst)
+    queues = [q] + [Queue(name, connection=q.connection) for name in jobs.JOB_QUEUES]  # e-mails: "email"
+    HookshopWorker(queues, connection=q.connection).work(burst=burst, with_scheduler=not burst)
 
 
 @cli.command("relay")
