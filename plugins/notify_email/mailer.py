@@ -8,6 +8,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
+from engine.domain.privacy import mask_email, redact_text
+
 from .settings import Settings
 
 log = logging.getLogger("hookshop.notify_email")
@@ -38,8 +40,9 @@ def send(settings: Settings, mail: EmailMessage) -> None:
     or, without ``HOOKSHOP_SMTP_HOST``, write it to the log."""
     if settings.logs_only:
         body = mail.get_body(("plain",))
-        log.info("e-mail (no HOOKSHOP_SMTP_HOST: logged, not sent) to %s: %s\n%s", mail["To"], mail["Subject"],
-                 body.get_content() if body is not None else "")
+        # logs are no safe place for addresses: masked (the body too), as everywhere in hookshop
+        log.info("e-mail (no HOOKSHOP_SMTP_HOST: logged, not sent) to %s: %s\n%s", mask_email(str(mail["To"])),
+                 mail["Subject"], redact_text(body.get_content()) if body is not None else "")
         return
     context = ssl.create_default_context()
     if settings.tls == "ssl":

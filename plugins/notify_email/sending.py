@@ -18,7 +18,7 @@ from sqlalchemy import or_, select, update
 
 from engine import jobs
 from engine.db import db, transaction, utcnow
-from engine.domain.privacy import redact_text
+from engine.domain.privacy import mask_email, redact_text
 from engine.plugins import registry
 
 from . import mailer, messages
@@ -44,7 +44,8 @@ def queue(hook: str, event: dict, template: str, recipients, *, order=None, lang
                       "next_attempt_at": utcnow(), "created_at": utcnow()}
             message_id = _insert(values)
             if message_id is None:
-                log.info("%s to %s for event #%s was queued before: not sent again", template, recipient, event["id"])
+                log.info("%s to %s for event #%s was queued before: not sent again", template, mask_email(recipient),
+                         event["id"])
             else:
                 new_ids.append(message_id)
     for message_id in new_ids:
@@ -122,12 +123,12 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
             if message.attempts > len(delays):
                 message.status = "dead"
                 log.error("e-mail #%s (%s to %s) is dead after %d attempts: %s", message.id, message.template,
-                          message.recipient, message.attempts, error)
+                          mask_email(message.recipient), message.attempts, error)
             else:
                 message.status = "failed"
                 message.next_attempt_at = now + timedelta(seconds=delays[message.attempts - 1])
                 log.warning("e-mail #%s (%s to %s) failed (attempt %d), retried at %s: %s", message.id,
-                            message.template, message.recipient, message.attempts,
+                            message.template, mask_email(message.recipient), message.attempts,
                             message.next_attempt_at.isoformat(), error)
         message.claimed_until = None
         status = message.status

@@ -178,3 +178,17 @@ def test_hook_order_documents(api, app, smtp):
         assert sorted(doc[0] for answer in answers for doc in answer or []) == [
             receipt_pdf, f"terms-{order['number']}.txt"]
         assert all(not answer for answer in registry().pm.hook.order_documents(order=row, kind="order_placed"))
+
+
+def test_without_an_smtp_host_messages_are_written_to_the_log_with_the_address_masked(api, app, smtp, caplog):
+    from dataclasses import replace
+
+    app.extensions["notify_email"] = replace(app.extensions["notify_email"], host=None)
+    stocked_shop(api)
+    with caplog.at_level("INFO", logger="hookshop.notify_email"):
+        order = place(api)
+        jobs.drain(app)
+    [message] = _messages(app)
+    assert message.status == "sent" and smtp.inbox.messages == []
+    assert f"We received your order {order['number']}" in caplog.text
+    assert "ann@example.com" not in caplog.text and "a***@example.com" in caplog.text
