@@ -252,7 +252,8 @@ def worker_command(burst, with_sweeper):
 
     if with_sweeper and not burst:
         jobs.sweep(app)
-    queues = [q] + [Queue(name, connection=q.connection) for name in jobs.JOB_QUEUES]  # e-mails: "email"
+    # plugins' jobs (engine.jobs.enqueue): the e-mails' "email" queue by default
+    queues = [q] + [Queue(name, connection=q.connection) for name in app.config.get("JOB_QUEUES") or []]
     HookshopWorker(queues, connection=q.connection).work(burst=burst, with_scheduler=not burst)
 
 

@@ -22,6 +22,8 @@ DEFAULTS: dict = {
     "REDIS_URL": None,
     # rq queue name used in production mode
     "QUEUE": "hookshop",
+    # the rq queues of plugins' jobs (engine.jobs.enqueue) that `hookshop worker` works as well
+    "JOB_QUEUES": ["email"],
     # seconds the web process waits for Redis when it enqueues stage hooks (connect, then read);
     # if Redis does not answer in time the request still succeeds and the sweeper delivers the events
     "REDIS_ENQUEUE_TIMEOUT": 2.0,
@@ -55,7 +57,7 @@ DEFAULTS: dict = {
     "PUBLIC_URL": None,
 }
 
-_LIST_KEYS = {"PLUGINS_DISABLED"}
+_LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS"}
 _FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT"}

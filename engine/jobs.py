@@ -116,15 +116,12 @@ def dispatch_events(events: list) -> None:
 
 # --------------------------------------------------------------------------- other background jobs
 
-# rq queues besides QUEUE that `hookshop worker` works on (plugins' jobs: e-mails)
-JOB_QUEUES = ("email",)
-
-
 def enqueue(queue_name: str, function: str, *args) -> bool:
     """Run ``function`` (``"package.module:name"``, a module-level function taking ids) as a background job.
 
     Embedded mode (no ``REDIS_URL``): at once, in this thread (a stage hook already runs off the request).
-    Production: on the rq queue ``queue_name``, for ``hookshop worker``. Returns False when Redis could not
+    Production: on the rq queue ``queue_name`` (one of ``HOOKSHOP_JOB_QUEUES``, which ``hookshop worker``
+    works besides ``HOOKSHOP_QUEUE``). Returns False when Redis could not
     take it: the caller keeps its own record of the work (a row with a due time) for its sweep."""
     if not current_app.config.get("REDIS_URL"):
         _call(function, args)

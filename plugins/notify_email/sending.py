@@ -49,7 +49,7 @@ def queue(hook: str, event: dict, template: str, recipients, *, order=None, lang
             else:
                 new_ids.append(message_id)
     for message_id in new_ids:
-        jobs.enqueue("email", JOB, message_id)
+        jobs.enqueue(current().queue, JOB, message_id)
     return new_ids
 
 

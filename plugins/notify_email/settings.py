@@ -41,6 +41,7 @@ class Settings:
     public_url: str | None = None
     retry_delays: list[int] = field(default_factory=lambda: [60, 300, 1800, 3600, 3600, 3600])
     timeout: float = 10.0
+    queue: str = "email"  # the rq queue of the sending jobs (HOOKSHOP_MAIL_QUEUE; one of HOOKSHOP_JOB_QUEUES)
 
     @property
     def logs_only(self) -> bool:
@@ -90,7 +91,7 @@ def load(config) -> Settings:
         support_email=_address(str(support), "SUPPORT_EMAIL") if support else parseaddr(mail_from)[1],
         default_locale=default_locale, warehouse_email=[_address(w, "WAREHOUSE_EMAIL") for w in warehouse],
         public_url=config.get("PUBLIC_URL"), retry_delays=[int(d) for d in delays],
-        timeout=float(config.get("SMTP_TIMEOUT") or 10.0))
+        timeout=float(config.get("SMTP_TIMEOUT") or 10.0), queue=str(config.get("MAIL_QUEUE") or "email"))
 
 
 def current() -> Settings:

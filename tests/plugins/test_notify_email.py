@@ -168,3 +168,21 @@ def test_notifications_are_listed_by_order_and_status(api, app, smtp):
     rest = api.get(f"/notifications?status=sent&limit=1&cursor={one['next_cursor']}").get_json()
     assert rest["items"][0]["order_id"] == first["id"] and rest["next_cursor"] is None
     assert api.get("/notifications?status=nope").status_code == 422
+
+
+def test_return_and_refund_updates_in_turkish(api, app, smtp):
+    stocked_shop(api)
+    order = place(api, "ayse@example.com", locale="tr")
+    walk_to_delivered(api, order["id"])
+    resp = api.post(f"/orders/{order['id']}/returns", {"lines": [{"sku": "MUG", "quantity": 1}],
+                                                       "reason": "kırık", "resolution": "refund"})
+    assert resp.status_code == 201, resp.get_json()
+    return_id = resp.get_json()["id"]
+    assert api.post(f"/returns/{return_id}/receive", {}).get_json()["status"] == "refunded"
+    number = order["number"]
+    mails = smtp.inbox.to("ayse@example.com")[-3:]
+    assert [str(m["Subject"]) for m in mails] == [
+        f"{number} numaralı siparişinizin iadesi", f"{number} numaralı siparişinizin iadesini teslim aldık",
+        f"{number} numaralı siparişinizin para iadesi"]
+    assert f"(iade {return_id})" in body(mails[0])
+    assert "€12,50 tutarını ödeme yönteminize iade ettik" in body(mails[2])
