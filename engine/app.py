@@ -8,7 +8,7 @@ import os
 from flask import Flask, render_template_string, request
 
 from engine import plugins, schema
-from engine.config import database_uri, load_settings, public_url
+from engine.config import database_uri, followup_delay, load_settings, public_url
 from engine.db import configure_engine, db
 from engine.domain.privacy import redacted_traceback
 
@@ -60,6 +60,7 @@ def create_app(config: dict | None = None) -> Flask:
                 instance_relative_config=True)
     app.config.update(settings)
     app.config["PUBLIC_URL"] = public_url(settings)
+    followup_delay(settings)  # a HOOKSHOP_FOLLOWUP_AFTER that is not an ISO 8601 duration fails start-up here
     app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or os.urandom(32).hex()
     uri = database_uri(settings, app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = uri

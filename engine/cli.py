@@ -234,7 +234,7 @@ def worker_command(burst, with_sweeper, fork):
     keeps up with the outbox, and SIGTERM (a warm shutdown: the running job finishes, then the worker
     exits) leaves no work horse behind. A stage hook that raises never fails its job: the outbox retries
     it; a job fails only when the engine itself could not run (see `hookshop jobs failed`)."""
-    from rq import SimpleWorker, Worker
+    from rq import Queue, SimpleWorker, Worker
 
     from engine import jobs
     from engine.db import db
@@ -255,8 +255,10 @@ def worker_command(burst, with_sweeper, fork):
     if with_sweeper and not burst:
         jobs.sweep(app)
     worker_class = ForkingWorker if fork else SimpleWorker
+    # plugins' jobs (engine.jobs.enqueue): the e-mails' "email" queue by default
+    queues = [q] + [Queue(name, connection=q.connection) for name in app.config.get("JOB_QUEUES") or []]
     # no rq scheduler (a process of its own): hookshop schedules nothing on rq, its retries are the outbox's
-    worker_class([q], connection=q.connection).work(burst=burst, with_scheduler=False)
+    worker_class(queues, connection=q.connection).work(burst=burst, with_scheduler=False)
 
 
 def _worker_queue(app):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -21,6 +22,8 @@ DEFAULTS: dict = {
     "REDIS_URL": None,
     # rq queue name used in production mode
     "QUEUE": "hookshop",
+    # the rq queues of plugins' jobs (engine.jobs.enqueue) that `hookshop worker` works as well
+    "JOB_QUEUES": ["email"],
     # seconds the web process waits for Redis when it enqueues stage hooks (connect, then read);
     # if Redis does not answer in time the request still succeeds and the sweeper delivers the events
     "REDIS_ENQUEUE_TIMEOUT": 2.0,
@@ -41,6 +44,8 @@ DEFAULTS: dict = {
     # delivered orders are completed when the follow-up is sent; with no
     # follow-up configured they are completed at once
     "FOLLOWUP_DAYS": 0,
+    # the same delay as an ISO 8601 duration (P7D, PT36H, P1M); it wins over FOLLOWUP_DAYS when set
+    "FOLLOWUP_AFTER": None,
     # outbox retries: delays in seconds between attempts, then the event is dead
     "OUTBOX_RETRY_DELAYS": [10, 60, 300, 1800, 3600, 3600, 3600],
     # Idempotency-Key records are kept at least this long
@@ -60,7 +65,7 @@ DEFAULTS: dict = {
     "HEALTH_MAX_OUTBOX_LAG": 300.0,
 }
 
-_LIST_KEYS = {"PLUGINS_DISABLED"}
+_LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS", "VIP_ORDERS"}
 _FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG"}
@@ -112,6 +117,30 @@ def public_url(settings: dict) -> str | None:
         raise ValueError(f"HOOKSHOP_PUBLIC_URL must be an absolute http(s) URL such as https://shop.example.com "
                          f"(no query, no credentials), not {value!r}")
     return str(value).strip().rstrip("/")
+
+
+def followup_delay(settings: dict):
+    """How long after delivery an order gets its follow-up and is completed: ``FOLLOWUP_AFTER`` (ISO 8601,
+    parsed by isodate; a timedelta, or an ``isodate.Duration`` for months and years) or ``FOLLOWUP_DAYS``;
+    None when follow-ups are off. ``ValueError`` for a duration that is not ISO 8601 or not positive."""
+    value = settings.get("FOLLOWUP_AFTER")
+    if value in (None, ""):
+        days = int(settings.get("FOLLOWUP_DAYS") or 0)
+        return timedelta(days=days) if days > 0 else None
+    if isinstance(value, timedelta):
+        delay = value
+    else:
+        import isodate
+
+        try:
+            delay = isodate.parse_duration(str(value).strip())
+        except (isodate.ISO8601Error, ValueError) as exc:
+            raise ValueError(f"HOOKSHOP_FOLLOWUP_AFTER must be an ISO 8601 duration such as P7D or PT36H, "
+                             f"not {value!r}") from exc
+    probe = datetime(2000, 1, 1, tzinfo=UTC)
+    if probe + delay <= probe:
+        raise ValueError(f"HOOKSHOP_FOLLOWUP_AFTER must be a positive duration, not {value!r}")
+    return delay
 
 
 def database_uri(settings: dict, instance_path: str) -> str:

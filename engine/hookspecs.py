@@ -102,6 +102,19 @@ def register_commands():
 
 
 @hookspec
+def order_documents(order, kind):
+    """Return the documents (a list; ``[]`` or ``None`` for none) to attach to a message about ``order``.
+
+    Contract hook, called synchronously when a message is sent (e.g. by ``notify_email``), never
+    inside a transaction that writes. ``kind`` says which message: the stage hook it answers
+    (``"order_confirmed"``: the receipt, ``"order_shipped"``: the packing slip, ...). Each document
+    is a tuple ``(filename, content_type, data)`` (``data``: bytes), optionally with a fourth item,
+    the document's own number (a receipt number) the message may quote. Return only documents that
+    exist now (a receipt not yet numbered is no document); answer fast and do no network I/O.
+    """
+
+
+@hookspec
 def periodic_tasks(now):
     """Do due background work (retries with back-off, scheduled syncs).
 

@@ -114,6 +114,42 @@ def dispatch_events(events: list) -> None:
                     "delivered by the sweeper)")
 
 
+# --------------------------------------------------------------------------- other background jobs
+
+def enqueue(queue_name: str, function: str, *args) -> bool:
+    """Run ``function`` (``"package.module:name"``, a module-level function taking ids) as a background job.
+
+    Embedded mode (no ``REDIS_URL``): at once, in this thread (a stage hook already runs off the request).
+    Production: on the rq queue ``queue_name`` (one of ``HOOKSHOP_JOB_QUEUES``, which ``hookshop worker``
+    works besides ``HOOKSHOP_QUEUE``). Returns False when Redis could not
+    take it: the caller keeps its own record of the work (a row with a due time) for its sweep."""
+    if not current_app.config.get("REDIS_URL"):
+        _call(function, args)
+        return True
+    try:
+        from rq import Queue
+
+        Queue(queue_name, connection=queue().connection).enqueue(run_job, function, list(args), job_timeout=300)
+    except Exception as exc:  # Redis down: the work waits for the caller's sweep
+        log.warning("could not enqueue %s on the rq queue %r (%s: %s); it is retried by the sweeper",
+                    function, queue_name, type(exc).__name__, exc)
+        return False
+    return True
+
+
+def _call(function: str, args) -> None:
+    import importlib
+
+    module, _, name = function.partition(":")
+    getattr(importlib.import_module(module), name)(*args)
+
+
+def run_job(function: str, args: list) -> None:
+    """The rq job of ``enqueue``: call ``function`` inside the worker's app."""
+    with _app().app_context():
+        _call(function, args)
+
+
 # --------------------------------------------------------------------------- delivery
 
 
@@ -243,21 +279,22 @@ def relay_due(now: datetime | None = None, limit: int = 100) -> int:
 
 
 def complete_due_followups(now: datetime | None = None) -> int:
-    """Complete orders delivered ``FOLLOWUP_DAYS`` ago (the follow-up is their ``order_completed``)."""
-    days = current_app.config.get("FOLLOWUP_DAYS") or 0
-    if not days:
-        return 0
+    """Complete orders delivered ``FOLLOWUP_AFTER`` (or ``FOLLOWUP_DAYS``) ago: the follow-up is their
+    ``order_completed`` (payload ``followup: true``; a notifications plugin sends the e-mail from it)."""
     from engine.errors import DomainError
     from engine.models import OrderEvent
     from engine.services import orders as order_service
 
-    cutoff = (now or utcnow()) - timedelta(days=days)
+    delay = order_service.followup_delay()
+    if delay is None:
+        return 0
+    cutoff = (now or utcnow()) - delay
     ids = list(db.session.execute(select(Order.id).join(OrderEvent, OrderEvent.order_id == Order.id).where(
         Order.status == "delivered", OrderEvent.kind == "order_delivered", OrderEvent.created_at <= cutoff)).scalars())
     db.session.commit()
     for order_id in ids:
         try:
-            order_service.complete_order(order_id)
+            order_service.complete_order(order_id, followup=True)
         except DomainError:
             db.session.rollback()
     return len(ids)

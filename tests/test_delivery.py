@@ -36,7 +36,7 @@ from engine.db import as_utc, db, utcnow
 from engine.models import OutboxEvent
 
 # the bundled plugins that listen to stage hooks stay out of the bookkeeping checked here
-OTHER_LISTENERS = ["channel_webhook", "accounting_export"]
+OTHER_LISTENERS = ["channel_webhook", "accounting_export", "notify_email"]
 WAIT = 20  # seconds: the bound of every wait for something that should happen at once
 
 
@@ -331,7 +331,7 @@ def slow_receiver():
 
 def test_a_slow_webhook_receiver_does_not_delay_placement(build, slow_receiver):
     # channel_webhook sends its outbound webhooks from stage hooks; loopback targets are allowed here
-    app, api, quick = build(PLUGINS_DISABLED=["accounting_export"],
+    app, api, quick = build(PLUGINS_DISABLED=["accounting_export", "notify_email"],
                             CHANNEL_WEBHOOK_ALLOW_PRIVATE_TARGETS="127.0.0.0/8", CHANNEL_WEBHOOK_TIMEOUT=WAIT * 2)
     shop(api)
     resp = api.post("/webhooks/subscriptions", {"url": slow_receiver.url, "events": ["order_placed"]})

@@ -152,10 +152,10 @@ def build(database, tmp_path, request):
     made = []
 
     def _build(plugins, **config):
-        # the bundled channel_webhook and accounting_export listen to stage hooks: keep them out of the
-        # relay's bookkeeping checked here, unless a test says which plugins to disable
+        # the bundled channel_webhook, accounting_export and notify_email listen to stage hooks: keep them
+        # out of the relay's bookkeeping checked here, unless a test says which plugins to disable
         if "PLUGINS_DISABLED" not in config and not os.environ.get("HOOKSHOP_PLUGINS_DISABLED"):
-            config["PLUGINS_DISABLED"] = ["channel_webhook", "accounting_export"]
+            config["PLUGINS_DISABLED"] = ["channel_webhook", "accounting_export", "notify_email"]
         app = make_app(database, tmp_path, request, EXTRA_PLUGINS=list(plugins), **config)
         made.append(app)
         return app, ApiClient(app.test_client(), new_key(app))

@@ -89,7 +89,7 @@ def record_file(tmp_path):
 
 # the bundled plugins that listen to stage hooks stay out of the bookkeeping checked here, in the test
 # process and in the worker alike
-OTHER_LISTENERS = ["channel_webhook", "accounting_export"]
+OTHER_LISTENERS = ["channel_webhook", "accounting_export", "notify_email"]
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ from engine.db import db
 from engine.errors import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
-BUNDLED_BRANCHES = ("core", "accounting_export", "carrier_generic", "channel_webhook", "payments_stripe")
+BUNDLED_BRANCHES = ("core", "accounting_export", "carrier_generic", "channel_webhook", "notify_email",
+                    "payments_stripe")
 DATA = Path(__file__).with_name("data")
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 
 import marshmallow as ma
-from marshmallow import RAISE, fields, validate
+from marshmallow import RAISE, ValidationError, fields, post_load, validate
 
 from engine.api.limits import INT64_MAX
+from engine.domain import locales
 from engine.domain import money as money_rules
 from engine.domain.barcodes import PATTERN as BARCODE_PATTERN
 from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
@@ -262,6 +263,8 @@ class AddressIn(Strict):
         validate.Length(equal=2), validate.Regexp(r"^[A-Z]{2}$", error="an ISO 3166-1 alpha-2 code in capitals, e.g. DE")])
     region = fields.String(validate=validate.Length(max=100), allow_none=True)
     company = fields.String(validate=validate.Length(max=200), allow_none=True)
+    email = fields.Email(validate=validate.Length(max=254), allow_none=True, metadata={
+        "description": "the recipient's e-mail, when not the buyer (a gift): shipping news without prices"})
 
 
 class CustomerIn(Strict):
@@ -281,6 +284,13 @@ class LineIn(Strict):
                                             "order"})
 
 
+def _locale_tag(value: str) -> None:
+    try:
+        locales.normalize(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
+
+
 class OrderIn(Strict):
     customer = fields.Nested(CustomerIn, required=True)
     lines = fields.List(fields.Nested(LineIn), required=True, validate=validate.Length(min=1, max=500,
@@ -292,6 +302,14 @@ class OrderIn(Strict):
     payment_method = fields.String(validate=validate.Length(min=1, max=255))
     gift = boolean(load_default=False)
     billing_address = fields.Nested(AddressIn)  # the buyer's, when not the shipping address
+    locale = fields.String(validate=[validate.Length(min=1, max=35), _locale_tag], metadata={
+        "description": "the buyer's language, BCP 47 (en, tr, tr-TR): the language of the order's e-mails"})
+
+    @post_load
+    def _normalize_locale(self, data, **_kw):
+        if data.get("locale"):
+            data["locale"] = locales.normalize(data["locale"])
+        return data
 
 
 class ScansIn(Strict):
@@ -472,6 +490,7 @@ class OrderOut(Strict):
     external_id = fields.String(allow_none=True)
     flags = fields.List(fields.String())
     gift = fields.Boolean()
+    locale = fields.String(allow_none=True, metadata={"description": "the buyer's language (BCP 47), if known"})
     coupon = fields.String(allow_none=True)
     lines = fields.List(fields.Nested(LineOut))
     totals = fields.Nested(TotalsOut)

@@ -35,6 +35,7 @@ def order(o, *, detail: bool = True) -> dict:
         "external_id": o.external_id,
         "flags": list(o.flags or []),
         "gift": o.gift,
+        "locale": o.locale,
         "coupon": o.coupon,
         "lines": [{"id": ln.id, "sku": ln.sku, "name": ln.name, "quantity": ln.quantity, "unit_price": ln.unit_price,
                    "total": ln.unit_price * ln.quantity, "backordered": ln.backordered,

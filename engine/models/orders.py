@@ -81,6 +81,8 @@ class Order(db.Model):
     refunded_total: Mapped[int] = mapped_column(default=0)
     coupon: Mapped[str | None] = mapped_column(String(64))
     gift: Mapped[bool] = mapped_column(default=False)
+    # the buyer's language (BCP 47, ``tr-TR``) given at placement or by the channel; None: not given
+    locale: Mapped[str | None] = mapped_column(String(35))
     replacement_for_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     # an action that calls an outside service (pay, ship, cancel) claims the order under its lock
     # before the call and settles under the lock after it; another such action meanwhile is a 409

@@ -17,7 +17,7 @@ from sqlalchemy.orm import joinedload, selectinload
 
 from engine import signals
 from engine.db import as_utc, db, is_postgres, page_by_id, transaction, utcnow
-from engine.domain import addresses
+from engine.domain import addresses, locales
 from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
 from engine.domain.money import MAX_AMOUNT
@@ -361,6 +361,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
             currency=currency, subtotal=subtotal, discount_total=discount, shipping_total=shipping_total,
             tax_total=tax_total, total=total, paid_total=0, refunded_total=0, coupon=data.get("coupon"),
             gift=bool(data.get("gift")), replacement_for_id=replacement_for,
+            locale=locales.lenient(data.get("locale")),
             lines=lines, events=[], payments=[], shipments=[],
         )
         order.flags = flag_rules.core_flags(previous_orders=previous_orders, is_vip=is_vip, gift=order.gift,
@@ -511,24 +512,34 @@ def confirm_order(order_id: int) -> Order:
 
 
 def deliver_order(order_id: int, source: str = "staff", occurred_at: str | None = None) -> Order:
-    """shipped -> delivered; completed at once when follow-ups are off (``FOLLOWUP_DAYS`` = 0)."""
+    """shipped -> delivered; completed at once when follow-ups are off (no ``FOLLOWUP_AFTER`` / ``FOLLOWUP_DAYS``)."""
     with transaction():
         order = get_order(order_id, lock=True)
         move(order, "deliver")
         for shipment in order.shipments:
             shipment.status = "delivered"
         stage(order, "order_delivered", f"delivered (reported by {source})", source=source, occurred_at=occurred_at)
-        if not current_app.config.get("FOLLOWUP_DAYS"):
+        if followup_delay() is None:
             move(order, "complete")
-            stage(order, "order_completed", "completed (follow-ups are off)")
+            stage(order, "order_completed", "completed (follow-ups are off)", followup=False)
     return order
 
 
-def complete_order(order_id: int) -> Order:
+def followup_delay():
+    """The app's follow-up delay (``FOLLOWUP_AFTER`` or ``FOLLOWUP_DAYS``), or None when follow-ups are off."""
+    from engine.config import followup_delay as parse
+
+    return parse(current_app.config)
+
+
+def complete_order(order_id: int, *, followup: bool = False) -> Order:
+    """delivered -> completed. ``followup``: the sweeper completes it because the follow-up delay has
+    passed (``order_completed``'s payload says so: that is when the follow-up e-mail goes out)."""
     with transaction():
         order = get_order(order_id, lock=True)
         move(order, "complete")
-        stage(order, "order_completed", f"order {order.number} completed")
+        stage(order, "order_completed", f"order {order.number} completed" + (" (follow-up due)" if followup else ""),
+              followup=followup)
     return order
 
 

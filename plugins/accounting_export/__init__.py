@@ -91,6 +91,17 @@ def periodic_tasks(now):
 
 
 @hookimpl
+def order_documents(order, kind):
+    """The receipt PDF for the confirmation message, once the receipt is numbered."""
+    if kind != "order_confirmed":
+        return []
+    receipt = receipts.receipt_of_order(order.id)
+    if receipt is None:
+        return []
+    return [(f"receipt-{receipt.number}.pdf", "application/pdf", receipts.receipt_pdf(receipt), receipt.number)]
+
+
+@hookimpl
 def register_exporters():
     from .exporters import EXPORTERS
 

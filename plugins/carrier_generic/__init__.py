@@ -50,6 +50,17 @@ def register_carriers():
 
 
 @hookimpl
+def order_documents(order, kind):
+    """The packing slip of a shipped order, for the shipping message (a gift's shows no prices)."""
+    if kind != "order_shipped" or not order.shipments:
+        return []
+    from plugins.carrier_generic import api, labels
+
+    pdf = labels.packing_slip(order, sender=api.sender_for(order), shipments=list(order.shipments))
+    return [(f"packing-slip-{order.number}.pdf", "application/pdf", pdf)]
+
+
+@hookimpl
 def register_blueprints():
     from plugins.carrier_generic.api import blp, public_pages
 

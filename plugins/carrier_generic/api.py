@@ -51,7 +51,7 @@ def _carriers() -> dict:
     return {name: carrier for name, carrier in registry().carriers.items() if name in names}
 
 
-def _sender_for(order) -> dict | None:
+def sender_for(order) -> dict | None:
     carriers = _carriers()
     for shipment in order.shipments:
         if shipment.carrier in carriers:
@@ -83,7 +83,7 @@ def packing_slip(order_id):
     order = db.session.get(Order, order_id)
     if order is None:
         raise NotFound(f"no order with id {order_id}")
-    pdf = labels.packing_slip(order, sender=_sender_for(order), shipments=list(order.shipments))
+    pdf = labels.packing_slip(order, sender=sender_for(order), shipments=list(order.shipments))
     return Response(pdf, mimetype="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="packing-slip-{order.number}.pdf"'})
 

@@ -30,7 +30,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 
-from engine.domain import money
+from engine.domain import locales, money
 from engine.errors import ValidationFailed
 from plugins.channel_webhook import signing
 
@@ -227,6 +227,14 @@ def _header(request, name: str) -> str | None:
 # --------------------------------------------------------------------------- Shopify
 
 
+def _meta(data: dict, key: str):
+    """A WooCommerce ``meta_data`` entry's value (``[{"key": ..., "value": ...}]``), or None."""
+    for entry in data.get("meta_data") or []:
+        if isinstance(entry, dict) and entry.get("key") == key:
+            return entry.get("value")
+    return None
+
+
 def _shopify_address(problems: Problems, path: str, data, required: bool) -> dict | None:
     return address(data, {"name": lambda a: person_name(a), "company": "company", "line1": "address1",
                           "line2": "address2", "city": "city", "region": "province_code",
@@ -367,6 +375,8 @@ class ShopifyFormat:
             "tax_lines": tax_lines, "channel_total": channel_total, **presentment,
             "note": text(data.get("note"), 2000),
             "payment_status": "paid" if financial == "paid" else None,
+            # the language the buyer used at checkout (``tr-TR``); an unknown tag is dropped, never an error
+            "locale": locales.lenient(data.get("customer_locale")),
         })
         cancelled = bool(data.get("cancelled_at")) or financial == "voided"
         if cancelled:
@@ -593,6 +603,9 @@ class WooCommerceFormat:
             "channel_total": channel_total, "note": text(data.get("customer_note"), 2000),
             "payment_status": "paid" if status in self.paid_statuses else None,
             "payment_reference": text(data.get("transaction_id")),
+            # WooCommerce keeps no language on an order; WPML's WooCommerce Multilingual adds ``lang``
+            # (and the ``wpml_language`` meta entry): read either, drop an unknown tag
+            "locale": locales.lenient(data.get("lang") or _meta(data, "wpml_language")),
         })
         result["cancelled"] = status in ("cancelled", "failed", "trash")
         result["refunds"], result["refunded"] = refunds, status == "refunded"
@@ -649,7 +662,8 @@ class GenericFormat:
         result = {"topic": topic, "paths": {"lines": prefix + "lines", "currency": prefix + "currency",
                                             "customer": prefix + "customer"}}
         known = {"external_id", "id", "customer", "lines", "currency", "shipping_total", "discount_total",
-                 "tax_total", "note", "billing_address", "payment_status", "payment_reference", "gift"}
+                 "tax_total", "note", "billing_address", "payment_status", "payment_reference", "gift",
+                 "locale"}
         for key in sorted(set(body) - known):
             problems.add(prefix + key, "unknown field")
         external_id = external_id_of(body.get("external_id", body.get("id")), prefix + "external_id", problems)
@@ -706,6 +720,7 @@ class GenericFormat:
             "billing_address": billing, "lines": lines, **amounts, "note": text(body.get("note"), 2000),
             "payment_status": "paid" if status == "paid" else None,
             "payment_reference": text(body.get("payment_reference")), "gift": bool(body.get("gift")),
+            "locale": locales.lenient(body.get("locale")),
         })
         return result
 

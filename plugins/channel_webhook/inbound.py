@@ -270,7 +270,7 @@ def _order_data(channel, parsed: dict) -> tuple[dict, list[dict]]:
                                  "requires_shipping": x.get("kind") not in ("gift_card", "no_shipping")}
                                 for x in extras]}
     for key in ("prices_include_tax", "tax_status", "tax_lines", "channel_total", "presentment_currency",
-                "presentment_totals"):
+                "presentment_totals", "locale"):
         if parsed.get(key) is not None:
             data[key] = parsed[key]
     if parsed.get("note"):

@@ -12,7 +12,7 @@ copy: it stays a fallback for codes the table does not hold. The downgrade drops
 (coupons created through the API are lost).
 
 Revision ID: 0011_core_customers_coupons
-Revises: 0006_core_locations
+Revises: 0010_core_order_locale
 Create Date: 2026-12-01 20:18:30
 """
 
@@ -23,7 +23,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0011_core_customers_coupons"
-down_revision = "0006_core_locations"
+down_revision = "0010_core_order_locale"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,87 @@
+"""The plugin's translations (Flask-Babel) and the per-locale formatting of money and dates (Babel).
+
+The catalogs are gettext ``.po`` files in ``translations/<lang>/LC_MESSAGES/notify_email.po``. They are
+compiled when the plugin loads: a ``.mo`` missing or older than its ``.po`` is (re)written into the
+instance folder (``instance/notify_email/translations``), never into the package, so an editable
+install, a wheel and a read-only site-packages all work the same and nothing compiled is committed.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_currency
+from flask_babel import Babel, Domain
+
+from engine.domain.money import exponent
+
+DOMAIN = "notify_email"
+SOURCE = Path(__file__).parent / "translations"
+
+
+def compile_catalogs(target: Path) -> Path:
+    """Write ``target/<lang>/LC_MESSAGES/notify_email.mo`` for every ``.po`` whose ``.mo`` is missing or stale."""
+    for po in SOURCE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
+        mo = target / po.relative_to(SOURCE).with_suffix(".mo")
+        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
+            continue
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as fh:
+            catalog = read_po(fh, locale=po.parts[-3], domain=DOMAIN)
+        # written beside and renamed: two processes starting at once never read half a file
+        fd, tmp = tempfile.mkstemp(dir=mo.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as out:
+            write_mo(out, catalog)
+        os.replace(tmp, mo)
+    return target
+
+
+def setup(app) -> Domain:
+    """Compile the catalogs, make sure the app has Flask-Babel, and return the plugin's domain."""
+    target = compile_catalogs(Path(app.instance_path) / "notify_email" / "translations")
+    if "babel" not in app.extensions:
+        Babel(app)
+    return Domain(translation_directories=[str(target)], domain=DOMAIN)
+
+
+def language_of(tag: str | None, languages) -> str | None:
+    """The catalog language for a BCP 47 tag (``tr-TR`` -> ``tr``), or None when there is none."""
+    if not tag:
+        return None
+    try:
+        language = Locale.parse(str(tag).replace("-", "_")).language
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+    return language if language in languages else None
+
+
+def formatting_locale(tag: str | None, language: str) -> str:
+    """Format with the buyer's full locale (``tr_TR``) when it is in the message's language, else the language."""
+    if tag and language_of(tag, (language,)):
+        return str(tag).replace("-", "_")
+    return language
+
+
+def money(amount: int, currency: str, locale: str) -> str:
+    """Minor units as the locale writes them: ``€12.50`` in ``en``, ``12,50 €`` in ``tr``."""
+    value = Decimal(int(amount)).scaleb(-exponent(currency))
+    return format_currency(value, currency, locale=locale)
+
+
+def day(value, locale: str) -> str:
+    """A date (or the date of a datetime) in the locale's long format: ``5 Aralık 2026``."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value[:10])
+    if isinstance(value, datetime):
+        value = value.date()
+    return format_date(value, format="long", locale=locale)
