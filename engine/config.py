@@ -50,6 +50,11 @@ DEFAULTS: dict = {
     # the shop's public base URL (https://shop.example.com): absolute links for customers (tracking
     # pages) are built on it, never on a request's Host header; unset: links are relative paths
     "PUBLIC_URL": None,
+    # returns (RMA): a return opened by staff through the API is approved at once unless this is true
+    # (a customer's request through the public page always waits for staff to approve it)
+    "RETURNS_REQUIRE_APPROVAL": False,
+    # the location code damaged returned units go to (received with condition "damaged")
+    "RETURNS_QUARANTINE_LOCATION": "QUARANTINE",
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}

@@ -99,6 +99,8 @@ class ErrorResponsesPlugin(BasePlugin):
             return
         signed = SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path))
         for method, op in (operations or {}).items():
+            if op.get("security") == []:  # a public operation (``public`` + ``doc(security=[])``): no key
+                continue
             responses = op.setdefault("responses", {})
             if signed:
                 _default(responses, "401", {"description": "missing or wrong signature", "content": _error_content()})
@@ -301,8 +303,8 @@ def init_api(app) -> Api:
     app.before_request(limits.screen_body)
     app.teardown_request(_release_write_intent)
 
-    from engine.api import admin, catalog, customers, orders, plugins_view, webhooks
+    from engine.api import admin, catalog, customers, orders, plugins_view, returns, webhooks
 
-    for module in (catalog, orders, customers, plugins_view, webhooks, admin):
+    for module in (catalog, orders, returns, customers, plugins_view, webhooks, admin):
         api.register_blueprint(module.blp)
     return api
