@@ -147,9 +147,10 @@ def _fresh(return_id: int) -> Return:
 
 def _check_receivable(order_return: Return) -> None:
     if order_return.status in (rma.RECEIVED, rma.RESOLVED):
-        raise Conflict(f"return {order_return.id} is already {order_return.status}: it was received once",
-                       code="return_closed", errors={"status": [order_return.status],
-                                                     "allowed_actions": rma.allowed_actions(order_return.status)})
+        allowed = rma.allowed_actions(order_return.status)
+        raise Conflict(f"return {order_return.id} is already {order_return.status}: it was received once; allowed "
+                       f"next actions: {', '.join(allowed) or 'none (the return is final)'}", code="return_closed",
+                       errors={"status": [order_return.status], "allowed_actions": allowed})
     rma.check(order_return.id, order_return.status, "receive")
 
 
