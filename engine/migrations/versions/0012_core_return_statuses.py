@@ -22,6 +22,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
+from engine.errors import SchemaError
+
 revision = "0012_core_return_statuses"
 down_revision = "0005_core_customer_spent"
 branch_labels = None
@@ -55,7 +57,7 @@ def downgrade():
     bind = op.get_bind()
     rejected = bind.execute(sa.text("SELECT id FROM returns WHERE status = 'rejected' ORDER BY id")).scalars().all()
     if rejected:
-        raise RuntimeError(f"returns {rejected} are rejected, which the previous schema cannot say: delete them "
+        raise SchemaError(f"returns {rejected} are rejected, which the previous schema cannot say: delete them "
                            "(or keep this revision) and run the downgrade again")
     with op.batch_alter_table("returns") as batch_op:
         for name, _ in CHECKS:
