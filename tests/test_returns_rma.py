@@ -408,3 +408,20 @@ def test_hook_return_rejected(shop, app, hooks):
             OutboxEvent.hook == "return_rejected")).scalars()]
         db.session.rollback()
     assert payloads == [{"order_id": oid, "return_id": rid, "reason": "used"}]
+
+
+def test_a_stored_requested_staff_return_is_received_as_before(shop, app, hooks):
+    """A return opened before approvals existed is still ``requested``: receiving approves it on the way."""
+    api = shop
+    oid = shipped(api, [("PHONE", 1, ["P-1"])])["id"]
+    rid = open_return(api, oid, [{"sku": "PHONE", "quantity": 1, "serials": ["P-1"]}])["id"]
+    with app.app_context():
+        from engine.models import Return
+
+        db.session.get(Return, rid).status = "requested"  # what revision 0012 leaves of a stored one
+        db.session.commit()
+    hooks.calls.clear()
+    body = api.post(f"/returns/{rid}/receive", {}).get_json()
+    assert body["status"] == "resolved" and body["approved_at"] and body["received_at"]
+    assert [h for h, _ in hooks.calls] == ["return_approved", "return_received", "refund_issued"]
+    assert unit_statuses(app, "P-1") == ["in_stock"]

@@ -112,7 +112,8 @@ def receive_return(return_id: int, location: str | None = None, restock: bool = 
             refund_ids = _reserve_refund(order, order_return)  # the retry of a refund that failed
         else:
             if order_return.status == rma.REQUESTED and not returns.needs_approval(order_return):
-                returns.approve_locked(order, order_return, "received without approval (approval not required)")
+                returns.approve_locked(order, order_return, "received without approval (approval not required)",
+                                       units=False)
             _check_receivable(order_return)
             plan = receipt_plan(order_return, lines, restock, location)
             _receive_locked(order, order_return, products, plan, refund_amount)

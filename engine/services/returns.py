@@ -173,11 +173,13 @@ def open_return(order_id: int, lines: list[dict], reason: str, resolution: str, 
     return order_return
 
 
-def approve_locked(order: Order, order_return: Return, why: str = "") -> None:
-    """Approve the locked return: its serial units are ``returned`` (on their way back)."""
+def approve_locked(order: Order, order_return: Return, why: str = "", *, units: bool = True) -> None:
+    """Approve the locked return: its serial units are ``returned`` (on their way back); ``units`` False
+    when the caller sets them itself later in the transaction (receiving: serial units come last)."""
     order_return.status = rma.check(order_return.id, order_return.status, "approve")[0]
     order_return.approved_at = utcnow()
-    set_unit_status(order, order_return, "returned")
+    if units:
+        set_unit_status(order, order_return, "returned")
     order_service.stage(order, "return_approved", f"return {order_return.id} approved" + (f": {why}" if why else ""),
                         return_id=order_return.id, resolution=order_return.resolution)
 
