@@ -189,7 +189,9 @@ def order_cancelled(order, event):
 
 @hookspec
 def return_requested(order, order_return, event):
-    """Stage 5: customer service opened a return (``order_return.resolution``: refund or exchange)."""
+    """Stage 5: a return was opened, by customer service (``order_return.source`` ``staff``) or by the
+    customer on the return request page (``customer``); ``order_return.resolution``: refund or exchange.
+    Fired once per return."""
 
 
 @hookspec
