@@ -93,6 +93,9 @@ def create_app(config: dict | None = None) -> Flask:
     structured_logs.init_app(app)  # first: a request refused by the API's screens has an id too
     api = init_api(app)
     app.extensions["hookshop_api"] = api
+    from engine import return_requests
+
+    return_requests.init_app(app)  # the customer's return request page (no API key)
     for blueprint in plugins.collect(pm, "register_blueprints"):
         if hasattr(blueprint, "register_views_in_doc"):  # a flask-smorest Blueprint: documented
             api.register_blueprint(blueprint)

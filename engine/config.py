@@ -63,6 +63,11 @@ DEFAULTS: dict = {
     "LOG_FORMAT": "text",
     # GET /healthz answers 503 when the oldest due outbox event has waited longer than this (seconds)
     "HEALTH_MAX_OUTBOX_LAG": 300.0,
+    # returns (RMA): a return opened by staff through the API is approved at once unless this is true
+    # (a customer's request through the public page always waits for staff to approve it)
+    "RETURNS_REQUIRE_APPROVAL": False,
+    # the location code damaged returned units go to (received with condition "damaged")
+    "RETURNS_QUARANTINE_LOCATION": "QUARANTINE",
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}

@@ -202,12 +202,30 @@ def order_cancelled(order, event):
 
 @hookspec
 def return_requested(order, order_return, event):
-    """Stage 5: customer service opened a return (``order_return.resolution``: refund or exchange)."""
+    """Stage 5: a return was opened, by customer service (``order_return.source`` ``staff``) or by the
+    customer on the return request page (``customer``); ``order_return.resolution``: refund or exchange.
+    Fired once per return."""
+
+
+@hookspec
+def return_approved(order, order_return, event):
+    """Stage 5: customer service approved the return (``order_return.status`` ``approved``): the customer
+    may send the units back. A return opened by staff is approved in the transaction that opens it
+    (``return_requested`` then ``return_approved``) unless ``RETURNS_REQUIRE_APPROVAL`` is on; a
+    customer's request waits for ``POST /returns/{id}/approve``. Fired once per return."""
+
+
+@hookspec
+def return_rejected(order, order_return, event):
+    """Stage 5: customer service rejected the return (``order_return.rejection_reason``, also
+    ``event["payload"]["reason"]``); nothing comes back and nothing is refunded. Fired once per return."""
 
 
 @hookspec
 def return_received(order, order_return, event):
-    """Stage 5: the returned units arrived and went back to stock."""
+    """Stage 5: the returned units arrived: resellable ones back to stock, damaged ones to the quarantine
+    location (``event["payload"]["lines"]``: ``sku``, ``quantity``, ``serials``, ``condition``,
+    ``location``). Fired once per return, also when its refund is retried."""
 
 
 @hookspec

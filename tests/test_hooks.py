@@ -115,6 +115,17 @@ class Recorder:
                      return_committed=self.committed("returns", order_return.id))
 
     @hookimpl
+    def return_approved(self, order, order_return, event):
+        self._record("return_approved", event, order, return_id=order_return.id,
+                     return_committed=self.committed("returns", order_return.id))
+
+    @hookimpl
+    def return_rejected(self, order, order_return, event):
+        self._record("return_rejected", event, order, return_id=order_return.id,
+                     reason=order_return.rejection_reason,
+                     return_committed=self.committed("returns", order_return.id))
+
+    @hookimpl
     def return_received(self, order, order_return, event):
         self._record("return_received", event, order, return_id=order_return.id,
                      return_committed=self.committed("returns", order_return.id))
@@ -211,7 +222,7 @@ def test_every_stage_hook_once_after_commit_with_its_arguments(build, recorder):
     assert r.status_code == 201, r.get_json()
     return_id = r.get_json()["id"]
     r = api.post(f"/returns/{return_id}/receive", {})
-    assert r.status_code == 200 and r.get_json()["status"] == "refunded", r.get_json()
+    assert r.status_code == 200 and r.get_json()["status"] == "resolved", r.get_json()
 
     b = place(api, [("POSTER", 2)])
     assert b["status"] == "on_hold"
@@ -231,7 +242,7 @@ def test_every_stage_hook_once_after_commit_with_its_arguments(build, recorder):
         ("order_placed", a_id), ("stock_low", "MUG"), ("purchase_order_created", mug_id),
         ("order_paid", a_id), ("order_picked", a_id), ("order_confirmed", a_id), ("order_packed", a_id),
         ("order_shipped", a_id), ("order_delivered", a_id), ("order_completed", a_id),
-        ("return_requested", a_id), ("return_received", a_id), ("refund_issued", a_id),
+        ("return_requested", a_id), ("return_approved", a_id), ("return_received", a_id), ("refund_issued", a_id),
         ("order_placed", b_id), ("purchase_order_created", poster_id), ("order_on_hold", b_id),
         ("order_released", b_id),
         ("order_placed", c_id), ("order_cancelled", c_id),
@@ -243,6 +254,7 @@ def test_every_stage_hook_once_after_commit_with_its_arguments(build, recorder):
         (a_id, "order_confirmed"): "confirmed", (a_id, "order_packed"): "packed",
         (a_id, "order_shipped"): "shipped", (a_id, "order_delivered"): "completed",
         (a_id, "order_completed"): "completed", (a_id, "return_requested"): "completed",
+        (a_id, "return_approved"): "completed",
         (a_id, "return_received"): "completed", (a_id, "refund_issued"): "completed",
         (b_id, "order_placed"): "on_hold", (b_id, "order_on_hold"): "on_hold", (b_id, "order_released"): "placed",
         (c_id, "order_placed"): "placed", (c_id, "order_cancelled"): "cancelled",
@@ -259,7 +271,8 @@ def test_every_stage_hook_once_after_commit_with_its_arguments(build, recorder):
     assert by_hook["stock_low"]["available"] == 3
     assert all(call["po_committed"] == "draft" for call in recorder.calls if call["hook"] == "purchase_order_created")
     assert by_hook["order_on_hold"]["reason"] == "backorder: POSTER x2"
-    assert by_hook["return_requested"]["return_committed"] == "requested"
+    assert by_hook["return_requested"]["return_committed"] == "approved"  # opened by staff: approved at once
+    assert by_hook["return_approved"]["return_committed"] == "approved"
     assert by_hook["return_received"]["return_committed"] == "received"
     assert by_hook["return_requested"]["return_id"] == by_hook["return_received"]["return_id"] == return_id
     assert by_hook["refund_issued"]["amount"] == 1290 and by_hook["refund_issued"]["refunded_committed"] == 1290
@@ -283,7 +296,7 @@ def test_every_stage_hook_once_after_commit_with_its_arguments(build, recorder):
     # nothing is due any more: a relay calls nobody again
     with app.app_context():
         assert jobs.relay_due() == 0
-    assert len(recorder.calls) == 19
+    assert len(recorder.calls) == 20
 
 
 def test_failing_plugin_keeps_the_order_and_only_it_is_retried(build, recorder):

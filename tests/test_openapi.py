@@ -86,6 +86,9 @@ def test_every_protected_operation_documents_401_and_the_api_key(spec):
             # the signed webhooks check their own signature, not an API key
             assert not op.get("security", spec.get("security")), (method, path)
             continue
+        if op.get("security") == []:  # public on purpose: the customer's return request (order number + e-mail)
+            assert (method, path) == ("post", "/api/v1/returns/requests") and "401" not in op["responses"]
+            continue
         assert "401" in op["responses"], (method, path)
         content = op["responses"]["401"]["content"]["application/json"]["schema"]
         assert content == {"$ref": "#/components/schemas/Error"}, (method, path)
@@ -253,7 +256,7 @@ def test_serialisers_agree_with_the_documented_schemas(rich_shop, spec):
     ret = conforms(spec, "post", "/orders/{}/returns", "201", ret, schemas.ReturnOut())
     conforms(spec, "get", "/returns/{}", "200", api.get(f"/returns/{ret['id']}"), schemas.ReturnOut())
     received = api.post(f"/returns/{ret['id']}/receive", {})
-    assert conforms(spec, "post", "/returns/{}/receive", "200", received, schemas.ReturnOut())["status"] == "refunded"
+    assert conforms(spec, "post", "/returns/{}/receive", "200", received, schemas.ReturnOut())["status"] == "resolved"
     ret = api.post(f"/orders/{oid}/returns", {"lines": [{"sku": "PHONE", "quantity": 1, "serials": ["P-2"]}],
                                               "reason": "wrong model", "resolution": "exchange"}).get_json()
     exchanged = conforms(spec, "post", "/returns/{}/receive", "200", api.post(f"/returns/{ret['id']}/receive", {}),

@@ -469,14 +469,15 @@ def test_return_with_refund(shop, app):
                                                "resolution": "refund"})
     assert resp.status_code == 201, resp.get_json()
     ret = resp.get_json()
-    assert ret["status"] == "requested" and ret["order_id"] == oid
-    assert api.get(f"/returns/{ret['id']}").get_json()["status"] == "requested"
+    # opened by staff: approved at once (RETURNS_REQUIRE_APPROVAL is off)
+    assert ret["status"] == "approved" and ret["order_id"] == oid and ret["source"] == "staff"
+    assert api.get(f"/returns/{ret['id']}").get_json()["status"] == "approved"
     assert stock_of(api, "MUG")["on_hand"] == 17  # nothing back before it is received
 
     resp = api.post(f"/returns/{ret['id']}/receive", {})
     assert resp.status_code == 200, resp.get_json()
     ret = resp.get_json()
-    assert ret["status"] == "refunded" and ret["refund_amount"] == 2 * 1290
+    assert (ret["status"], ret["resolution"]) == ("resolved", "refund") and ret["refund_amount"] == 2 * 1290
     assert stock_of(api, "MUG")["on_hand"] == 19
     assert _movements(app, "return") == [(2, oid)]
     body = api.get(f"/orders/{oid}").get_json()
@@ -484,7 +485,7 @@ def test_return_with_refund(shop, app):
     assert body["totals"]["refunded"] == 2 * 1290 and body["payment_status"] == "partially_refunded"
     assert body["lines"][0]["returned_quantity"] == 2
     kinds = [e["kind"] for e in body["events"]]
-    assert kinds[-3:] == ["return_requested", "return_received", "refund_issued"]
+    assert kinds[-4:] == ["return_requested", "return_approved", "return_received", "refund_issued"]
     # receiving twice is refused
     assert api.post(f"/returns/{ret['id']}/receive", {}).status_code == 409
     # only one more mug can come back
@@ -504,7 +505,7 @@ def test_return_with_exchange_places_a_replacement_order(shop, app):
                                                "resolution": "exchange"})
     assert resp.status_code == 201
     ret = api.post(f"/returns/{resp.get_json()['id']}/receive", {}).get_json()
-    assert ret["status"] == "exchanged" and ret["replacement_order_id"]
+    assert (ret["status"], ret["resolution"]) == ("resolved", "exchange") and ret["replacement_order_id"]
     replacement = api.get(f"/orders/{ret['replacement_order_id']}").get_json()
     assert "replacement" in replacement["flags"]
     assert replacement["replacement_for"] == oid

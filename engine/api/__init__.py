@@ -101,6 +101,8 @@ class ErrorResponsesPlugin(BasePlugin):
             return
         signed = SIGNED_PATHS.match(re.sub(r"\{[^}]+\}", "x", path))
         for method, op in (operations or {}).items():
+            if op.get("security") == []:  # a public operation (``public`` + ``doc(security=[])``): no key
+                continue
             responses = op.setdefault("responses", {})
             if signed:
                 _default(responses, "401", {"description": "missing or wrong signature", "content": _error_content()})
@@ -330,8 +332,18 @@ def init_api(app) -> Api:
     app.before_request(limits.screen_body)
     app.teardown_request(_release_write_intent)
 
-    from engine.api import admin, catalog, coupons, customers, locations, orders, plugins_view, webhooks
+    from engine.api import (
+        admin,
+        catalog,
+        coupons,
+        customers,
+        locations,
+        orders,
+        plugins_view,
+        returns,
+        webhooks,
+    )
 
-    for module in (catalog, orders, customers, coupons, plugins_view, webhooks, admin, locations):
+    for module in (catalog, orders, returns, customers, coupons, plugins_view, webhooks, admin, locations):
         api.register_blueprint(module.blp)
     return api

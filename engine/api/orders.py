@@ -21,16 +21,13 @@ from engine.api.schemas import (
     PayIn,
     RateOut,
     ReasonIn,
-    ReceiveReturnIn,
     RefundIn,
-    ReturnIn,
-    ReturnOut,
     ScansIn,
     ShipIn,
 )
 from engine.db import db, transaction
 from engine.errors import PaymentFailed, ProviderUnavailable
-from engine.services import auth, orders, payments, returns, shipping, warehouse
+from engine.services import auth, orders, payments, shipping, warehouse
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders through the six stages")
 
@@ -211,32 +208,3 @@ def set_address(data, order_id):
 def rates(order_id):
     """Shipping rates for the order"""
     return [out.rate(r) for r in shipping.rates_for(order_id)]
-
-
-@blp.route("/orders/<int:order_id>/returns", methods=["POST"])
-@blp.arguments(ReturnIn)
-@blp.alt_response(201, schema=ReturnOut, success=True, description="the return")
-@blp.alt_response(409, schema="Error", description="the order is not shipped yet")
-@blp.alt_response(404, schema="Error", description="no such order")
-@idempotent
-def open_return(data, order_id):
-    """Open a return (resolution: refund or exchange)"""
-    return out.order_return(returns.open_return(order_id, data["lines"], data["reason"], data["resolution"])), 201
-
-
-@blp.route("/returns/<int:return_id>")
-@blp.alt_response(200, schema=ReturnOut, success=True, description="the return")
-@blp.alt_response(404, schema="Error", description="no such return")
-def get_return(return_id):
-    """Get a return"""
-    return out.order_return(returns.get_return(return_id))
-
-
-@blp.route("/returns/<int:return_id>/receive", methods=["POST"])
-@blp.arguments(ReceiveReturnIn)
-@blp.alt_response(200, schema=ReturnOut, success=True, description="the return, refunded or exchanged")
-@blp.alt_response(409, schema="Error", description="the return was already received")
-@blp.alt_response(404, schema="Error", description="no such return")
-def receive_return(data, return_id):
-    """Receive returned units: restock, then refund or place the replacement order"""
-    return out.order_return(returns.receive_return(return_id, data.get("location"), data["restock"]))

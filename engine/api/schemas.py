@@ -354,9 +354,36 @@ class ReturnIn(Strict):
     resolution = fields.String(required=True, validate=validate.OneOf(["refund", "exchange"]))
 
 
+class ReceivedLineIn(Strict):
+    sku = fields.String(required=True, validate=SKU)
+    quantity = count(metadata={"description": "units of an untracked product (tracked ones: the serials)"})
+    serials = fields.List(fields.String(validate=validate.Length(min=1, max=128)),
+                          validate=validate.Length(max=10000))
+    condition = fields.String(required=True, validate=validate.OneOf(["resellable", "damaged"]),
+                              metadata={"description": "resellable: back to stock (location); damaged: to the "
+                                                       "quarantine location (RETURNS_QUARANTINE_LOCATION)"})
+
+
 class ReceiveReturnIn(Strict):
-    location = fields.String(validate=validate.Length(min=1, max=64))
-    restock = boolean(load_default=True)
+    location = fields.String(validate=validate.Length(min=1, max=64),
+                             metadata={"description": "where resellable units go (default MAIN)"})
+    restock = boolean(load_default=True, metadata={"description": "false: nothing goes back on hand (written off)"})
+    lines = fields.List(fields.Nested(ReceivedLineIn), validate=validate.Length(min=1, max=500),
+                        metadata={"description": "the condition of the units named; units not named are resellable"})
+    refund_amount = money(metadata={"description": "a refund other than the lines' share (partial, or with "
+                                                   "shipping); never above paid minus refunded (409)"})
+
+
+class RejectReturnIn(Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+
+
+class CustomerReturnIn(Strict):
+    order_number = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    email = fields.String(required=True, validate=validate.Length(min=1, max=254))
+    lines = fields.List(fields.Nested(ReturnLineIn), required=True, validate=validate.Length(min=1, max=100))
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=1000))
+    resolution = fields.String(required=True, validate=validate.OneOf(["refund", "exchange"]))
 
 
 class OrderQuery(Strict):
@@ -526,12 +553,29 @@ class RateOut(Strict):
 class ReturnOut(Strict):
     id = Int()
     order_id = Int()
-    status = fields.String()
+    status = fields.String(metadata={"description": "requested, approved, rejected, received or resolved"})
+    allowed_actions = fields.List(fields.String())
+    source = fields.String(metadata={"description": "staff (the API) or customer (the public request page)"})
     reason = fields.String()
     resolution = fields.String()
     lines = fields.List(fields.Dict())
+    received_lines = fields.List(fields.Dict(), allow_none=True)
+    rejection_reason = fields.String(allow_none=True)
     refund_amount = Int()
     replacement_order_id = Int(allow_none=True)
+    created_at = fields.String()
+    approved_at = fields.String(allow_none=True)
+    rejected_at = fields.String(allow_none=True)
+    received_at = fields.String(allow_none=True)
+    resolved_at = fields.String(allow_none=True)
+
+
+class CustomerReturnOut(Strict):
+    id = Int()
+    order_number = fields.String()
+    status = fields.String()
+    resolution = fields.String()
+    lines = fields.List(fields.Dict())
     created_at = fields.String()
 
 

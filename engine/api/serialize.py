@@ -80,9 +80,20 @@ def shipment(s) -> dict:
 
 
 def order_return(r) -> dict:
-    return {"id": r.id, "order_id": r.order_id, "status": r.status, "reason": r.reason, "resolution": r.resolution,
-            "lines": r.lines, "refund_amount": r.refund_amount, "replacement_order_id": r.replacement_order_id,
-            "created_at": _iso(r.created_at)}
+    from engine.domain.return_transitions import allowed_actions as return_actions
+
+    return {"id": r.id, "order_id": r.order_id, "status": r.status, "allowed_actions": return_actions(r.status),
+            "source": r.source, "reason": r.reason, "resolution": r.resolution, "lines": r.lines,
+            "received_lines": r.received_lines, "rejection_reason": r.rejection_reason,
+            "refund_amount": r.refund_amount, "replacement_order_id": r.replacement_order_id,
+            "created_at": _iso(r.created_at), "approved_at": _iso(r.approved_at), "rejected_at": _iso(r.rejected_at),
+            "received_at": _iso(r.received_at), "resolved_at": _iso(r.resolved_at)}
+
+
+def customer_return(r, order_number: str) -> dict:
+    """What the customer who asked sees of the return: no amounts, no staff notes."""
+    return {"id": r.id, "order_number": order_number, "status": r.status, "resolution": r.resolution,
+            "lines": r.lines, "created_at": _iso(r.created_at)}
 
 
 def customer_summary(c) -> dict:

@@ -251,17 +251,37 @@ class Shipment(db.Model):
 
 
 class Return(db.Model):
-    """A return opened by customer service: lines, reason, and the resolution (refund or exchange)."""
+    """A return (RMA): lines, reason, the requested resolution (refund or exchange), and its status in the
+    table of ``engine.domain.return_transitions`` (requested -> approved | rejected -> received -> resolved).
+
+    ``lines``: ``[{"sku", "quantity", "serials"}]`` as approved; ``received_lines``: what arrived, per unit
+    kind, ``[{"sku", "quantity", "serials", "condition", "location"}]`` (``condition`` resellable, damaged or
+    written_off)."""
 
     __tablename__ = "returns"
+    __table_args__ = (
+        CheckConstraint("status IN ('requested', 'approved', 'rejected', 'received', 'resolved')",
+                        name="status_known"),
+        CheckConstraint("resolution IN ('refund', 'exchange')", name="resolution_known"),
+        CheckConstraint("source IN ('staff', 'customer')", name="source_known"),
+        CheckConstraint("refund_amount >= 0", name="refund_amount_not_negative"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="requested")  # requested, received, refunded, exchanged
+    status: Mapped[str] = mapped_column(String(16), default="requested")
     reason: Mapped[str] = mapped_column(Text)
     resolution: Mapped[str] = mapped_column(String(16))  # refund, exchange
+    # staff (opened through the API by customer service) or customer (the public request page)
+    source: Mapped[str] = mapped_column(String(16), default="staff", server_default="staff")
     lines: Mapped[list] = mapped_column(JSONType)  # [{"sku", "quantity", "serials"}]
+    received_lines: Mapped[list | None] = mapped_column(JSONType)
+    rejection_reason: Mapped[str | None] = mapped_column(Text)
     refund_amount: Mapped[int] = mapped_column(default=0)
     replacement_order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    approved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    rejected_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     order = relationship("Order", foreign_keys=[order_id])

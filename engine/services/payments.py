@@ -362,15 +362,17 @@ def _count_refund_locked(order: Order, refund: Refund, amount: int, message: str
     order_service.stage(order, "refund_issued", f"refunded {amount} ({refund.reason or 'no reason given'})",
                         payment_id=payment.id, refund_id=refund.id, amount=amount, reason=refund.reason,
                         reference=refund.reference)
-    if refund.return_id is not None:  # the return is refunded with its last refund, in the same transaction
+    if refund.return_id is not None:  # the return is resolved with its last refund, in the same transaction
         db.session.flush()
         still_pending = db.session.execute(select(func.count(Refund.id)).where(
             Refund.return_id == refund.return_id, Refund.status == "pending")).scalar_one()
         if not still_pending:
             from engine.models import Return
 
-            db.session.execute(select(Return).where(Return.id == refund.return_id).with_for_update()
-                               .execution_options(populate_existing=True)).scalar_one().status = "refunded"
+            order_return = db.session.execute(select(Return).where(Return.id == refund.return_id).with_for_update()
+                                              .execution_options(populate_existing=True)).scalar_one()
+            if order_return.status == "received":
+                order_return.status, order_return.resolved_at = "resolved", utcnow()
 
 
 def apply_refund(order_id: int, payment_id: int, outcome: RefundOutcome, reason: str = "") -> None:

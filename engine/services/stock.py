@@ -289,9 +289,15 @@ def ship_out(order: Order) -> None:
             unit.status = "shipped"
 
 
+def location_id(code: str | None) -> int:
+    """The id of the location with ``code`` (created on first use, like a receipt's)."""
+    return _location(code).id
+
+
 def restock(order: Order, product: Product, quantity: int, location: str | None, serials: list[str],
-            reference: str) -> None:
-    """Put returned units back on hand (a ``return`` movement)."""
+            reference: str, *, fill_backorders: bool = True) -> None:
+    """Put returned units back on hand (a ``return`` movement); ``fill_backorders`` False for units that
+    must not be sold (a quarantine location): they wait there for staff."""
     loc = _location(location)
     level = _level(product, loc)
     level.on_hand += quantity
@@ -302,7 +308,8 @@ def restock(order: Order, product: Product, quantity: int, location: str | None,
                 SerialUnit.product_id == product.id, SerialUnit.serial.in_(serials))).scalars():
             unit.status, unit.location_id, unit.line_id = "in_stock", loc.id, None
     db.session.flush()
-    allocate_backorders(product)
+    if fill_backorders:
+        allocate_backorders(product)
 
 
 def draft_purchase_order(product: Product, quantity: int, reason: str) -> PurchaseOrder:
