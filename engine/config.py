@@ -67,7 +67,7 @@ DEFAULTS: dict = {
     # (a customer's request through the public page always waits for staff to approve it)
     "RETURNS_REQUIRE_APPROVAL": False,
     # the location code damaged returned units go to (received with condition "damaged")
-    "RETURNS_QUARANTINE_LOCATION": "QUARANTINE",
+    "RETURNS_QUARANTINE_LOCATION": "MAIN/QUARANTINE",
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}

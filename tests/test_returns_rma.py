@@ -276,28 +276,45 @@ def test_damaged_units_go_to_quarantine_and_resellable_ones_to_stock(shop, app):
     body = resp.get_json()
     assert body["status"] == "resolved"
     assert sorted((g["sku"], g["quantity"], g["condition"], g["location"]) for g in body["received_lines"]) == [
-        ("MUG", 1, "resellable", "MAIN"), ("MUG", 2, "damaged", "QUARANTINE"),
-        ("PHONE", 1, "damaged", "QUARANTINE"), ("PHONE", 1, "resellable", "MAIN")]
+        ("MUG", 1, "resellable", "MAIN"), ("MUG", 2, "damaged", "MAIN/QUARANTINE"),
+        ("PHONE", 1, "damaged", "MAIN/QUARANTINE"), ("PHONE", 1, "resellable", "MAIN")]
     assert unit_statuses(app, "P-1", "P-2") == ["in_stock", "quarantined"]
     with app.app_context():
-        quarantine = db.session.execute(select(Location.id).where(Location.code == "QUARANTINE")).scalar_one()
+        quarantine, kind, pickable = db.session.execute(select(Location.id, Location.kind, Location.pickable)
+                                                        .where(Location.code == "MAIN/QUARANTINE")).one()
+        assert (kind, pickable) == ("quarantine", False)  # made on first use, never allocated
         assert db.session.execute(select(SerialUnit.location_id).where(SerialUnit.serial == "P-2")).scalar_one() \
             == quarantine
         db.session.rollback()
-    assert level_at(app, "MUG", "QUARANTINE") == (2, 2) and level_at(app, "PHONE", "QUARANTINE") == (1, 1)
+    assert level_at(app, "MUG", "MAIN/QUARANTINE") == (2, 2) and level_at(app, "PHONE", "MAIN/QUARANTINE") == (1, 1)
     assert level_at(app, "MUG", "MAIN") == (mug_main[0] + 1, mug_main[1] + 1)
     assert stock_of(api, "MUG")["on_hand"] == 20  # 17 left after shipping, 3 back: 1 at MAIN, 2 in quarantine
     with app.app_context():
         check_stock_invariants()
 
 
-@pytest.mark.parametrize("app_config", [{"RETURNS_QUARANTINE_LOCATION": "DAMAGED-1"}], indirect=True)
+@pytest.mark.parametrize("app_config", [{"RETURNS_QUARANTINE_LOCATION": "MAIN/DAMAGED-1"}], indirect=True)
 def test_the_quarantine_location_is_a_setting(shop, app):
     api = shop
     oid = shipped(api, [("MUG", 1, None)])["id"]
     ret = open_return(api, oid, [{"sku": "MUG", "quantity": 1}])
     api.post(f"/returns/{ret['id']}/receive", {"lines": [{"sku": "MUG", "quantity": 1, "condition": "damaged"}]})
-    assert level_at(app, "MUG", "DAMAGED-1") == (1, 1)
+    assert level_at(app, "MUG", "MAIN/DAMAGED-1") == (1, 1)
+    location = api.get("/locations/MAIN/DAMAGED-1").get_json()
+    assert (location["kind"], location["pickable"]) == ("quarantine", False)
+
+
+@pytest.mark.parametrize("app_config", [{"RETURNS_QUARANTINE_LOCATION": "MAIN/SHELF-9"}], indirect=True)
+def test_a_pickable_quarantine_setting_is_refused_and_nothing_is_received(shop, app):
+    api = shop
+    assert api.post("/locations", {"path": "MAIN/SHELF-9"}).status_code == 201  # a pickable bin
+    oid = shipped(api, [("MUG", 1, None)])["id"]
+    ret = open_return(api, oid, [{"sku": "MUG", "quantity": 1}])
+    before = snapshot(app)
+    resp = api.post(f"/returns/{ret['id']}/receive", {"lines": [{"sku": "MUG", "quantity": 1, "condition": "damaged"}]})
+    assert resp.status_code == 409 and resp.get_json()["code"] == "quarantine_pickable"
+    assert "pickable: false" in resp.get_json()["message"]
+    assert snapshot(app) == before
 
 
 def test_restock_false_writes_the_units_off(shop, app):

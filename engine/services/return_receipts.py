@@ -29,7 +29,7 @@ SERIAL_STATUS = {"resellable": "in_stock", "damaged": "quarantined", "written_of
 
 
 def quarantine_location() -> str:
-    return current_app.config.get("RETURNS_QUARANTINE_LOCATION") or "QUARANTINE"
+    return current_app.config.get("RETURNS_QUARANTINE_LOCATION") or "MAIN/QUARANTINE"
 
 
 def _refund_share(order, items: list[dict]) -> int:
@@ -84,8 +84,10 @@ def receipt_plan(order_return: Return, lines: list[dict] | None, restock: bool, 
         if quantity:
             plan.append({"sku": sku, "quantity": quantity, "serials": serials_left[sku], "condition": "resellable"})
     for group in plan:
-        group["location"] = quarantine_location() if group["condition"] == "damaged" else (location or
-                                                                                           stock.DEFAULT_LOCATION)
+        if group["condition"] == "damaged":
+            group["location"] = stock.quarantine_location(quarantine_location()).code  # made non-pickable
+        else:
+            group["location"] = location or stock.DEFAULT_LOCATION
     return plan
 
 

@@ -64,6 +64,28 @@ def _location(code: str | None, field: str = "location") -> Location:
     return _get_or_create_location(code, code, parent)
 
 
+def quarantine_location(code: str) -> Location:
+    """The quarantine location damaged returns go to (``RETURNS_QUARANTINE_LOCATION``): made on first use
+    as a ``quarantine`` location, never pickable, inside the warehouse its path names. A location of that
+    code that orders could take stock from is refused: units put there would be sold again."""
+    location = db.session.execute(select(Location).where(Location.code == code)).scalar_one_or_none()
+    if location is None:
+        parent_code = location_rules.parent_path(code)
+        if location_rules.path_errors(code) or parent_code is None:
+            raise ValidationFailed(f"RETURNS_QUARANTINE_LOCATION is {code!r}: it must be a location inside a "
+                                   f"warehouse, such as MAIN/QUARANTINE", errors={"location": [code]},
+                                   code="invalid_location")
+        parent = _location(parent_code)
+        insert_if_absent(Location, {"code": code, "name": "Quarantine", "kind": "quarantine", "parent_id": parent.id,
+                                    "pickable": False, "created_at": utcnow()}, ["code"])
+        location = db.session.execute(select(Location).where(Location.code == code)).scalar_one()
+    if location.pickable:
+        raise Conflict(f"the quarantine location {code} is pickable, so orders would take the damaged units: "
+                       f"make it non-pickable (PATCH /locations/{code} with pickable: false) or set "
+                       f"RETURNS_QUARANTINE_LOCATION to another location", code="quarantine_pickable")
+    return location
+
+
 def _get_or_create_location(code: str, name: str, parent: Location | None = None) -> Location:
     stmt = select(Location).where(Location.code == code)
     location = db.session.execute(stmt).scalar_one_or_none()
