@@ -3,6 +3,7 @@
 from engine.db import db
 from engine.models.auth import ApiKey, IdempotencyRecord, StaffUser
 from engine.models.catalog import Product
+from engine.models.counts import StockCount, StockCountLine, StockCountSerial
 from engine.models.customers import Customer
 from engine.models.orders import Order, OrderEvent, OrderFlag, OrderLine, Payment, Refund, Return, Shipment
 from engine.models.outbox import InboxRecord, OutboxEvent
@@ -12,5 +13,5 @@ __all__ = [
     "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation",
-    "SerialUnit", "StockLevel", "StockMovement",
+    "SerialUnit", "StockLevel", "StockMovement", "StockCount", "StockCountLine", "StockCountSerial",
 ]
