@@ -49,7 +49,7 @@ def check(count: StockCount, action: str) -> str:
 def _get(count_id: int, lock: bool = False) -> StockCount:
     stmt = select(StockCount).where(StockCount.id == count_id)
     if lock:
-        stmt = stmt.with_for_update().execution_options(populate_existing=True)
+        stmt = stmt.with_for_update(of=StockCount).execution_options(populate_existing=True)
     count = db.session.execute(stmt).scalar_one_or_none()
     if count is None:
         raise NotFound(f"no stock count {count_id}")
@@ -294,11 +294,13 @@ def post_count(count_id: int, staff: str) -> dict:
             changes = _serial_changes(count, product) if product.track_serials else _unit_change(count, line, levels)
             net = 0
             for quantity, serials in changes:  # -> serial units (locked in adjustments.apply)
+                own = [lv for lv in levels if lv.product_id == product.id]
                 adjustments.apply(adjustments.Adjustment(
                     product, count.location.code, quantity, "count_correction", staff, f"count {count.id}",
-                    serials or None, reference=f"count {count.id}"), levels)
+                    serials or None, reference=f"count {count.id}"), own)
                 net += quantity
-                levels = stock.lock_levels(ids) if not _has_level(levels, product.id, count.location_id) else levels
+                if not _has_level(levels, product.id, count.location_id):  # apply made the level
+                    levels = stock.lock_levels(ids)
             line.posted_difference = net
             if net > 0:
                 added.append(product)

@@ -37,8 +37,7 @@ class Totals:
     differences: int = 0
 
 
-def _grouped(conn, column, where, ids_from: int, ids_to: int) -> dict:
-    table = column.table
+def _grouped(conn, table, column, where, ids_from: int, ids_to: int) -> dict:
     stmt = (select(table.c.product_id, table.c.location_id, column).where(
         table.c.product_id > ids_from, table.c.product_id <= ids_to, *where)
         .group_by(table.c.product_id, table.c.location_id))
@@ -52,9 +51,9 @@ def _chunk_differences(conn, products: list, locations: dict[int, str]) -> tuple
     levels = {(p, loc): (on_hand, reserved) for p, loc, on_hand, reserved in conn.execute(
         select(levels_t.c.product_id, levels_t.c.location_id, levels_t.c.on_hand, levels_t.c.reserved)
         .where(levels_t.c.product_id > low, levels_t.c.product_id <= high))}
-    ledger = _grouped(conn, func.sum(moves_t.c.quantity), [], low, high)
-    units = _grouped(conn, func.count(units_t.c.id), [units_t.c.status.in_(ON_HAND_STATUSES)], low, high)
-    reserved = _grouped(conn, func.sum(res_t.c.quantity), [res_t.c.status == "open"], low, high)
+    ledger = _grouped(conn, moves_t, func.sum(moves_t.c.quantity), [], low, high)
+    units = _grouped(conn, units_t, func.count(units_t.c.id), [units_t.c.status.in_(ON_HAND_STATUSES)], low, high)
+    reserved = _grouped(conn, res_t, func.sum(res_t.c.quantity), [res_t.c.status == "open"], low, high)
     info = {pid: (sku, tracked) for pid, sku, tracked in products}
     found = []
     for key in sorted(set(levels) | set(ledger) | set(units) | set(reserved)):
