@@ -184,10 +184,9 @@ def _removable(sku: str, serials: list[str], units: dict[str, SerialUnit]) -> li
 
 def _location_for(code: str | None, adding: bool) -> Location:
     """Units found may be put anywhere (a new location is created, as receipts do); units taken must exist."""
-    if adding:
+    if adding or not code or code == stock.DEFAULT_LOCATION:
         return stock._location(code)
-    found = db.session.execute(select(Location).where(Location.code == (code or stock.DEFAULT_LOCATION))) \
-        .scalar_one_or_none()
+    found = db.session.execute(select(Location).where(Location.code == code)).scalar_one_or_none()
     if found is None:
         raise ValidationFailed(f"unknown location {code!r}", errors={"location": [f"unknown location {code!r}"]})
     return found

@@ -70,7 +70,8 @@ def open_count(location: str, staff: str, skus: list[str] | None = None, note: s
     if not (staff or "").strip():
         raise ValidationFailed("name the staff member opening the count (staff)", errors={"staff": ["required"]})
     with transaction():
-        loc = db.session.execute(select(Location).where(Location.code == location)).scalar_one_or_none()
+        loc = stock.default_location() if location == stock.DEFAULT_LOCATION else db.session.execute(
+            select(Location).where(Location.code == location)).scalar_one_or_none()
         if loc is None:
             raise ValidationFailed(f"unknown location {location!r}", errors={"location": [f"unknown: {location!r}"]})
         if skus:
