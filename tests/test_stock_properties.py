@@ -28,8 +28,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from invariants import check_stock_invariants
-from stock_rules import AdjustmentAndCountRules
 from sqlalchemy import func, select
+from stock_rules import AdjustmentAndCountRules
 
 from engine.db import db
 from engine.models import Customer, Order, Product, Reservation, SerialUnit, StockLevel
