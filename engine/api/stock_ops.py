@@ -211,7 +211,7 @@ class Reconciliation(MethodView):
     @blp.alt_response(200, schema=ReconciliationOut, success=True,
                       description="every difference (ok: true when there is none); CSV with Accept: text/csv or "
                                   "format=csv", content_type="application/json")
-    @blp.doc(responses={"200": {"content": {"text/csv": {"schema": {"type": "string"}}}}})
+    @blp.doc(responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}})
     def get(self, query):
         """Reconcile levels with the ledger, serial units and open reservations"""
         result = reconciliation.reconcile()
