@@ -177,3 +177,18 @@ def test_posting_below_reserved_is_refused_and_posts_nothing(app, api):
     assert body["code"] == "below_reserved" and "MUG" in body["message"]
     assert shop_state(app) == before
     assert api.get(f"/stock/counts/{count['id']}").get_json()["status"] == "open"
+
+
+def test_a_serial_count_is_held_against_reserved_by_its_net_change(app, api):
+    """Two units gone and one scrapped unit found again: on hand 3 -> 2, with 2 reserved (found comes first)."""
+    stocked(api)
+    assert api.post("/stock/adjustments", {"sku": "PHONE", "serials": ["P3"], "reason": "damage",
+                                           "staff": STAFF}).status_code == 201
+    receive(api, "PHONE", 1, serials=["P4"])
+    place(api, [("PHONE", 2)])
+    count = open_count(api, skus=["PHONE"])
+    body = scan(api, count["id"], scans=["P1", "P3"])
+    assert lines(body)["PHONE"]["missing"] == ["P2", "P4"] and lines(body)["PHONE"]["unexpected"] == ["P3"]
+    posted = post(api, count["id"])
+    assert lines(posted)["PHONE"]["posted_difference"] == -1
+    assert (stock_of(api, "PHONE")["on_hand"], stock_of(api, "PHONE")["reserved"]) == (2, 2)

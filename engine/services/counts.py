@@ -323,7 +323,7 @@ def _unit_change(count: StockCount, line: StockCountLine, levels) -> list[tuple[
 
 
 def _serial_changes(count: StockCount, product: Product) -> list[tuple[int, list]]:
-    """Units on hand here now but not counted go (scrapped); units counted but not on hand here come back."""
+    """Units counted but not on hand here come back; units on hand here now but not counted go (scrapped)."""
     here = set(db.session.execute(select(SerialUnit.serial).where(
         SerialUnit.product_id == product.id, SerialUnit.location_id == count.location_id,
         SerialUnit.status.in_(adjustments.ON_HAND_STATUSES))).scalars())
@@ -331,7 +331,8 @@ def _serial_changes(count: StockCount, product: Product) -> list[tuple[int, list
         StockCountSerial.count_id == count.id, StockCountSerial.product_id == product.id,
         StockCountSerial.counted.is_(True))).scalars())
     gone, found = sorted(here - counted), sorted(counted - here)
-    return [*([(-len(gone), gone)] if gone else []), *([(len(found), found)] if found else [])]
+    # found first: only the net change may not take on hand below reserved
+    return [*([(len(found), found)] if found else []), *([(-len(gone), gone)] if gone else [])]
 
 
 def cancel_count(count_id: int, staff: str) -> dict:
