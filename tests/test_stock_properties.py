@@ -29,9 +29,11 @@ from hypothesis.stateful import (
 )
 from invariants import check_stock_invariants
 from sqlalchemy import func, select
+from stock_rules import AdjustmentAndCountRules
 
 from engine.db import db
 from engine.models import Customer, Location, Order, Product, Reservation, SerialUnit, StockLevel
+from engine.services import reconciliation
 
 PRODUCTS = {
     "MUG": {"price": 1290, "barcode": "4006381333948"},
@@ -41,6 +43,7 @@ PRODUCTS = {
 }
 SKUS = sorted(PRODUCTS)
 BIN = "MAIN/B-1"  # a second pickable location: transfers move units between it and MAIN
+SKUS_BY_ID = tuple(PRODUCTS)  # the order the products are created in
 TRACKED = {sku for sku, p in PRODUCTS.items() if p.get("track_serials")}
 BACKORDER = {sku for sku, p in PRODUCTS.items() if p.get("allow_backorder")}
 INITIAL_STOCK = {"MUG": 5, "CAP": 3, "PHONE": 3, "CAM": 2}
@@ -110,7 +113,11 @@ def allocate(lines, available: dict):
 def run_machine(database, tmp_path, request, budget=BUDGET):
     examples = itertools.count()
 
-    class StockMachine(RuleBasedStateMachine):
+    # the rules of each area are a mixin (tests/stock_rules.py): add an area by adding its mixin here
+    class StockMachine(AdjustmentAndCountRules, RuleBasedStateMachine):
+        TRACKED = frozenset(TRACKED)
+        SKUS = tuple(SKUS_BY_ID)
+
         def __init__(self):
             super().__init__()
             folder = tmp_path / f"example-{next(examples)}"
@@ -530,6 +537,8 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
                 units = dict(db.session.execute(select(SerialUnit.serial, SerialUnit.status)).all())
                 counts = dict(db.session.execute(select(Customer.email, Customer.order_count)).all())
                 db.session.rollback()
+                report = reconciliation.reconcile()
+            assert report["ok"], report["differences"]
             assert levels == {sku: (self.on_hand[sku], self.reserved(sku)) for sku in SKUS if sku in levels}
             assert all(self.on_hand[sku] == 0 for sku in SKUS if sku not in levels)
             assert all(self.on_hand[sku] >= self.reserved(sku) for sku in SKUS), "the model oversold"

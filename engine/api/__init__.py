@@ -341,9 +341,11 @@ def init_api(app) -> Api:
         orders,
         plugins_view,
         returns,
+        stock_ops,
         webhooks,
     )
 
-    for module in (catalog, orders, returns, customers, coupons, plugins_view, webhooks, admin, locations):
+    for module in (catalog, orders, returns, customers, coupons, plugins_view, webhooks, admin, locations,
+                   stock_ops):
         api.register_blueprint(module.blp)
     return api

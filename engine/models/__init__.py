@@ -3,6 +3,7 @@
 from engine.db import db
 from engine.models.auth import ApiKey, IdempotencyRecord, StaffUser
 from engine.models.catalog import Product
+from engine.models.counts import StockCount, StockCountLine, StockCountSerial
 from engine.models.coupons import Coupon, CouponUse
 from engine.models.customers import Customer
 from engine.models.locations import StockTransfer
@@ -14,5 +15,5 @@ __all__ = [
     "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Coupon", "CouponUse", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation",
-    "SerialUnit", "StockLevel", "StockMovement", "StockTransfer",
+    "SerialUnit", "StockLevel", "StockMovement", "StockTransfer", "StockCount", "StockCountLine", "StockCountSerial",
 ]

@@ -2,12 +2,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint, event
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import db, utcnow
 
 DEFAULT_LOCATION = "MAIN"
+# the reasons of an ``adjustment`` movement (POST /stock/adjustments, posted counts)
+ADJUSTMENT_REASONS = ("count_correction", "damage", "loss", "found")
 
 
 # what a location is for; a warehouse is a path's first segment, every other kind lives inside one
@@ -70,7 +72,9 @@ class StockMovement(db.Model):
     """The append-only stock ledger: one signed row per change of on-hand stock."""
 
     __tablename__ = "stock_movements"
-    __table_args__ = (Index("ix_stock_movements_product_location", "product_id", "location_id"),)
+    __table_args__ = (Index("ix_stock_movements_product_location", "product_id", "location_id"),
+                      CheckConstraint("kind <> 'adjustment' OR (reason IS NOT NULL AND staff IS NOT NULL)",
+                                      name="adjustment_has_reason_and_staff"))
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
@@ -78,6 +82,10 @@ class StockMovement(db.Model):
     kind: Mapped[str] = mapped_column(String(32))  # receipt, shipment, return, adjustment
     order_id: Mapped[int | None] = mapped_column(ForeignKey("orders.id"))
     reference: Mapped[str | None] = mapped_column(String(200))
+    # adjustments only: count_correction, damage, loss or found; who made it (as given); a free note
+    reason: Mapped[str | None] = mapped_column(String(32))
+    staff: Mapped[str | None] = mapped_column(String(254))
+    note: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -106,7 +114,10 @@ class Reservation(db.Model):
 
     __tablename__ = "reservations"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),
-                      Index("ix_reservations_order_status", "order_id", "status"))
+                      Index("ix_reservations_order_status", "order_id", "status"),
+                      # the reconciliation sums open reservations per product and location, a chunk at a time
+                      Index("ix_reservations_product_open", "product_id", "location_id",
+                            postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'")))
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"))
     line_id: Mapped[int] = mapped_column(ForeignKey("order_lines.id"))

@@ -5,7 +5,7 @@
   e-mails use the customer's language, else the shop's ``HOOKSHOP_DEFAULT_LOCALE``.
 
 Revision ID: 0010_core_order_locale
-Revises: 0006_core_locations
+Revises: 0009_core_counts
 Create Date: 2026-12-01 20:40:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_core_order_locale"
-down_revision = "0006_core_locations"
+down_revision = "0009_core_counts"
 branch_labels = None
 depends_on = None
 
