@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_core_counts'
-down_revision = '0005_core_customer_spent'
+down_revision = "0006_core_locations"
 branch_labels = None
 depends_on = None
 
