@@ -50,6 +50,10 @@ DEFAULTS: dict = {
     # the shop's public base URL (https://shop.example.com): absolute links for customers (tracking
     # pages) are built on it, never on a request's Host header; unset: links are relative paths
     "PUBLIC_URL": None,
+    # generated serial numbers (POST /stock/receipts with generate: true): fields {sku}, {yyyy}, {yy}, {mm},
+    # {seq} (the product's counter, format spec allowed: {seq:06d}); an ISO 7064 Mod 37,36 check character
+    # is appended (engine/services/serials.py)
+    "SERIAL_PATTERN": "{sku}-{yyyy}{seq:06d}",
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}

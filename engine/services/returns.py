@@ -17,7 +17,7 @@ from engine.db import db, transaction
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Product, Refund, Return
 from engine.services import orders as order_service
-from engine.services import stock
+from engine.services import serials, stock
 
 RETURNABLE = ("shipped", "delivered", "completed")
 
@@ -68,6 +68,9 @@ def open_return(order_id: int, lines: list[dict], reason: str, resolution: str) 
                                      for i in lines], refund_amount=0)
         db.session.add(order_return)
         db.session.flush()
+        for item in lines:  # the units are on their way back (serial rows: last in the lock order)
+            serials.mark_returned(order.id, by_sku[item["sku"]].product_id, item.get("serials") or [],
+                                  f"return {order_return.id} of order {order.number}")
         order_service.stage(order, "return_requested", f"return {order_return.id} requested ({resolution}): {reason}",
                             return_id=order_return.id, resolution=resolution)
     return order_return
