@@ -23,6 +23,7 @@ from stdnum.iso7064 import mod_37_36
 from engine.db import db, utcnow
 from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Location, Order, OrderLine, Product, SerialEvent, SerialSequence, SerialUnit
+from engine.models.orders import ORDER_NUMBER_OFFSET
 from engine.models.stock import SERIAL_STATUSES
 
 UNITS = SerialUnit.__table__
@@ -205,15 +206,15 @@ def units_by_serial(serial: str, sku: str | None = None) -> list[tuple[SerialUni
         SerialUnit.serial == serial)
     if sku:
         stmt = stmt.where(Product.sku == sku)
-    return list(db.session.execute(stmt.order_by(SerialUnit.id)).tuples())
+    return [(unit, product) for unit, product in db.session.execute(stmt.order_by(SerialUnit.id))]
 
 
 def describe(unit: SerialUnit, product: Product) -> dict:
     location = db.session.get(Location, unit.location_id)
     order = None
     if unit.line_id is not None:
-        order = db.session.execute(select(Order.id, Order.number).join(OrderLine, OrderLine.order_id == Order.id)
-                                   .where(OrderLine.id == unit.line_id)).first()
+        order = db.session.execute(select(Order).join(OrderLine, OrderLine.order_id == Order.id)
+                                   .where(OrderLine.id == unit.line_id)).scalar_one_or_none()
     return {"serial": unit.serial, "sku": product.sku, "status": unit.status,
             "location": location.code if location else None,
             "order_id": order.id if order else None, "order_number": order.number if order else None,
@@ -222,12 +223,12 @@ def describe(unit: SerialUnit, product: Product) -> dict:
 
 def history(unit: SerialUnit) -> list[dict]:
     rows = db.session.execute(
-        select(SerialEvent, Location.code, Order.number)
+        select(SerialEvent, Location.code)
         .outerjoin(Location, Location.id == SerialEvent.location_id)
-        .outerjoin(Order, Order.id == SerialEvent.order_id)
         .where(SerialEvent.unit_id == unit.id).order_by(SerialEvent.id)).all()
     return [{"at": event.at.isoformat(), "kind": event.kind, "status": event.status, "location": code,
-             "order_number": number, "reference": event.reference} for event, code, number in rows]
+             "order_number": str(ORDER_NUMBER_OFFSET + event.order_id) if event.order_id else None,
+             "reference": event.reference} for event, code in rows]
 
 
 def get_serial(serial: str, sku: str | None = None) -> dict:

@@ -105,6 +105,9 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
             why = "give serials or generate them, not both" if serials else f"{sku} does not track serials"
             raise ValidationFailed(why, errors={"generate": [why]})
         if generate:
+            if quantity > GENERATED_MAX:
+                raise ValidationFailed(f"generate at most {GENERATED_MAX} serials per receipt",
+                                       errors={"quantity": [f"at most {GENERATED_MAX} with generate"]})
             serials = serial_units.generate_serials(product, quantity, serial_pattern)
         if product.track_serials:
             if len(serials) != quantity:
@@ -145,6 +148,7 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
         return summary
 
 
+GENERATED_MAX = 100_000
 GENERATED_LISTED = 1000  # a receipt's response lists up to this many generated serials (else count, first, last)
 
 
