@@ -72,3 +72,18 @@ def test_label_errors(api, app):
     assert api.get("/products/MUG/labels.pdf?copies=0").status_code == 422
     assert api.get("/locations/labels.pdf?prefix=ZZZ").status_code == 404
     assert api.get("/locations/labels.pdf").status_code == 422
+
+
+def test_hookshop_stock_labels_writes_the_sheet(api, app, tmp_path):
+    product(api, "PHONE", price=59900, track_serials=True)
+    receive(api, "PHONE", 3, serials=["SN-A", "SN-B", "SN-C"])
+    out = tmp_path / "phones.pdf"
+    result = app.test_cli_runner().invoke(args=["stock", "labels", "--sku", "PHONE", "--serials", "--output",
+                                                str(out)])
+    assert result.exit_code == 0, result.output
+    assert "wrote 3 labels on 1 page" in result.output
+    assert sorted(read_barcodes(out.read_bytes(), tmp_path)) == ["SN-A", "SN-B", "SN-C"]
+    result = app.test_cli_runner().invoke(args=["stock", "labels", "--output", str(out)])
+    assert result.exit_code == 2 and "--sku" in result.output
+    result = app.test_cli_runner().invoke(args=["stock", "labels", "--sku", "NOPE", "--output", str(out)])
+    assert result.exit_code == 1 and "no product with sku 'NOPE'" in result.output
