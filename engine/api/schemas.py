@@ -235,14 +235,6 @@ class StockReceiptIn(Strict):
                        "{seq} (e.g. {seq:06d}); an ISO 7064 Mod 37,36 check character is appended"})
 
 
-class GeneratedSerials(Strict):
-    count = Int()
-    first = fields.String()
-    last = fields.String()
-    serials = fields.List(fields.String(), allow_none=True,
-                          metadata={"description": "every generated serial, up to 1,000 (else null)"})
-
-
 class LocationStock(Strict):
     location = fields.String()
     on_hand = Int()
@@ -256,7 +248,13 @@ class StockOut(Strict):
     reserved = Int()
     available = Int()
     locations = fields.List(fields.Nested(LocationStock))
-    generated = fields.Nested(GeneratedSerials, metadata={"description": "a receipt with generate: the serials made"})
+
+
+class StockReceiptOut(StockOut):
+    generated = fields.Dict(allow_none=True, metadata={
+        "description": "a receipt with generate: {count, first, last, serials} — serials lists every generated "
+                       "serial up to 1,000, else null (count, first and last still say what was made); "
+                       "null for a receipt of given serials"})
 
 
 # ---------------------------------------------------------------- orders

@@ -142,9 +142,8 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
                            errors={"serials": ["already known"]}, code="serial_exists") from None
         allocate_backorders(product)
         summary = stock_summary(product)
-        if generate:
-            summary["generated"] = {"count": len(serials), "first": serials[0], "last": serials[-1],
-                                    "serials": serials if len(serials) <= GENERATED_LISTED else None}
+        summary["generated"] = {"count": len(serials), "first": serials[0], "last": serials[-1],
+                                "serials": serials if len(serials) <= GENERATED_LISTED else None} if generate else None
         return summary
 
 
