@@ -200,3 +200,18 @@ def test_get_serial_unknown_ambiguous_and_listing(api, app):
     assert api.get("/products/PHONE/serials?status=lost").status_code == 422
     assert api.get("/products/NOPE/serials").status_code == 404
 
+
+
+def test_only_tracked_lines_cost_statements_at_placement(api, app):
+    from test_statement_count import counting
+
+    shop(api)
+    with counting(app) as untracked:
+        place(api, [("MUG", 2)])
+    with counting(app) as tracked:
+        place(api, [("MUG", 2), ("PHONE", 2)])
+    assert not [s for s in untracked if "serial_" in s]
+    serial_statements = [s for s in tracked if "serial_" in s]
+    assert len(serial_statements) == 2, serial_statements
+    assert serial_statements[0].startswith("UPDATE serial_units SET status=")
+    assert serial_statements[1].startswith("INSERT INTO serial_events")

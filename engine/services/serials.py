@@ -22,7 +22,16 @@ from stdnum.iso7064 import mod_37_36
 
 from engine.db import db, utcnow
 from engine.errors import Conflict, NotFound, ValidationFailed
-from engine.models import Location, Order, OrderLine, Product, SerialEvent, SerialSequence, SerialUnit
+from engine.models import (
+    Location,
+    Order,
+    OrderLine,
+    Product,
+    Reservation,
+    SerialEvent,
+    SerialSequence,
+    SerialUnit,
+)
 from engine.models.orders import ORDER_NUMBER_OFFSET
 from engine.models.stock import SERIAL_STATUSES
 
@@ -55,21 +64,30 @@ def log_rows(rows: list[dict]) -> None:
 # ---------------------------------------------------------------- reservation of units
 
 
-def reserve_units(order_id: int, holds: list[tuple[int, int, int, int, int]], reference: str) -> None:
+def reserve_units(order_id: int, holds: list[tuple[int | None, int, int, int, int]], reference: str) -> None:
     """Reserve the oldest in-stock units at each reservation's location.
 
-    ``holds``: (reservation id, line id, product id, location id, quantity) of serial-tracked products.
-    One UPDATE per reservation, one INSERT ... SELECT for all their events."""
+    ``holds``: (reservation id, line id, product id, location id, quantity) of serial-tracked products; a
+    reservation id of None is the line's one open reservation at that location (a placement's: its
+    multi-row insert returns no ids). One UPDATE per reservation, one INSERT ... SELECT for their events."""
     if not holds:
         return
+    reservations = Reservation.__table__
     for reservation_id, line_id, product_id, location_id, quantity in holds:
         oldest = (select(UNITS.c.id).where(UNITS.c.product_id == product_id, UNITS.c.location_id == location_id,
                                            UNITS.c.status == "in_stock")
                   .order_by(UNITS.c.id).limit(quantity).scalar_subquery())
+        holder = reservation_id if reservation_id is not None else (
+            select(reservations.c.id).where(reservations.c.line_id == line_id, reservations.c.location_id == location_id,
+                                            reservations.c.status == "open").scalar_subquery())
         db.session.execute(update(UNITS).where(UNITS.c.id.in_(oldest))
-                           .values(status="reserved", line_id=line_id, reservation_id=reservation_id))
-    log_units(and_(UNITS.c.reservation_id.in_([h[0] for h in holds]), UNITS.c.status == "reserved"),
-              "reserved", "reserved", order_id=order_id, reference=reference)
+                           .values(status="reserved", line_id=line_id, reservation_id=holder))
+    if all(h[0] is not None for h in holds):
+        these = UNITS.c.reservation_id.in_([h[0] for h in holds])
+    else:  # new lines: every reserved unit of theirs was reserved just now
+        these = UNITS.c.line_id.in_([h[1] for h in holds])
+    log_units(and_(these, UNITS.c.status == "reserved"), "reserved", "reserved", order_id=order_id,
+              reference=reference)
 
 
 def release_units(order_id: int, reservation_ids: list[int], reference: str) -> None:

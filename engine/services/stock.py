@@ -227,15 +227,10 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
     rows = [{"order_id": order.id, "line_id": a.line.id, "product_id": a.line.product_id,
              "location_id": a.level.location_id, "quantity": a.quantity, "status": "open", "created_at": now}
             for a in allocations]
-    tracked = [_tracked(a.line.product_id) for a in allocations]
-    if any(tracked):  # the specific units are reserved too: the reservations' ids are needed
-        table = Reservation.__table__
-        ids = db.session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars()
-        serial_units.reserve_units(order.id, [(rid, a.line.id, a.line.product_id, a.level.location_id, a.quantity)
-                                              for rid, a, t in zip(ids, allocations, tracked, strict=True) if t],
-                                   f"order {order.number}")
-    else:
-        db.session.execute(insert(Reservation.__table__), rows)
+    db.session.execute(insert(Reservation.__table__), rows)
+    # serial-tracked lines: the specific units too (one UPDATE each; untracked lines cost nothing here)
+    serial_units.reserve_units(order.id, [(None, a.line.id, a.line.product_id, a.level.location_id, a.quantity)
+                                          for a in allocations if _tracked(a.line.product_id)], f"order {order.number}")
     per_level: dict[int, int] = {}
     for alloc in allocations:
         per_level[alloc.level.id] = per_level.get(alloc.level.id, 0) + alloc.quantity
