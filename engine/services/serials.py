@@ -138,26 +138,44 @@ def restock_units(order_id: int, product_id: int, location_id: int, serials: lis
 
 
 def known_serials(product_id: int, serials: list[str]) -> list[str]:
-    """The serials of ``serials`` the product already has: one query per 5,000."""
+    """The serials of ``serials`` the product already has: one query (PostgreSQL: ``= ANY`` of one array
+    parameter), on SQLite one per 5,000 (its parameter limit)."""
+    conn = db.session.connection()
+    if conn.dialect.name == "postgresql":
+        rows = conn.exec_driver_sql("SELECT serial FROM serial_units WHERE product_id = %s AND serial = ANY(%s)",
+                                    (product_id, serials)).scalars().all()
+        return sorted(rows)
     known: list[str] = []
     for start in range(0, len(serials), CHUNK):
-        known += db.session.execute(select(UNITS.c.serial).where(
-            UNITS.c.product_id == product_id, UNITS.c.serial.in_(serials[start:start + CHUNK]))).scalars()
+        chunk = serials[start:start + CHUNK]
+        known += conn.exec_driver_sql(
+            f"SELECT serial FROM serial_units WHERE product_id = ? AND serial IN ({', '.join('?' * len(chunk))})",
+            (product_id, *chunk)).scalars()
     return sorted(known)
 
 
 def insert_units(product_id: int, location_id: int, serials: list[str], reference: str | None) -> None:
-    """Bulk-insert received units (Core executemany) and their ``received`` events (one INSERT ... SELECT).
+    """Bulk-insert received units and their ``received`` events (one INSERT ... SELECT).
 
-    The product's row is locked by the caller, so every unit of the product newer than the newest before
-    this insert is one of ours."""
+    PostgreSQL: one ``INSERT ... SELECT FROM unnest(array)``; SQLite: one driver executemany. The
+    timestamp is bound once (the column type's own conversion), not per row. The product's row is locked
+    by the caller, so every unit of the product newer than the newest before this insert is one of ours."""
     if not serials:
         return
-    before = db.session.execute(select(func.coalesce(func.max(UNITS.c.id), 0))
-                                .where(UNITS.c.product_id == product_id)).scalar_one()
+    conn = db.session.connection()
+    before = conn.execute(select(func.coalesce(func.max(UNITS.c.id), 0))
+                          .where(UNITS.c.product_id == product_id)).scalar_one()
     now = utcnow()
-    db.session.execute(insert(UNITS), [{"product_id": product_id, "location_id": location_id, "serial": s,
-                                        "status": "in_stock", "created_at": now} for s in serials])
+    stamp = UNITS.c.created_at.type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+    created = stamp(now) if stamp else now
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("INSERT INTO serial_units (product_id, location_id, serial, status, created_at) "
+                             "SELECT %s, %s, s, 'in_stock', %s FROM unnest(%s::varchar[]) WITH ORDINALITY AS u(s, n) "
+                             "ORDER BY n", (product_id, location_id, created, serials))
+    else:
+        conn.exec_driver_sql("INSERT INTO serial_units (product_id, location_id, serial, status, created_at) "
+                             "VALUES (?, ?, ?, 'in_stock', ?)",
+                             [(product_id, location_id, serial, created) for serial in serials])
     log_units(and_(UNITS.c.product_id == product_id, UNITS.c.id > before), "received", "in_stock",
               reference=reference, at=now)
 
