@@ -58,9 +58,11 @@ def test_product_label_copies_serial_label_and_bin_labels(api, app, tmp_path):
     assert sorted(read_barcodes(pdf(api, "/locations/labels.pdf?prefix=MAIN/A"), tmp_path)) == [
         "MAIN/A-01-1", "MAIN/A-01-2"]
     product(api, "PHONE", price=59900, track_serials=True)
-    receive(api, "PHONE", 1, serials=["SN-0001-LONG-SERIAL-NUMBER-42"])
+    receive(api, "PHONE", 2, serials=["SN-0001-LONG-SERIAL-NUMBER-42", "LOT/7"])
     assert read_barcodes(pdf(api, "/serials/SN-0001-LONG-SERIAL-NUMBER-42/label.pdf"), tmp_path) == [
         "SN-0001-LONG-SERIAL-NUMBER-42"]
+    assert read_barcodes(pdf(api, "/serials/LOT/7/label.pdf"), tmp_path) == ["LOT/7"]
+    assert api.get("/serials/LOT/7").get_json()["serial"] == "LOT/7"
 
 
 def test_label_errors(api, app):

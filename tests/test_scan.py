@@ -34,6 +34,7 @@ def test_scan_resolves_every_kind(api, app):
     assert scan(api, "0036000291452")["sku"] == "CAP"  # the UPC-A as a scanner reads it in EAN-13 mode
     location = scan(api, "MAIN")
     assert (location["kind"], location["location"]) == ("location", "MAIN")
+    assert scan(api, "MAIN/A-01-3")["location"] == "MAIN/A-01-3"  # a bin path, slash and all
     found = scan(api, order["number"])
     assert (found["kind"], found["id"], found["url"]) == ("order", order["id"], f"/api/v1/orders/{order['id']}")
 

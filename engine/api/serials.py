@@ -8,12 +8,14 @@ from marshmallow import fields, validate
 
 from engine.api import Blueprint
 from engine.api.schemas import Int, Strict, query_integer
+from engine.errors import NotFound
 from engine.models.stock import SERIAL_STATUSES
 from engine.services import labels, scan, serials
 
 blp = Blueprint("serials", __name__, url_prefix="/api/v1", description="Serial units, labels and scanning")
 
-SERIAL = "segment(maxlength=128)"
+SERIAL = "path"  # serials and codes may hold a slash (location paths such as MAIN/A-01-3)
+MAX_CODE = 200
 
 
 class SerialQuery(Strict):
@@ -87,6 +89,11 @@ class ScanOut(ScanMatch):
     matches = fields.List(fields.Nested(ScanMatch(unknown=ma.INCLUDE)))
 
 
+def _bounded(code: str) -> None:
+    if len(code) > MAX_CODE:
+        raise NotFound(f"no code is longer than {MAX_CODE} characters", code="unknown_code")
+
+
 def _pdf(body: bytes, name: str) -> Response:
     return Response(body, mimetype="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
 
@@ -99,6 +106,7 @@ def _pdf(body: bytes, name: str) -> Response:
                   "errors.sku lists them: ask again with ?sku=")
 def get_serial(query, serial):
     """A serial unit: product, status, location, order, history"""
+    _bounded(serial)
     return serials.get_serial(serial, query.get("sku"))
 
 
@@ -109,7 +117,8 @@ def get_serial(query, serial):
 @blp.alt_response(409, schema="Error", description="serial_ambiguous: add ?sku=")
 def serial_label(query, serial):
     """The label of one serial unit"""
-    return _pdf(labels.sheet(labels.serial_labels(serial, query.get("sku"))), f"{serial}.pdf")
+    _bounded(serial)
+    return _pdf(labels.sheet(labels.serial_labels(serial, query.get("sku"))), "serial-label.pdf")
 
 
 @blp.route("/products/<string(maxlength=64):sku>/serials")
@@ -150,4 +159,5 @@ def location_labels(query):
 @blp.alt_response(404, schema="Error", description="unknown_code: nothing has this code")
 def scan_code(code):
     """Scan anything: a serial, product barcode or sku, location or order number"""
+    _bounded(code)
     return scan.scan(code)

@@ -7,6 +7,8 @@ line in the list. Every resolver runs: an ambiguous code answers all its matches
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from sqlalchemy import or_, select
 
 from engine.db import db
@@ -25,7 +27,8 @@ def serials(code: str) -> list[dict]:
                               .where(SerialUnit.serial == code).order_by(SerialUnit.id).limit(20)).all()
     return [{"kind": "serial", "id": unit.id, "serial": unit.serial, "sku": sku, "status": unit.status,
              "location": location, "summary": f"unit {unit.serial} of {sku}: {unit.status} at {location}",
-             "url": f"{API}/serials/{unit.serial}?sku={sku}"} for unit, sku, location in rows]
+             "url": f"{API}/serials/{quote(unit.serial, safe='/')}?sku={quote(sku, safe='')}"}
+            for unit, sku, location in rows]
 
 
 def products(code: str) -> list[dict]:
@@ -34,13 +37,13 @@ def products(code: str) -> list[dict]:
     return [{"kind": "product", "id": p.id, "sku": p.sku, "barcode": p.barcode,
              "summary": f"product {p.sku}: {p.name}" + (" (archived)" if p.archived_at else "")
              + (f", matched by barcode {p.barcode}" if p.sku != code else ""),
-             "url": f"{API}/products/{p.sku}"} for p in rows]
+             "url": f"{API}/products/{quote(p.sku, safe='')}"} for p in rows]
 
 
 def locations(code: str) -> list[dict]:
     rows = db.session.execute(select(Location).where(Location.code == code)).scalars()
     return [{"kind": "location", "id": loc.id, "location": loc.code, "summary": f"location {loc.code}: {loc.name}",
-             "url": f"{API}/locations/{loc.code}"} for loc in rows]
+             "url": f"{API}/locations/{quote(loc.code, safe='/')}"} for loc in rows]
 
 
 def orders(code: str) -> list[dict]:
