@@ -3,7 +3,10 @@
 A scan is a serial number (serial-tracked products), or a barcode or sku (one
 scan per unit otherwise). Every scan of a call is checked before anything is
 written: one scan that does not belong to the order rejects the whole call
-(422, per-scan messages) and changes nothing.
+(422, per-scan messages) and changes nothing. ``errors.scans.<index>`` is a list of
+two strings: the sentence (starting with the scan) and the error code (wrong_product,
+serial_picked, reserved_for_other_order, wrong_location, over_scan, unknown_code, ...;
+docs/design-decisions.md, "Serial numbers, labels and scanning").
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ def _order_of_line(line_id: int | None) -> str:
 
 def unit_problem(scan: str, unit: SerialUnit, order: Order) -> list[str]:
     """Why a unit in this status cannot be scanned into ``order`` (statuses other than in_stock/own reserved)."""
-    sku = unit.product_id and db.session.get(Product, unit.product_id).sku
+    sku = db.session.get(Product, unit.product_id).sku
     own = {line.id for line in order.lines}
     if unit.status == "picked":
         whose = f"this order ({order.number})" if unit.line_id in own else _order_of_line(unit.line_id)
@@ -122,6 +125,7 @@ class _Pick:
         return line.quantity - line.picked_quantity - self.taken[line.id]
 
     def take(self, line, unit=None, reservation_id=None, victim=None) -> None:
+        """Assign one scan to ``line`` (returns None: no problem)."""
         self.taken[line.id] += 1
         self.assignments.append((line, unit, reservation_id, victim))
         if unit is not None:
