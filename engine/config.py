@@ -68,6 +68,10 @@ DEFAULTS: dict = {
     "RETURNS_REQUIRE_APPROVAL": False,
     # the location code damaged returned units go to (received with condition "damaged")
     "RETURNS_QUARANTINE_LOCATION": "MAIN/QUARANTINE",
+    # generated serial numbers (POST /stock/receipts with generate: true): fields {sku}, {yyyy}, {yy}, {mm},
+    # {seq} (the product's counter, format spec allowed: {seq:06d}); an ISO 7064 Mod 37,36 check character
+    # is appended (engine/services/serials.py)
+    "SERIAL_PATTERN": "{sku}-{yyyy}{seq:06d}",
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}

@@ -24,4 +24,31 @@ def check_stock_invariants() -> None:
         assert level.on_hand - level.reserved >= 0, "available is negative"
     known = {(lv.product_id, lv.location_id) for lv in levels}
     assert set(ledger) <= known and set(reserved) <= known
+    check_serial_invariants()
+
+
+def check_serial_invariants() -> None:
+    """Serial-tracked products: the units on hand at a location are the level's on_hand; every open
+    reservation holds exactly its quantity of units (reserved or picked, at its location); no unit is
+    reserved or picked without an open reservation."""
+    from engine.models import Product, SerialUnit
+    from engine.models.stock import ON_HAND_SERIAL_STATUSES
+
+    tracked = set(db.session.execute(select(Product.id).where(Product.track_serials)).scalars())
+    on_hand = dict(((p, loc), n) for p, loc, n in db.session.execute(
+        select(SerialUnit.product_id, SerialUnit.location_id, func.count())
+        .where(SerialUnit.status.in_(ON_HAND_SERIAL_STATUSES)).group_by(SerialUnit.product_id,
+                                                                        SerialUnit.location_id)).all())
+    for level in db.session.execute(select(StockLevel).where(StockLevel.product_id.in_(tracked))).scalars():
+        key = (level.product_id, level.location_id)
+        assert on_hand.get(key, 0) == level.on_hand, f"{on_hand.get(key, 0)} units on hand, level says {level.on_hand}"
+    opened = {r.id: r for r in db.session.execute(select(Reservation).where(
+        Reservation.status == "open", Reservation.product_id.in_(tracked))).scalars()}
+    held: dict = {}
+    for unit in db.session.execute(select(SerialUnit).where(SerialUnit.status.in_(("reserved", "picked")))).scalars():
+        assert unit.reservation_id in opened, f"unit {unit.serial} is {unit.status} without an open reservation"
+        reservation = opened[unit.reservation_id]
+        assert (unit.location_id, unit.line_id) == (reservation.location_id, reservation.line_id), unit.serial
+        held[unit.reservation_id] = held.get(unit.reservation_id, 0) + 1
+    assert held == {rid: r.quantity for rid, r in opened.items()}, "units held per open reservation"
     db.session.rollback()

@@ -231,7 +231,7 @@ def test_serialisers_agree_with_the_documented_schemas(rich_shop, spec):
     conforms(spec, "get", "/stock/{}", "200", api.get("/stock/CUP"), schemas.StockOut())
     conforms(spec, "post", "/stock/receipts", "201",
              api.post("/stock/receipts", {"sku": "CUP", "quantity": 2, "reference": "PO-7", "unit_cost": 100}),
-             schemas.StockOut())
+             schemas.StockReceiptOut())
 
     placed = api.post("/orders", {**_order(["MUG", "PHONE"]), "coupon": "WELCOME10", "gift": True,
                                   "external_id": "ext-1", "channel": "shop"})

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from stock_rules import AdjustmentAndCountRules
 
 from engine.db import db
-from engine.models import Customer, Location, Order, Product, Reservation, SerialUnit, StockLevel
+from engine.models import Customer, Location, Order, OrderLine, Product, Reservation, SerialUnit, StockLevel
 from engine.services import reconciliation
 
 PRODUCTS = {
@@ -156,6 +156,18 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
 
         def in_stock_serials(self, sku: str) -> list[str]:
             return sorted(s for s, (owner, status) in self.serials.items() if owner == sku and status == "in_stock")
+
+        def pickable_serials(self, order, index: int) -> tuple[list[str], set[str]]:
+            """The units a picker may scan for the order's line ``index``: the ones reserved for that line
+            and the free ones (a swap); and which of them are the line's own."""
+            with self.app.app_context():
+                line_id = db.session.execute(select(OrderLine.id).where(OrderLine.order_id == order.id)
+                                             .order_by(OrderLine.id)).scalars().all()[index]
+                rows = db.session.execute(select(SerialUnit.serial, SerialUnit.status, SerialUnit.line_id)
+                                          .join(Product).where(Product.sku == order.lines[index].sku)).all()
+                db.session.rollback()
+            own = {serial for serial, status, line in rows if status == "reserved" and line == line_id}
+            return sorted(own | {serial for serial, status, _ in rows if status == "in_stock"}), own
 
         def payable(self) -> list[int]:
             return sorted(oid for oid, o in self.orders.items() if "pay" in o.allowed())
@@ -321,20 +333,29 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
             if everything is None:
                 everything = data.draw(st.sampled_from([True, True, False]))
             scans: list[str] = []
-            for line in order.lines:
+            owner: dict[str, int] = {}  # a scanned unit reserved for a line goes to that line
+            for index, line in enumerate(order.lines):
                 remaining = line.quantity - line.picked
                 n = remaining if everything else data.draw(st.integers(0, remaining))
                 if line.sku in TRACKED:
-                    free = [s for s in self.in_stock_serials(line.sku) if s not in scans]
+                    pickable, own = self.pickable_serials(order, index)
+                    free = [s for s in pickable if s not in scans]
                     assert len(free) >= remaining, "fewer serials in stock than reserved units"
-                    scans += data.draw(st.lists(st.sampled_from(free), min_size=n, max_size=n, unique=True))
+                    drawn = data.draw(st.lists(st.sampled_from(free), min_size=n, max_size=n, unique=True))
+                    owner.update((s, index) for s in drawn if s in own)
+                    scans += drawn
                 else:
                     codes = [line.sku, PRODUCTS[line.sku]["barcode"]] if "barcode" in PRODUCTS[line.sku] \
                         else [line.sku]
                     scans += [data.draw(st.sampled_from(codes)) for _ in range(n)]
             if not scans:
-                line = next(ln for ln in order.lines if ln.picked < ln.quantity)
-                scans = [self.in_stock_serials(line.sku)[0] if line.sku in TRACKED else line.sku]
+                index, line = next((i, ln) for i, ln in enumerate(order.lines) if ln.picked < ln.quantity)
+                if line.sku in TRACKED:
+                    pickable, own = self.pickable_serials(order, index)
+                    scans = [pickable[0]]
+                    owner.update((s, index) for s in scans if s in own)
+                else:
+                    scans = [line.sku]
             bogus = data.draw(st.sampled_from([None, None, None, "NOPE-1", "MUG"])) if not everything else None
             mugs_wanted = sum(ln.quantity - ln.picked for ln in order.lines if ln.sku == "MUG")
             if bogus == "MUG" and scans.count("MUG") + scans.count(PRODUCTS["MUG"]["barcode"]) < mugs_wanted:
@@ -349,7 +370,8 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
             for scan in scans:  # the engine's rule: the first line of that product still wanting units
                 sku = self.serials[scan][0] if scan in self.serials else \
                     next(s for s in SKUS if scan in (s, PRODUCTS[s].get("barcode")))
-                line = next(ln for ln in order.lines if ln.sku == sku and ln.picked < ln.quantity)
+                line = order.lines[owner[scan]] if scan in owner else \
+                    next(ln for ln in order.lines if ln.sku == sku and ln.picked < ln.quantity)
                 line.picked += 1
                 if scan in self.serials:
                     line.serials.append(scan)
@@ -547,6 +569,9 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
             expected = {oid: sum(ln.quantity - ln.backordered for ln in o.lines)
                         for oid, o in self.orders.items() if o.status in OPEN}
             assert by_order == {oid: q for oid, q in expected.items() if q}, "open reservations per order"
+            # (which units are reserved is the engine's choice, checked by check_stock_invariants: a reserved
+            # unit is one the model counts in stock)
+            units = {s: "in_stock" if status == "reserved" else status for s, status in units.items()}
             assert units == {s: status for s, (_, status) in self.serials.items()}, "serial statuses"
             assert counts == {e: sum(1 for o in self.orders.values() if o.email == e and o.status != "cancelled")
                               for e in self.customers}, "customers' order counts"

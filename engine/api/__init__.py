@@ -341,11 +341,12 @@ def init_api(app) -> Api:
         orders,
         plugins_view,
         returns,
+        serials,
         stock_ops,
         webhooks,
     )
 
     for module in (catalog, orders, returns, customers, coupons, plugins_view, webhooks, admin, locations,
-                   stock_ops):
+                   stock_ops, serials):
         api.register_blueprint(module.blp)
     return api

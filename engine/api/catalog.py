@@ -16,6 +16,7 @@ from engine.api.schemas import (
     ProductQuery,
     StockOut,
     StockReceiptIn,
+    StockReceiptOut,
 )
 from engine.errors import ValidationFailed
 from engine.services import catalog, stock
@@ -70,13 +71,16 @@ class ProductItem(MethodView):
 @blp.route("/stock/receipts")
 class StockReceipts(MethodView):
     @blp.arguments(StockReceiptIn)
-    @blp.alt_response(201, schema=StockOut, success=True, description="the product's stock after the receipt")
-    @blp.alt_response(409, schema="Error", description="a serial is already known")
+    @blp.alt_response(201, schema=StockReceiptOut, success=True, description="the product's stock after the receipt")
+    @blp.alt_response(409, schema="Error", description="serial_exists: a serial is already known")
+    @blp.alt_response(422, schema="Error", description="validation_error (serials and quantity disagree, "
+                      "generate for an untracked product), invalid_serial_pattern, product_archived")
     @idempotent
     def post(self, data):
-        """Receive stock (serial-tracked products: exactly one serial per unit)"""
+        """Receive stock (serial-tracked products: exactly one serial per unit, or generate: true)"""
         return stock.receive_stock(data["sku"], data["quantity"], data.get("location"), data.get("serials"),
-                                   data.get("reference"), data.get("unit_cost")), 201
+                                   data.get("reference"), data.get("unit_cost"), generate=data.get("generate", False),
+                                   serial_pattern=data.get("serial_pattern")), 201
 
 
 @blp.route("/stock/<segment(maxlength=64, exclude='receipts,transfers,adjustments,counts,reconciliation,alerts'):sku>")

@@ -229,6 +229,12 @@ class StockReceiptIn(Strict):
     serials = fields.List(fields.String(validate=validate.Length(min=1, max=128)), validate=validate.Length(max=10000))
     reference = fields.String(validate=validate.Length(max=200))
     unit_cost = money()
+    generate = boolean(metadata={"description": "serial-tracked products: make the serials from the pattern "
+                                                "(HOOKSHOP_SERIAL_PATTERN) instead of giving them; at most "
+                                                "100,000 units"})
+    serial_pattern = fields.String(validate=validate.Length(min=1, max=100), metadata={
+        "description": "generate with this pattern instead of the configured one: {sku}, {yyyy}, {yy}, {mm}, "
+                       "{seq} (e.g. {seq:06d}); an ISO 7064 Mod 37,36 check character is appended"})
 
 
 class LocationStock(Strict):
@@ -244,6 +250,13 @@ class StockOut(Strict):
     reserved = Int()
     available = Int()
     locations = fields.List(fields.Nested(LocationStock))
+
+
+class StockReceiptOut(StockOut):
+    generated = fields.Dict(allow_none=True, metadata={
+        "description": "a receipt with generate: {count, first, last, serials} — serials lists every generated "
+                       "serial up to 1,000, else null (count, first and last still say what was made); "
+                       "null for a receipt of given serials"})
 
 
 # ---------------------------------------------------------------- orders

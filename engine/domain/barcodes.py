@@ -38,3 +38,18 @@ def barcode_problem(barcode: str) -> str | None:
     except ValidationError as exc:  # not reached for 8-14 ASCII digits; kept so a stdnum change is a 422
         return f"not a valid {kind}: {exc}"
     return None
+
+
+def gtin_forms(code: str) -> list[str]:
+    """The ways a scanned GTIN may be stored: a UPC-A read as EAN-13 gets a leading 0, a GTIN-14 from a
+    carton two, so the scan is compared as every valid 8/12/13/14-digit form of the same number. A code
+    that is not a GTIN with a correct check digit has no other forms (just itself)."""
+    code = code.strip()
+    if not _DIGITS.fullmatch(code) or len(code) not in GTIN_LENGTHS or barcode_problem(code):
+        return [code]
+    core = code.lstrip("0")
+    forms = {code}
+    for length in GTIN_LENGTHS:
+        if len(core) <= length:
+            forms.add(core.rjust(length, "0"))
+    return sorted(forms)

@@ -9,11 +9,12 @@ from engine.models.customers import Customer
 from engine.models.locations import StockTransfer
 from engine.models.orders import Order, OrderEvent, OrderFlag, OrderLine, Payment, Refund, Return, Shipment
 from engine.models.outbox import InboxRecord, OutboxEvent
+from engine.models.serials import SerialEvent, SerialSequence
 from engine.models.stock import Location, PurchaseOrder, Reservation, SerialUnit, StockLevel, StockMovement
 
 __all__ = [
     "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Coupon", "CouponUse", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
-    "Reservation",
+    "Reservation", "SerialEvent", "SerialSequence",
     "SerialUnit", "StockLevel", "StockMovement", "StockTransfer", "StockCount", "StockCountLine", "StockCountSerial",
 ]

@@ -95,17 +95,26 @@ def _ledger_is_append_only(_mapper, _conn, target):
     raise RuntimeError("stock movements are append-only: record a correcting movement instead")
 
 
+SERIAL_STATUSES = ("in_stock", "reserved", "picked", "shipped", "returned", "quarantined", "scrapped")
+ON_HAND_SERIAL_STATUSES = ("in_stock", "reserved", "picked", "quarantined")
+
+
 class SerialUnit(db.Model):
-    """One serial-numbered unit of a tracked product."""
+    """One serial-numbered unit of a tracked product.
+
+    ``reserved``/``picked`` units point at the open reservation holding them (``reservation_id``) and at the
+    order line (``line_id``); the statuses are listed in docs/design-decisions.md."""
 
     __tablename__ = "serial_units"
-    __table_args__ = (UniqueConstraint("product_id", "serial"),)
+    __table_args__ = (UniqueConstraint("product_id", "serial"),
+                      Index("ix_serial_units_pick", "product_id", "location_id", "status", "id"))
     id: Mapped[int] = mapped_column(primary_key=True)
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
     serial: Mapped[str] = mapped_column(String(128), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="in_stock")  # in_stock, picked, shipped, returned
+    status: Mapped[str] = mapped_column(String(16), default="in_stock")  # SERIAL_STATUSES
     line_id: Mapped[int | None] = mapped_column(ForeignKey("order_lines.id"), index=True)
+    reservation_id: Mapped[int | None] = mapped_column(ForeignKey("reservations.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 

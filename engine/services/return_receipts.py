@@ -23,7 +23,7 @@ from engine.domain import return_transitions as rma
 from engine.errors import Conflict, ValidationFailed
 from engine.models import Product, Refund, Return, SerialUnit
 from engine.services import orders as order_service
-from engine.services import returns, stock
+from engine.services import returns, serials, stock
 
 SERIAL_STATUS = {"resellable": "in_stock", "damaged": "quarantined", "written_off": "scrapped"}
 
@@ -164,8 +164,10 @@ def _receive_locked(order, order_return: Return, products: dict, plan: list[dict
         by_sku[item["sku"]].returned_quantity += item["quantity"]
     for group in plan:
         if group["location"] is not None:
-            stock.restock(order, products[group["sku"]], group["quantity"], group["location"], [], reference,
-                          fill_backorders=group["condition"] == "resellable")
+            # the units' serials back in stock first (with their history), so waiting backorders of a tracked
+            # product reserve them; damaged ones are quarantined below
+            stock.restock(order, products[group["sku"]], group["quantity"], group["location"], group["serials"],
+                          reference, fill_backorders=group["condition"] == "resellable")
     order_return.status, order_return.received_at, order_return.received_lines = rma.RECEIVED, utcnow(), plan
     if order_return.resolution == "refund":
         order_return.refund_amount = (refund_amount if refund_amount is not None
@@ -183,10 +185,10 @@ def _receive_locked(order, order_return: Return, products: dict, plan: list[dict
         })
         order_return.replacement_order_id = replacement.id
         _resolve_locked(order_return)
-    _set_units(products, plan)  # serial units last (lock order)
+    _set_units(order, products, plan, reference)  # serial units last (lock order)
 
 
-def _set_units(products: dict, plan: list[dict]) -> None:
+def _set_units(order, products: dict, plan: list[dict], reference: str) -> None:
     wanted = {(products[g["sku"]].id, s): g for g in plan for s in g["serials"]}
     if not wanted:
         return
@@ -194,13 +196,19 @@ def _set_units(products: dict, plan: list[dict]) -> None:
     units = db.session.execute(select(SerialUnit).where(
         SerialUnit.product_id.in_({p for p, _ in wanted}), SerialUnit.serial.in_({s for _, s in wanted}))
         .order_by(SerialUnit.id).with_for_update()).scalars()
+    events = []
     for unit in units:
         group = wanted.get((unit.product_id, unit.serial))
         if group is None:
             continue
-        unit.status, unit.line_id = SERIAL_STATUS[group["condition"]], None
+        status = SERIAL_STATUS[group["condition"]]
+        if status != "in_stock":  # restocked ones have their event already
+            events.append({"unit_id": unit.id, "kind": status, "status": status, "order_id": order.id,
+                           "location_id": locations.get(group["location"]), "reference": reference})
+        unit.status, unit.line_id = status, None
         if group["location"]:
             unit.location_id = locations[group["location"]]
+    serials.log_rows(events)
 
 
 def _resolve_locked(order_return: Return) -> None:

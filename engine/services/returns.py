@@ -25,6 +25,7 @@ from engine.errors import Conflict, NotFound, ValidationFailed
 from engine.models import Order, Return, SerialUnit
 from engine.models.orders import ORDER_NUMBER_OFFSET
 from engine.services import orders as order_service
+from engine.services import serials as serial_history
 
 RETURNABLE = ("shipped", "delivered", "completed")
 NOT_FOUND_MESSAGE = "we could not find an order with that number and e-mail"
@@ -143,6 +144,10 @@ def set_unit_status(order: Order, order_return: Return, status: str) -> None:
     units = _lock_units(order, order_return.lines)
     for unit in units.values():
         unit.status = status
+    serial_history.log_rows([{"unit_id": u.id, "kind": "returned" if status == "returned" else "return_cancelled",
+                              "status": status, "order_id": order.id, "location_id": u.location_id,
+                              "reference": f"return {order_return.id} of order {order.number}"}
+                             for u in units.values()])
 
 
 def open_return(order_id: int, lines: list[dict], reason: str, resolution: str, *, source: str = "staff",

@@ -27,11 +27,11 @@ from engine.models import (
     Product,
     PurchaseOrder,
     Reservation,
-    SerialUnit,
     StockLevel,
     StockMovement,
 )
 from engine.models.stock import DEFAULT_LOCATION
+from engine.services import serials as serial_units
 
 
 def default_location() -> Location:
@@ -132,9 +132,14 @@ def get_product(sku: str, field: str = "sku", *, lock: bool = False) -> Product:
 
 
 def receive_stock(sku: str, quantity: int, location: str | None = None, serials: list[str] | None = None,
-                  reference: str | None = None, unit_cost: int | None = None) -> dict:
-    """Add ``quantity`` units to stock (one ledger row), register serials, fill backorders."""
+                  reference: str | None = None, unit_cost: int | None = None, *, generate: bool = False,
+                  serial_pattern: str | None = None) -> dict:
+    """Add ``quantity`` units to stock (one ledger row), register serials, fill backorders.
+
+    ``generate`` (or a ``serial_pattern``): a serial-tracked product's serials are made from the pattern
+    and the product's counter instead of being given (the response lists them)."""
     serials = list(serials or [])
+    generate = generate or serial_pattern is not None
     with transaction():
         # the product's row first (PATCH /products switches track_serials and archives under it), then its
         # levels before checking serials: two receipts of one serial are one decision
@@ -146,6 +151,14 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
         levels = lock_levels([product.id])
         if quantity <= 0:
             raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
+        if generate and (serials or not product.track_serials):
+            why = "give serials or generate them, not both" if serials else f"{sku} does not track serials"
+            raise ValidationFailed(why, errors={"generate": [why]})
+        if generate:
+            if quantity > GENERATED_MAX:
+                raise ValidationFailed(f"generate at most {GENERATED_MAX} serials per receipt",
+                                       errors={"quantity": [f"at most {GENERATED_MAX} with generate"]})
+            serials = serial_units.generate_serials(product, quantity, serial_pattern)
         if product.track_serials:
             if len(serials) != quantity:
                 raise ValidationFailed(
@@ -154,9 +167,10 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
             dupes = [s for s, n in Counter(serials).items() if n > 1]
             if dupes:
                 raise ValidationFailed("serials repeat", errors={"serials": [f"repeated: {', '.join(dupes)}"]})
-            known = db.session.execute(select(SerialUnit.serial).where(
-                SerialUnit.product_id == product.id, SerialUnit.serial.in_(serials))).scalars().all()
+            known = serial_units.known_serials(product.id, serials)
             if known:
+                if len(known) > 20:
+                    known = [*known[:20], f"... ({len(known)} in all)"]
                 raise Conflict(f"serials already known: {', '.join(sorted(known))}",
                                errors={"serials": [f"already known: {', '.join(sorted(known))}"]},
                                code="serial_exists")
@@ -168,17 +182,23 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
         level.on_hand += quantity
         db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity,
                                      kind="receipt", reference=reference))
-        db.session.add_all(SerialUnit(product_id=product.id, location_id=loc.id, serial=s, status="in_stock")
-                           for s in serials)
         if unit_cost is not None:
             product.unit_cost = unit_cost
         try:
             db.session.flush()
+            serial_units.insert_units(product.id, loc.id, serials, reference)
         except IntegrityError:  # a concurrent first receipt of the product stored one of the serials
             raise Conflict("a serial of this receipt was received a moment ago by another request",
                            errors={"serials": ["already known"]}, code="serial_exists") from None
         allocate_backorders(product)
-        return stock_summary(product)
+        summary = stock_summary(product)
+        summary["generated"] = {"count": len(serials), "first": serials[0], "last": serials[-1],
+                                "serials": serials if len(serials) <= GENERATED_LISTED else None} if generate else None
+        return summary
+
+
+GENERATED_MAX = 100_000
+GENERATED_LISTED = 1000  # a receipt's response lists up to this many generated serials (else count, first, last)
 
 
 def stock_summary(product: Product) -> dict:
@@ -264,10 +284,13 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
     if not allocations:
         return
     now = utcnow()
-    db.session.execute(insert(Reservation.__table__), [
-        {"order_id": order.id, "line_id": a.line.id, "product_id": a.line.product_id,
-         "location_id": a.level.location_id, "quantity": a.quantity, "status": "open", "created_at": now}
-        for a in allocations])
+    rows = [{"order_id": order.id, "line_id": a.line.id, "product_id": a.line.product_id,
+             "location_id": a.level.location_id, "quantity": a.quantity, "status": "open", "created_at": now}
+            for a in allocations]
+    db.session.execute(insert(Reservation.__table__), rows)
+    # serial-tracked lines: the specific units too (one UPDATE each; untracked lines cost nothing here)
+    serial_units.reserve_units(order.id, [(None, a.line.id, a.line.product_id, a.level.location_id, a.quantity)
+                                          for a in allocations if _tracked(a.line.product_id)], f"order {order.number}")
     per_level: dict[int, int] = {}
     for alloc in allocations:
         per_level[alloc.level.id] = per_level.get(alloc.level.id, 0) + alloc.quantity
@@ -277,6 +300,11 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
                        [{"level_id": level_id, "units": units} for level_id, units in per_level.items()])
     for alloc in {id(a.level): a for a in allocations}.values():
         set_committed_value(alloc.level, "reserved", alloc.level.reserved + per_level[alloc.level.id])
+
+
+def _tracked(product_id: int) -> bool:
+    """Whether the product tracks serials (from the session's identity map when it is loaded: no query)."""
+    return db.session.get(Product, product_id).track_serials
 
 
 def open_reservations(order: Order) -> list[Reservation]:
@@ -291,6 +319,8 @@ def release(order: Order) -> int:
     for res in reservations:
         levels[(res.product_id, res.location_id)].reserved -= res.quantity
         res.status = "released"
+    serial_units.release_units(order.id, [r.id for r in reservations if _tracked(r.product_id)],
+                               f"order {order.number} released its reservation")
     return sum(r.quantity for r in reservations)
 
 
@@ -305,10 +335,7 @@ def ship_out(order: Order) -> None:
         res.status = "fulfilled"
         db.session.add(StockMovement(product_id=res.product_id, location_id=res.location_id, quantity=-res.quantity,
                                      kind="shipment", order_id=order.id, reference=f"order {order.number}"))
-    line_ids = [line.id for line in order.lines if line.serials]
-    if line_ids:
-        for unit in db.session.execute(select(SerialUnit).where(SerialUnit.line_id.in_(line_ids))).scalars():
-            unit.status = "shipped"
+    serial_units.ship_units(order.id, [line.id for line in order.lines if line.serials], f"order {order.number}")
 
 
 def location_id(code: str | None) -> int:
@@ -325,11 +352,8 @@ def restock(order: Order, product: Product, quantity: int, location: str | None,
     level.on_hand += quantity
     db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity, kind="return",
                                  order_id=order.id, reference=reference))
-    if serials:
-        for unit in db.session.execute(select(SerialUnit).where(
-                SerialUnit.product_id == product.id, SerialUnit.serial.in_(serials))).scalars():
-            unit.status, unit.location_id, unit.line_id = "in_stock", loc.id, None
     db.session.flush()
+    serial_units.restock_units(order.id, product.id, loc.id, serials, reference)
     if fill_backorders:
         allocate_backorders(product)
 
@@ -393,8 +417,13 @@ def allocate_backorders(product: Product) -> None:
                 continue
             level.reserved += take
             line.backordered -= take
-            db.session.add(Reservation(order_id=line.order_id, line=line, product_id=product.id,
-                                       location_id=level.location_id, quantity=take, status="open"))
+            reservation = Reservation(order_id=line.order_id, line=line, product_id=product.id,
+                                      location_id=level.location_id, quantity=take, status="open")
+            db.session.add(reservation)
+            if product.track_serials:  # the oldest units there are this line's now
+                db.session.flush()
+                serial_units.reserve_units(line.order_id, [(reservation.id, line.id, product.id, level.location_id,
+                                                            take)], f"backorder of order {line.order.number}")
         if line.backordered == 0:
             order = line.order
             if order.status == "on_hold" and all(other.backordered == 0 for other in order.lines):
@@ -403,8 +432,5 @@ def allocate_backorders(product: Product) -> None:
 
 def unpick(order: Order) -> None:
     """Serials scanned into a cancelled order go back to stock."""
-    line_ids = [line.id for line in order.lines if line.serials]
-    if not line_ids:
-        return
-    for unit in db.session.execute(select(SerialUnit).where(SerialUnit.line_id.in_(line_ids))).scalars():
-        unit.status, unit.line_id = "in_stock", None
+    serial_units.unpick_units(order.id, [line.id for line in order.lines if line.serials],
+                              f"order {order.number} cancelled")

@@ -9,7 +9,7 @@
 The downgrade drops the counts and the three columns (the adjustments stay in the ledger as movements).
 
 Revision ID: 0009_core_counts
-Revises: 0006_core_locations
+Revises: 0007_core_serials
 Create Date: 2026-12-01 20:18:20.457815
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_core_counts'
-down_revision = "0006_core_locations"
+down_revision = "0007_core_serials"
 branch_labels = None
 depends_on = None
 
