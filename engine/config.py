@@ -50,6 +50,9 @@ DEFAULTS: dict = {
     # the shop's public base URL (https://shop.example.com): absolute links for customers (tracking
     # pages) are built on it, never on a request's Host header; unset: links are relative paths
     "PUBLIC_URL": None,
+    # who is told of low stock besides the staff users with the warehouse role (comma separated e-mails;
+    # recorded on each stock alert and in the stock_low hook's payload: docs/design-decisions.md)
+    "WAREHOUSE_EMAIL": None,
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED"}

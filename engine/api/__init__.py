@@ -301,8 +301,8 @@ def init_api(app) -> Api:
     app.before_request(limits.screen_body)
     app.teardown_request(_release_write_intent)
 
-    from engine.api import admin, catalog, customers, orders, plugins_view, webhooks
+    from engine.api import admin, catalog, customers, orders, plugins_view, purchasing, webhooks
 
-    for module in (catalog, orders, customers, plugins_view, webhooks, admin):
+    for module in (catalog, orders, customers, plugins_view, webhooks, admin, purchasing):
         api.register_blueprint(module.blp)
     return api

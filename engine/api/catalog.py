@@ -79,7 +79,7 @@ class StockReceipts(MethodView):
                                    data.get("reference"), data.get("unit_cost")), 201
 
 
-@blp.route("/stock/<segment(maxlength=64, exclude='receipts'):sku>")
+@blp.route("/stock/<segment(maxlength=64, exclude='receipts,alerts'):sku>")
 class StockItem(MethodView):
     @blp.alt_response(200, schema=StockOut, success=True, description="on_hand, reserved, available and locations")
     @blp.alt_response(404, schema="Error", description="no such product")

@@ -20,7 +20,7 @@ Int = fields.Integer
 SKU = [validate.Length(min=1, max=64), validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._\-/]*$",
                                                        error="letters, digits and . _ - / only")]
 # /stock/receipts is a route of its own: no product may be called that
-NEW_SKU = [*SKU, validate.NoneOf(["receipts"], error="receipts is reserved (POST /stock/receipts)")]
+NEW_SKU = [*SKU, validate.NoneOf(["receipts", "alerts"], error="reserved: /stock/receipts and /stock/alerts are routes")]
 CURRENCY = [validate.Length(equal=3), validate.Regexp(r"^[A-Za-z]{3}$", error="an ISO 4217 code")]
 # the check digit of an all-digit barcode (a GTIN) is checked by the service (engine/domain/barcodes.py)
 BARCODE = [validate.Length(min=1, max=64),

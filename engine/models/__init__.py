@@ -6,11 +6,13 @@ from engine.models.catalog import Product
 from engine.models.customers import Customer
 from engine.models.orders import Order, OrderEvent, OrderFlag, OrderLine, Payment, Refund, Return, Shipment
 from engine.models.outbox import InboxRecord, OutboxEvent
-from engine.models.stock import Location, PurchaseOrder, Reservation, SerialUnit, StockLevel, StockMovement
+from engine.models.purchasing import PurchaseOrder, PurchaseOrderLine, ReorderRule, StockAlert, Supplier
+from engine.models.stock import Location, Reservation, SerialUnit, StockLevel, StockMovement
 
 __all__ = [
     "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation",
     "SerialUnit", "StockLevel", "StockMovement",
+    "PurchaseOrderLine", "ReorderRule", "StockAlert", "Supplier",
 ]

@@ -15,7 +15,6 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import signals
 from engine.db import db, insert_if_absent, transaction, utcnow
 from engine.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
 from engine.models import (
@@ -30,6 +29,7 @@ from engine.models import (
     StockMovement,
 )
 from engine.models.stock import DEFAULT_LOCATION
+from engine.services import purchasing, reorder
 
 
 def default_location() -> Location:
@@ -84,51 +84,63 @@ def get_product(sku: str, field: str = "sku", *, lock: bool = False) -> Product:
 def receive_stock(sku: str, quantity: int, location: str | None = None, serials: list[str] | None = None,
                   reference: str | None = None, unit_cost: int | None = None) -> dict:
     """Add ``quantity`` units to stock (one ledger row), register serials, fill backorders."""
-    serials = list(serials or [])
     with transaction():
         # the product's row first (PATCH /products switches track_serials and archives under it), then its
         # levels before checking serials: two receipts of one serial are one decision
         product = get_product(sku, lock=True)
-        if product.archived_at is not None:
-            raise ValidationFailed(f"{sku} is archived: it receives no stock until it is brought back "
-                                   f"(PATCH /products/{sku} with archived: false)",
-                                   errors={"sku": [f"{sku} is archived"]}, code="product_archived")
         levels = lock_levels([product.id])
-        if quantity <= 0:
-            raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
-        if product.track_serials:
-            if len(serials) != quantity:
-                raise ValidationFailed(
-                    f"{sku} is serial-tracked: give exactly one serial per unit ({quantity})",
-                    errors={"serials": [f"expected {quantity} serials, got {len(serials)}"]})
-            dupes = [s for s, n in Counter(serials).items() if n > 1]
-            if dupes:
-                raise ValidationFailed("serials repeat", errors={"serials": [f"repeated: {', '.join(dupes)}"]})
-            known = db.session.execute(select(SerialUnit.serial).where(
-                SerialUnit.product_id == product.id, SerialUnit.serial.in_(serials))).scalars().all()
-            if known:
-                raise Conflict(f"serials already known: {', '.join(sorted(known))}",
-                               errors={"serials": [f"already known: {', '.join(sorted(known))}"]},
-                               code="serial_exists")
-        elif serials:
-            raise ValidationFailed(f"{sku} does not track serials",
-                                   errors={"serials": ["this product does not track serials"]})
-        loc = _location(location)
-        level = _level(product, loc, levels)
-        level.on_hand += quantity
-        db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity,
-                                     kind="receipt", reference=reference))
-        db.session.add_all(SerialUnit(product_id=product.id, location_id=loc.id, serial=s, status="in_stock")
-                           for s in serials)
-        if unit_cost is not None:
-            product.unit_cost = unit_cost
-        try:
-            db.session.flush()
-        except IntegrityError:  # a concurrent first receipt of the product stored one of the serials
-            raise Conflict("a serial of this receipt was received a moment ago by another request",
-                           errors={"serials": ["already known"]}, code="serial_exists") from None
-        allocate_backorders(product)
+        receive_locked(product, quantity, location, serials, reference, unit_cost, levels=levels)
         return stock_summary(product)
+
+
+def receive_locked(product: Product, quantity: int, location: str | None = None, serials: list[str] | None = None,
+                   reference: str | None = None, unit_cost: int | None = None, *,
+                   levels: list[StockLevel]) -> None:
+    """The core of a receipt, shared by ``POST /stock/receipts`` and purchase-order receiving: the caller
+    holds the product's row lock and its ``levels`` (engine lock order). One ``receipt`` movement, the
+    serials registered, backorders filled (oldest order first), then the product's reorder rules that the
+    receipt lifted above their point are reset (they may fire again on the next crossing)."""
+    sku = product.sku
+    serials = list(serials or [])
+    if product.archived_at is not None:
+        raise ValidationFailed(f"{sku} is archived: it receives no stock until it is brought back "
+                               f"(PATCH /products/{sku} with archived: false)",
+                               errors={"sku": [f"{sku} is archived"]}, code="product_archived")
+    if quantity <= 0:
+        raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
+    if product.track_serials:
+        if len(serials) != quantity:
+            raise ValidationFailed(
+                f"{sku} is serial-tracked: give exactly one serial per unit ({quantity})",
+                errors={"serials": [f"expected {quantity} serials, got {len(serials)}"]})
+        dupes = [s for s, n in Counter(serials).items() if n > 1]
+        if dupes:
+            raise ValidationFailed("serials repeat", errors={"serials": [f"repeated: {', '.join(dupes)}"]})
+        known = db.session.execute(select(SerialUnit.serial).where(
+            SerialUnit.product_id == product.id, SerialUnit.serial.in_(serials))).scalars().all()
+        if known:
+            raise Conflict(f"serials already known: {', '.join(sorted(known))}",
+                           errors={"serials": [f"already known: {', '.join(sorted(known))}"]},
+                           code="serial_exists")
+    elif serials:
+        raise ValidationFailed(f"{sku} does not track serials",
+                               errors={"serials": ["this product does not track serials"]})
+    loc = _location(location)
+    level = _level(product, loc, levels)
+    level.on_hand += quantity
+    db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity,
+                                 kind="receipt", reference=reference))
+    db.session.add_all(SerialUnit(product_id=product.id, location_id=loc.id, serial=s, status="in_stock")
+                       for s in serials)
+    if unit_cost is not None:
+        product.unit_cost = unit_cost
+    try:
+        db.session.flush()
+    except IntegrityError:  # a concurrent first receipt of the product stored one of the serials
+        raise Conflict("a serial of this receipt was received a moment ago by another request",
+                       errors={"serials": ["already known"]}, code="serial_exists") from None
+    allocate_backorders(product)
+    reorder.note_rise([product.id])
 
 
 def stock_summary(product: Product) -> dict:
@@ -231,6 +243,8 @@ def release(order: Order) -> int:
     for res in reservations:
         levels[(res.product_id, res.location_id)].reserved -= res.quantity
         res.status = "released"
+    if reservations:  # the freed units may lift reorder rules above their point (rules after orders)
+        reorder.note_rise([r.product_id for r in reservations])
     return sum(r.quantity for r in reservations)
 
 
@@ -265,39 +279,21 @@ def restock(order: Order, product: Product, quantity: int, location: str | None,
             unit.status, unit.location_id, unit.line_id = "in_stock", loc.id, None
     db.session.flush()
     allocate_backorders(product)
+    reorder.note_rise([product.id])
 
 
 def draft_purchase_order(product: Product, quantity: int, reason: str) -> PurchaseOrder:
-    """Add to the product's open draft purchase order, or draft a new one (fires purchase_order_created)."""
-    draft = db.session.execute(select(PurchaseOrder).where(
-        PurchaseOrder.product_id == product.id, PurchaseOrder.status == "draft")).scalar_one_or_none()
-    if draft is not None:
-        draft.quantity += quantity
-        return draft
-    draft = PurchaseOrder(product_id=product.id, quantity=max(quantity, product.reorder_quantity or 0),
-                          status="draft", reason=reason)
-    db.session.add(draft)
-    db.session.flush()
-    signals.stock_event.send(product, hook="purchase_order_created",
-                             payload={"purchase_order_id": draft.id, "quantity": draft.quantity, "reason": reason})
-    return draft
+    """Add ``quantity`` of the product to its supplier's open draft purchase order (or, without a
+    supplier, the product's own), drafting one if there is none (fires purchase_order_created)."""
+    return purchasing.add_to_draft(product, quantity, reason, minimum=product.reorder_quantity or 0)
 
 
 def check_low_stock(products: list[Product], before: dict[int, int], levels: list[StockLevel]) -> None:
-    """Fire stock_low (and draft a purchase order) for products that just fell to their reorder point."""
-    after: dict[int, int] = {}
-    for level in levels:
-        after[level.product_id] = after.get(level.product_id, 0) + level.available
-    for product in products:
-        point = product.reorder_point or 0
-        if point <= 0:
-            continue
-        now = after.get(product.id, 0)
-        if now <= point < before.get(product.id, 0):
-            signals.stock_event.send(product, hook="stock_low",
-                                     payload={"sku": product.sku, "available": now, "reorder_point": point})
-            if product.reorder_quantity:
-                draft_purchase_order(product, product.reorder_quantity, f"stock low: {now} available")
+    """Fire stock_low once per crossing of a reorder rule and put the shortfall on a draft purchase order.
+
+    ``before``: each product's available units over all locations before the change; ``levels``: the
+    products' levels, locked, after it (engine/services/reorder.py)."""
+    reorder.check(products, before, levels)
 
 
 def available_by_product(levels: list[StockLevel]) -> dict[int, int]:
