@@ -62,7 +62,7 @@ def lock_levels(product_ids) -> list[StockLevel]:
 
 def _level(product: Product, location: Location, levels: list[StockLevel] | None = None) -> StockLevel:
     for level in levels if levels is not None else lock_levels([product.id]):
-        if level.location_id == location.id:
+        if level.product_id == product.id and level.location_id == location.id:  # levels: maybe other products' too
             return level
     insert_if_absent(StockLevel, {"product_id": product.id, "location_id": location.id, "on_hand": 0, "reserved": 0},
                      ["product_id", "location_id"])
