@@ -408,6 +408,15 @@ def _add_stock_commands():
 _add_stock_commands()
 
 
+def _add_purchase_order_commands():
+    from engine.purchase_commands import purchase_orders_group
+
+    cli.add_command(purchase_orders_group)
+
+
+_add_purchase_order_commands()
+
+
 def main():
     cli.main(prog_name="hookshop")
 

@@ -3,6 +3,7 @@ short, over and damaged units, backorders filled oldest first from a receipt, co
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 
 import pytest
@@ -257,3 +258,29 @@ def test_concurrent_receipt_and_cancel_one_wins(api, app):
     assert stock_of(api, "MUG")["on_hand"] == expected_on_hand
     with app.app_context():
         check_stock_invariants()
+
+
+def test_hookshop_purchase_orders_list_and_receive(api, app, tmp_path):
+    product(api, "MUG", price=1290)
+    product(api, "PHONE", price=59900, track_serials=True)
+    po = act(api, purchase_order(api, [("MUG", 5), ("PHONE", 2)], supplier(api)["id"]), "order")
+    runner = app.test_cli_runner()
+    listed = runner.invoke(args=["purchase-orders", "list", "--status", "ordered"])
+    assert listed.exit_code == 0 and po["number"] in listed.output and "Acme" in listed.output
+    assert "MUG 0/5" in listed.output
+    serials = tmp_path / "scans.txt"
+    serials.write_text("PHONE SN-1\nPHONE SN-2\n")
+    result = runner.invoke(args=["purchase-orders", "receive", po["number"], "--line", "MUG=4+1",
+                                 "--serials", str(serials), "--reference", "DN-7"])
+    assert result.exit_code == 0, result.output
+    assert f"{po['number']} is received" in result.output
+    assert "MUG: 4 received, 1 damaged of 5 ordered (short 0, over 0)" in result.output
+    assert stock_of(api, "PHONE")["on_hand"] == 2 and stock_of(api, "MUG")["on_hand"] == 4
+    again = runner.invoke(args=["purchase-orders", "receive", str(po["id"]), "--line", "MUG=1"])
+    assert again.exit_code != 0 and "it is received" in again.output
+    bad = runner.invoke(args=["purchase-orders", "receive", po["number"], "--line", "MUG=x"])
+    assert bad.exit_code != 0 and "SKU=QUANTITY" in bad.output
+    missing = runner.invoke(args=["purchase-orders", "receive", "PO-999999", "--line", "MUG=1"])
+    assert missing.exit_code != 0 and "no purchase order" in missing.output
+    as_json = runner.invoke(args=["purchase-orders", "list", "--json"])
+    assert json.loads(as_json.output)[0]["lines"][0]["received"] == 4
