@@ -196,15 +196,14 @@ def update_purchase_order(po_id: int, changes: dict) -> PurchaseOrder:
 
 
 def act(po_id: int, action: str) -> PurchaseOrder:
-    """``order``, ``close`` or ``cancel`` (the transition table decides; a refused one is a 409)."""
+    """``order``, ``close`` or ``cancel`` (the transition table decides; a refused one is a 409). Cancel is
+    only in the table for draft and ordered: the first receipt (even of damaged units only) leaves ordered."""
     with transaction():
         po = get_purchase_order(po_id, lock=True)
         (target,) = ptx.check(po.number, po.status, action)
         if action == "order" and not any(line.quantity > 0 for line in po.lines):
             raise ValidationFailed(f"{po.number} has no lines: add some before ordering it",
                                    errors={"lines": ["at least one line is required"]})
-        if action == "cancel" and any(line.received or line.damaged for line in po.lines):
-            raise Conflict(f"{po.number} has received goods: close it instead", code="illegal_transition")
         po.status, po.draft_key = target, None
         now = utcnow()
         if action == "order":

@@ -23,7 +23,7 @@ from flask import current_app
 from sqlalchemy import select
 
 from engine import signals
-from engine.db import db, page_by_id, transaction, utcnow
+from engine.db import db, is_postgres, page_by_id, transaction, utcnow
 from engine.errors import ValidationFailed
 from engine.models import Location, Product, ReorderRule, StaffUser, StockAlert, StockLevel
 from engine.models.stock import DEFAULT_LOCATION
@@ -53,15 +53,22 @@ def _available(rule: ReorderRule, levels: list[StockLevel]) -> int:
 
 
 def _product_rule(product: Product, rules: list[ReorderRule], before: dict[int, int]) -> None:
-    """Make the product-wide rule's row on first use (the product has a reorder point but no row yet)."""
+    """Make the product-wide rule's row on first use (the product has a reorder point but no row yet).
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on the partial unique index: a product without any stock level
+    has no level lock to queue two first placements on; the second one reads the first one's row."""
     if (product.reorder_point or 0) <= 0 or any(r.product_id == product.id and r.location_id is None for r in rules):
         return
+    if is_postgres():
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
     was = before.get(product.id, 0)
-    rule = ReorderRule(product_id=product.id, location_id=None, reorder_point=product.reorder_point,
-                       reorder_quantity=product.reorder_quantity or 0,
-                       state=ABOVE if was > product.reorder_point else BELOW)
-    db.session.add(rule)
-    rules.append(rule)
+    db.session.execute(insert(ReorderRule).values(
+        product_id=product.id, location_id=None, reorder_point=product.reorder_point,
+        reorder_quantity=product.reorder_quantity or 0, state=ABOVE if was > product.reorder_point else BELOW)
+        .on_conflict_do_nothing(index_elements=["product_id"], index_where=ReorderRule.location_id.is_(None)))
+    rules.extend(r for r in lock_rules([product.id]) if r.location_id is None)
 
 
 def check(products: list[Product], before: dict[int, int], levels: list[StockLevel]) -> None:
