@@ -11,6 +11,7 @@ from conftest import place, product, receive, stock_of
 from invariants import check_stock_invariants
 from sqlalchemy import func, select
 from test_concurrency import answer, together
+from test_openapi import check_against_spec, conforms, spec  # noqa: F401 - spec is a fixture
 
 from engine.db import db
 from engine.models import PurchaseOrder, PurchaseOrderLine, SerialUnit, StockMovement
@@ -284,3 +285,43 @@ def test_hookshop_purchase_orders_list_and_receive(api, app, tmp_path):
     assert missing.exit_code != 0 and "no purchase order" in missing.output
     as_json = runner.invoke(args=["purchase-orders", "list", "--json"])
     assert json.loads(as_json.output)[0]["lines"][0]["received"] == 4
+
+
+def test_purchasing_answers_agree_with_the_documented_schemas(api, app, spec):  # noqa: F811
+    from engine.api import purchasing_schemas as s
+
+    product(api, "MUG", price=1290, reorder_point=2, reorder_quantity=5)
+    product(api, "PHONE", price=59900, track_serials=True)
+    receive(api, "MUG", 4)
+    acme = conforms(spec, "post", "/suppliers", "201", api.post("/suppliers", {"name": "Acme", "currency": "EUR"}),
+                    s.SupplierOut())
+    conforms(spec, "get", "/suppliers/{}", "200", api.get(f"/suppliers/{acme['id']}"), s.SupplierOut())
+    conforms(spec, "patch", "/suppliers/{}", "200", api.patch(f"/suppliers/{acme['id']}", {"notes": "n"}),
+             s.SupplierOut())
+    conforms(spec, "get", "/suppliers", "200", api.get("/suppliers"), s.SupplierPage(), all_keys=False)
+    body = {"supplier_id": acme["id"], "lines": [{"sku": "MUG", "quantity": 3}, {"sku": "PHONE", "quantity": 1}]}
+    po = conforms(spec, "post", "/purchase-orders", "201", api.post("/purchase-orders", body), s.PurchaseOrderOut())
+    conforms(spec, "patch", "/purchase-orders/{}", "200",
+             api.patch(f"/purchase-orders/{po['id']}", {"notes": "rush"}), s.PurchaseOrderOut())
+    conforms(spec, "post", "/purchase-orders/{}/order", "200", api.post(f"/purchase-orders/{po['id']}/order"),
+             s.PurchaseOrderOut())
+    received = api.post(f"/purchase-orders/{po['id']}/receive",
+                        {"lines": [{"sku": "MUG", "quantity": 3, "damaged": 1}, {"sku": "PHONE", "serials": ["S"]}]})
+    conforms(spec, "post", "/purchase-orders/{}/receive", "200", received, s.PurchaseOrderOut())
+    conforms(spec, "post", "/purchase-orders/{}/close", "200", api.post(f"/purchase-orders/{po['id']}/close"),
+             s.PurchaseOrderOut())
+    conforms(spec, "get", "/purchase-orders/{}", "200", api.get(f"/purchase-orders/{po['id']}"), s.PurchaseOrderOut())
+    refused = api.post(f"/purchase-orders/{po['id']}/cancel")
+    check_against_spec(spec, {"$ref": "#/components/schemas/Error"}, refused.get_json())
+    place(api, [("MUG", 5)])  # 7 -> 2: crosses the product-wide rule
+    rules = conforms(spec, "get", "/products/{}/reorder-rules", "200", api.get("/products/MUG/reorder-rules"),
+                     s.ReorderRulesOut())
+    assert rules["rules"][0]["state"] == "below"
+    put = api.client.put("/api/v1/products/MUG/reorder-rules", headers={"Authorization": f"Bearer {api.key}"},
+                         json={"rules": [{"reorder_point": 2, "reorder_quantity": 5, "supplier_id": acme["id"]},
+                                         {"location": "MAIN", "reorder_point": 1, "max_level": 9}]})
+    conforms(spec, "put", "/products/{}/reorder-rules", "200", put, s.ReorderRulesOut())
+    page = conforms(spec, "get", "/stock/alerts", "200", api.get("/stock/alerts"), s.StockAlertPage(), all_keys=False)
+    assert page["items"] and page["items"][0]["purchase_order_id"]
+    conforms(spec, "get", "/purchase-orders", "200", api.get("/purchase-orders?limit=1"), s.PurchaseOrderPage(),
+             all_keys=False)

@@ -30,7 +30,8 @@ def purchase_order_out(po) -> dict:
     if po.ordered_at is not None and po.supplier is not None:
         expected = po.ordered_at + timedelta(days=po.supplier.lead_time_days or 0)
     return {"id": po.id, "number": po.number, "status": po.status, "allowed_actions": allowed_actions(po.status),
-            "supplier": supplier_out(po.supplier) if po.supplier else None, "reason": po.reason, "notes": po.notes,
+            "supplier_id": po.supplier_id, "supplier_name": po.supplier.name if po.supplier else None,
+            "reason": po.reason, "notes": po.notes,
             "lines": [{"id": ln.id, "sku": ln.product.sku, "name": ln.product.name, "quantity": ln.quantity,
                        "received": ln.received, "damaged": ln.damaged, "short": ln.short, "over": ln.over,
                        "unit_cost": ln.unit_cost} for ln in po.lines],
