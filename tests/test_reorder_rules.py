@@ -44,8 +44,7 @@ def hooks():
 
 @pytest.fixture
 def app_config(hooks):
-    return {"EXTRA_PLUGINS": [("stock_hooks", hooks)], "WAREHOUSE_EMAIL": "stock@shop.example, ops@shop.example",
-            "PLUGINS_DISABLED": ["channel_webhook", "accounting_export"]}
+    return {"EXTRA_PLUGINS": [("stock_hooks", hooks)], "WAREHOUSE_EMAIL": "stock@shop.example, ops@shop.example"}
 
 
 def outbox(app, hook):

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import marshmallow as ma
+from flask import request
 from flask.views import MethodView
 
 from engine.api import Blueprint, idempotent
 from engine.api import purchasing_schemas as s
 from engine.db import as_utc
 from engine.domain.purchase_transitions import allowed_actions
+from engine.errors import ValidationFailed
 from engine.services import purchasing, receiving, reorder
 
 blp = Blueprint("purchasing", __name__, url_prefix="/api/v1", description="Suppliers, purchase orders, reorder rules")
@@ -60,6 +62,12 @@ def _page(items, next_cursor, out) -> dict:
     return {"items": [out(x) for x in items], "next_cursor": str(next_cursor) if next_cursor else None}
 
 
+def _need_body() -> None:
+    if not (request.is_json and request.get_data(cache=True)):  # webargs would read no body as {}
+        raise ValidationFailed("send the fields to change as a JSON object (Content-Type: application/json)",
+                               errors={"_body": ["a JSON object is required"]})
+
+
 def _cursor(query) -> int | None:
     return int(query["cursor"]) if query.get("cursor") else None
 
@@ -98,6 +106,7 @@ class SupplierItem(MethodView):
     @blp.alt_response(409, schema="Error", description="duplicate_supplier (the name is taken)")
     def patch(self, changes, supplier_id):
         """Change a supplier"""
+        _need_body()
         return supplier_out(purchasing.update_supplier(supplier_id, changes))
 
 
@@ -138,6 +147,7 @@ class PurchaseOrderItem(MethodView):
     @blp.alt_response(422, schema="Error", description="validation_error (unknown sku or supplier)")
     def patch(self, changes, po_id):
         """Change a draft's lines (by sku; quantity 0 removes one), supplier or notes"""
+        _need_body()
         return purchase_order_out(purchasing.update_purchase_order(po_id, changes))
 
 

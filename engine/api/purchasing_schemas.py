@@ -63,7 +63,8 @@ class PurchaseLineIn(Strict):
 class PurchaseOrderIn(Strict):
     supplier_id = integer(1, allow_none=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
-    lines = fields.List(fields.Nested(PurchaseLineIn), load_default=list, validate=validate.Length(max=1000))
+    lines = fields.List(fields.Nested(PurchaseLineIn), required=True, validate=validate.Length(max=1000),
+                        metadata={"description": "may be empty: a draft to fill with PATCH"})
 
 
 class PurchaseOrderPatch(Strict):
