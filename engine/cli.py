@@ -484,6 +484,13 @@ def _add_coupon_commands():
 
 
 _add_coupon_commands()
+def _add_purchase_order_commands():
+    from engine.purchase_commands import purchase_orders_group
+
+    cli.add_command(purchase_orders_group)
+
+
+_add_purchase_order_commands()
 
 
 def main():

@@ -72,6 +72,9 @@ DEFAULTS: dict = {
     # {seq} (the product's counter, format spec allowed: {seq:06d}); an ISO 7064 Mod 37,36 check character
     # is appended (engine/services/serials.py)
     "SERIAL_PATTERN": "{sku}-{yyyy}{seq:06d}",
+    # who is told of low stock besides the staff users with the warehouse role (comma separated e-mails;
+    # recorded on each stock alert and in the stock_low hook's payload: docs/design-decisions.md)
+    "WAREHOUSE_EMAIL": None,
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}

@@ -161,12 +161,15 @@ def order_picked(order, event):
 
 @hookspec
 def stock_low(product, available, event):
-    """Stage 2: the available stock of ``product`` fell to or below its reorder point."""
+    """Stage 2: the available stock of ``product`` fell to or below a reorder rule's point: once per
+    crossing, not again until it rose above the point. ``event["payload"]`` also names the rule's
+    ``location`` (null: all locations), ``rule_id``, ``alert_id`` and the ``recipients`` to tell."""
 
 
 @hookspec
 def purchase_order_created(purchase_order, event):
-    """Stage 2: a draft purchase order was created (missing stock or low stock)."""
+    """Stage 2: a draft purchase order was created (missing stock or low stock); one draft per supplier
+    (per product without one): later shortfalls add to it and fire nothing."""
 
 
 @hookspec

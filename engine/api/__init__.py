@@ -340,6 +340,7 @@ def init_api(app) -> Api:
         locations,
         orders,
         plugins_view,
+        purchasing,
         returns,
         serials,
         stock_ops,
@@ -347,6 +348,6 @@ def init_api(app) -> Api:
     )
 
     for module in (catalog, orders, returns, customers, coupons, plugins_view, webhooks, admin, locations,
-                   stock_ops, serials):
+                   stock_ops, serials, purchasing):
         api.register_blueprint(module.blp)
     return api

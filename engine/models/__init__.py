@@ -9,12 +9,14 @@ from engine.models.customers import Customer
 from engine.models.locations import StockTransfer
 from engine.models.orders import Order, OrderEvent, OrderFlag, OrderLine, Payment, Refund, Return, Shipment
 from engine.models.outbox import InboxRecord, OutboxEvent
+from engine.models.purchasing import PurchaseOrder, PurchaseOrderLine, ReorderRule, StockAlert, Supplier
 from engine.models.serials import SerialEvent, SerialSequence
-from engine.models.stock import Location, PurchaseOrder, Reservation, SerialUnit, StockLevel, StockMovement
+from engine.models.stock import Location, Reservation, SerialUnit, StockLevel, StockMovement
 
 __all__ = [
     "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Coupon", "CouponUse", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation", "SerialEvent", "SerialSequence",
     "SerialUnit", "StockLevel", "StockMovement", "StockTransfer", "StockCount", "StockCountLine", "StockCountSerial",
+    "PurchaseOrderLine", "ReorderRule", "StockAlert", "Supplier",
 ]

@@ -137,17 +137,3 @@ class Reservation(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     line = relationship("OrderLine")
-
-
-class PurchaseOrder(db.Model):
-    """A draft purchase order for a product that ran short or below its reorder point."""
-
-    __tablename__ = "purchase_orders"
-    id: Mapped[int] = mapped_column(primary_key=True)
-    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
-    quantity: Mapped[int]
-    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft, ordered, received, cancelled
-    reason: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-
-    product = relationship("Product", lazy="joined")

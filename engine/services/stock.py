@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine import signals
 from engine.db import db, insert_if_absent, transaction, utcnow
 from engine.domain import locations as location_rules
 from engine.errors import Conflict, InsufficientStock, NotFound, ValidationFailed
@@ -31,6 +30,7 @@ from engine.models import (
     StockMovement,
 )
 from engine.models.stock import DEFAULT_LOCATION
+from engine.services import purchasing, reorder
 from engine.services import serials as serial_units
 
 
@@ -112,7 +112,7 @@ def lock_levels(product_ids) -> list[StockLevel]:
 
 def _level(product: Product, location: Location, levels: list[StockLevel] | None = None) -> StockLevel:
     for level in levels if levels is not None else lock_levels([product.id]):
-        if level.location_id == location.id:
+        if level.product_id == product.id and level.location_id == location.id:  # levels: maybe other products' too
             return level
     insert_if_absent(StockLevel, {"product_id": product.id, "location_id": location.id, "on_hand": 0, "reserved": 0},
                      ["product_id", "location_id"])
@@ -144,13 +144,8 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
         # the product's row first (PATCH /products switches track_serials and archives under it), then its
         # levels before checking serials: two receipts of one serial are one decision
         product = get_product(sku, lock=True)
-        if product.archived_at is not None:
-            raise ValidationFailed(f"{sku} is archived: it receives no stock until it is brought back "
-                                   f"(PATCH /products/{sku} with archived: false)",
-                                   errors={"sku": [f"{sku} is archived"]}, code="product_archived")
+        _check_receivable(product, quantity)
         levels = lock_levels([product.id])
-        if quantity <= 0:
-            raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
         if generate and (serials or not product.track_serials):
             why = "give serials or generate them, not both" if serials else f"{sku} does not track serials"
             raise ValidationFailed(why, errors={"generate": [why]})
@@ -159,38 +154,7 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
                 raise ValidationFailed(f"generate at most {GENERATED_MAX} serials per receipt",
                                        errors={"quantity": [f"at most {GENERATED_MAX} with generate"]})
             serials = serial_units.generate_serials(product, quantity, serial_pattern)
-        if product.track_serials:
-            if len(serials) != quantity:
-                raise ValidationFailed(
-                    f"{sku} is serial-tracked: give exactly one serial per unit ({quantity})",
-                    errors={"serials": [f"expected {quantity} serials, got {len(serials)}"]})
-            dupes = [s for s, n in Counter(serials).items() if n > 1]
-            if dupes:
-                raise ValidationFailed("serials repeat", errors={"serials": [f"repeated: {', '.join(dupes)}"]})
-            known = serial_units.known_serials(product.id, serials)
-            if known:
-                if len(known) > 20:
-                    known = [*known[:20], f"... ({len(known)} in all)"]
-                raise Conflict(f"serials already known: {', '.join(sorted(known))}",
-                               errors={"serials": [f"already known: {', '.join(sorted(known))}"]},
-                               code="serial_exists")
-        elif serials:
-            raise ValidationFailed(f"{sku} does not track serials",
-                                   errors={"serials": ["this product does not track serials"]})
-        loc = _location(location)
-        level = _level(product, loc, levels)
-        level.on_hand += quantity
-        db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity,
-                                     kind="receipt", reference=reference))
-        if unit_cost is not None:
-            product.unit_cost = unit_cost
-        try:
-            db.session.flush()
-            serial_units.insert_units(product.id, loc.id, serials, reference)
-        except IntegrityError:  # a concurrent first receipt of the product stored one of the serials
-            raise Conflict("a serial of this receipt was received a moment ago by another request",
-                           errors={"serials": ["already known"]}, code="serial_exists") from None
-        allocate_backorders(product)
+        receive_locked(product, quantity, location, serials, reference, unit_cost, levels=levels)
         summary = stock_summary(product)
         summary["generated"] = {"count": len(serials), "first": serials[0], "last": serials[-1],
                                 "serials": serials if len(serials) <= GENERATED_LISTED else None} if generate else None
@@ -199,6 +163,61 @@ def receive_stock(sku: str, quantity: int, location: str | None = None, serials:
 
 GENERATED_MAX = 100_000
 GENERATED_LISTED = 1000  # a receipt's response lists up to this many generated serials (else count, first, last)
+
+
+def _check_receivable(product: Product, quantity: int) -> None:
+    if product.archived_at is not None:
+        raise ValidationFailed(f"{product.sku} is archived: it receives no stock until it is brought back "
+                               f"(PATCH /products/{product.sku} with archived: false)",
+                               errors={"sku": [f"{product.sku} is archived"]}, code="product_archived")
+    if quantity <= 0:
+        raise ValidationFailed("quantity must be positive", errors={"quantity": ["must be at least 1"]})
+
+
+def receive_locked(product: Product, quantity: int, location: str | None = None, serials: list[str] | None = None,
+                   reference: str | None = None, unit_cost: int | None = None, *,
+                   levels: list[StockLevel]) -> None:
+    """The core of a receipt, shared by ``POST /stock/receipts`` and purchase-order receiving: the caller
+    holds the product's row lock and its ``levels`` (engine lock order). One ``receipt`` movement, the
+    serials registered (bulk inserts with their history), backorders filled (oldest order first), then the
+    product's reorder rules that the receipt lifted above their point are reset (they may fire again on
+    the next crossing)."""
+    sku = product.sku
+    serials = list(serials or [])
+    _check_receivable(product, quantity)
+    if product.track_serials:
+        if len(serials) != quantity:
+            raise ValidationFailed(
+                f"{sku} is serial-tracked: give exactly one serial per unit ({quantity})",
+                errors={"serials": [f"expected {quantity} serials, got {len(serials)}"]})
+        dupes = [s for s, n in Counter(serials).items() if n > 1]
+        if dupes:
+            raise ValidationFailed("serials repeat", errors={"serials": [f"repeated: {', '.join(dupes)}"]})
+        known = serial_units.known_serials(product.id, serials)
+        if known:
+            if len(known) > 20:
+                known = [*known[:20], f"... ({len(known)} in all)"]
+            raise Conflict(f"serials already known: {', '.join(sorted(known))}",
+                           errors={"serials": [f"already known: {', '.join(sorted(known))}"]},
+                           code="serial_exists")
+    elif serials:
+        raise ValidationFailed(f"{sku} does not track serials",
+                               errors={"serials": ["this product does not track serials"]})
+    loc = _location(location)
+    level = _level(product, loc, levels)
+    level.on_hand += quantity
+    db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity,
+                                 kind="receipt", reference=reference))
+    if unit_cost is not None:
+        product.unit_cost = unit_cost
+    try:
+        db.session.flush()
+        serial_units.insert_units(product.id, loc.id, serials, reference)
+    except IntegrityError:  # a concurrent first receipt of the product stored one of the serials
+        raise Conflict("a serial of this receipt was received a moment ago by another request",
+                       errors={"serials": ["already known"]}, code="serial_exists") from None
+    allocate_backorders(product)
+    reorder.note_rise([product.id])
 
 
 def stock_summary(product: Product) -> dict:
@@ -319,8 +338,10 @@ def release(order: Order) -> int:
     for res in reservations:
         levels[(res.product_id, res.location_id)].reserved -= res.quantity
         res.status = "released"
+    if reservations:  # the freed units may lift reorder rules above their point (rules after orders)
+        reorder.note_rise([r.product_id for r in reservations])
     serial_units.release_units(order.id, [r.id for r in reservations if _tracked(r.product_id)],
-                               f"order {order.number} released its reservation")
+                               f"order {order.number} released its reservation")  # serial rows last
     return sum(r.quantity for r in reservations)
 
 
@@ -353,42 +374,27 @@ def restock(order: Order, product: Product, quantity: int, location: str | None,
     db.session.add(StockMovement(product_id=product.id, location_id=loc.id, quantity=quantity, kind="return",
                                  order_id=order.id, reference=reference))
     db.session.flush()
+    # the returned units in stock before backorders are filled, so a tracked product's backorders reserve
+    # them: an exception to "serial rows last" that cannot deadlock, since only the return's own flows
+    # (which hold its order's lock first) touch units that are on their way back
     serial_units.restock_units(order.id, product.id, loc.id, serials, reference)
     if fill_backorders:
         allocate_backorders(product)
+    reorder.note_rise([product.id])
 
 
 def draft_purchase_order(product: Product, quantity: int, reason: str) -> PurchaseOrder:
-    """Add to the product's open draft purchase order, or draft a new one (fires purchase_order_created)."""
-    draft = db.session.execute(select(PurchaseOrder).where(
-        PurchaseOrder.product_id == product.id, PurchaseOrder.status == "draft")).scalar_one_or_none()
-    if draft is not None:
-        draft.quantity += quantity
-        return draft
-    draft = PurchaseOrder(product_id=product.id, quantity=max(quantity, product.reorder_quantity or 0),
-                          status="draft", reason=reason)
-    db.session.add(draft)
-    db.session.flush()
-    signals.stock_event.send(product, hook="purchase_order_created",
-                             payload={"purchase_order_id": draft.id, "quantity": draft.quantity, "reason": reason})
-    return draft
+    """Add ``quantity`` of the product to its supplier's open draft purchase order (or, without a
+    supplier, the product's own), drafting one if there is none (fires purchase_order_created)."""
+    return purchasing.add_to_draft(product, quantity, reason, minimum=product.reorder_quantity or 0)
 
 
 def check_low_stock(products: list[Product], before: dict[int, int], levels: list[StockLevel]) -> None:
-    """Fire stock_low (and draft a purchase order) for products that just fell to their reorder point."""
-    after: dict[int, int] = {}
-    for level in levels:
-        after[level.product_id] = after.get(level.product_id, 0) + level.available
-    for product in products:
-        point = product.reorder_point or 0
-        if point <= 0:
-            continue
-        now = after.get(product.id, 0)
-        if now <= point < before.get(product.id, 0):
-            signals.stock_event.send(product, hook="stock_low",
-                                     payload={"sku": product.sku, "available": now, "reorder_point": point})
-            if product.reorder_quantity:
-                draft_purchase_order(product, product.reorder_quantity, f"stock low: {now} available")
+    """Fire stock_low once per crossing of a reorder rule and put the shortfall on a draft purchase order.
+
+    ``before``: each product's available units over all locations before the change; ``levels``: the
+    products' levels, locked, after it (engine/services/reorder.py)."""
+    reorder.check(products, before, levels)
 
 
 def available_by_product(levels: list[StockLevel]) -> dict[int, int]:

@@ -9,7 +9,7 @@
 The downgrade drops the counts and the three columns (the adjustments stay in the ledger as movements).
 
 Revision ID: 0009_core_counts
-Revises: 0007_core_serials
+Revises: 0008_core_purchasing
 Create Date: 2026-12-01 20:18:20.457815
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0009_core_counts'
-down_revision = "0007_core_serials"
+down_revision = "0008_core_purchasing"
 branch_labels = None
 depends_on = None
 
