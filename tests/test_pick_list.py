@@ -127,3 +127,17 @@ def test_the_service_keeps_each_stops_reservations(api, app):
             select(Reservation).where(Reservation.order_id == order["id"])).scalars()}
         paths = dict(db.session.execute(select(Location.id, Location.code)).all())
         assert {s.location: s.reservation_ids for s in stops} == {paths[k]: [v] for k, v in ids.items()}
+
+
+def test_the_pick_list_names_the_serial_units_held_for_each_stop(api, app):
+    product(api, "PHONE", price=59900, track_serials=True)
+    receive(api, "PHONE", 2, serials=["SN-1", "SN-2"], location="MAIN/A-01")
+    receive(api, "PHONE", 1, serials=["SN-9"], location="MAIN/B-01")
+    order = place(api, [("PHONE", 2)])
+    stops = api.get(f"/orders/{order['id']}/pick-list").get_json()["stops"]
+    assert [(s["location"], s["quantity"], s["serials"]) for s in stops] == [("MAIN/A-01", 2, ["SN-1", "SN-2"])]
+    # a picked unit leaves the held list; the stop still counts it as picked
+    assert api.post(f"/orders/{order['id']}/pay").status_code == 200
+    assert api.post(f"/orders/{order['id']}/pick", {"scans": ["SN-2"]}).status_code == 200
+    stop = api.get(f"/orders/{order['id']}/pick-list").get_json()["stops"][0]
+    assert (stop["picked"], stop["to_pick"], stop["serials"]) == (1, 1, ["SN-1"])

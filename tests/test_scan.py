@@ -52,3 +52,17 @@ def test_an_unknown_code_is_a_404_saying_what_was_tried(api, app):
     body = scan(api, "NOTHING-HERE", 404)
     assert body["code"] == "unknown_code" and "NOTHING-HERE" in body["message"] and "serial" in body["message"]
     assert scan(api, "999999", 404)["code"] == "unknown_code"  # no such order number
+
+
+def test_a_purchase_order_number_is_resolved_in_any_case(api, app):
+    shop(api)
+    acme = api.post("/suppliers", {"name": "Acme"}).get_json()
+    po = api.post("/purchase-orders", {"supplier_id": acme["id"], "lines": [{"sku": "MUG", "quantity": 10}]})
+    assert po.status_code == 201, po.get_json()
+    po = po.get_json()
+    found = scan(api, po["number"])
+    assert (found["kind"], found["id"], found["status"]) == ("purchase_order", po["id"], "draft")
+    assert found["url"] == f"/api/v1/purchase-orders/{po['id']}" and "Acme" in found["summary"]
+    assert api.get(found["url"].removeprefix("/api/v1")).status_code == 200
+    assert scan(api, po["number"].lower())["id"] == po["id"]  # a scanner in lower-case mode
+    assert scan(api, "PO-999999", 404)["code"] == "unknown_code"

@@ -111,6 +111,9 @@ class StopOut(Strict):
     quantity = integer(metadata={"description": "units reserved for the order here"})
     picked = integer(metadata={"description": "of them already scanned into the order"})
     to_pick = integer()
+    serials = fields.List(fields.String(), metadata={
+        "description": "serial-tracked products: the units held for the order here, oldest first (scan these; "
+                       "another in-stock unit of the product at this location is swapped in)"})
 
 
 class PickListOut(Strict):

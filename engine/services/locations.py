@@ -237,11 +237,12 @@ class Stop:
     quantity: int
     picked: int = 0
     reservation_ids: list[int] = field(default_factory=list)
+    serials: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
         return {"location": self.location, "kind": self.kind, "sku": self.sku, "name": self.name,
                 "barcode": self.barcode, "quantity": self.quantity, "picked": self.picked,
-                "to_pick": self.quantity - self.picked}
+                "to_pick": self.quantity - self.picked, "serials": self.serials}
 
 
 def pick_list(order_id: int) -> dict:
@@ -270,6 +271,15 @@ def pick_list(order_id: int) -> dict:
             counted = min(left, units)
             stop.picked += counted
             left -= counted
+    held: dict[int, list[str]] = {}
+    reservation_ids = [r for stop in stops.values() for r in stop.reservation_ids]
+    if reservation_ids:  # serial units still held for these reservations (picked ones are the line's serials)
+        for reservation_id, serial in db.session.execute(select(SerialUnit.reservation_id, SerialUnit.serial).where(
+                SerialUnit.reservation_id.in_(reservation_ids), SerialUnit.status == "reserved")
+                .order_by(SerialUnit.id)).all():
+            held.setdefault(reservation_id, []).append(serial)
+    for stop in stops.values():
+        stop.serials = [serial for r in stop.reservation_ids for serial in held.get(r, [])]
     ordered = sorted(stops.values(), key=lambda s: (s.location, s.sku))
     return {"order_id": order.id, "number": order.number, "status": order.status, "flags": order.flags,
             "vip": "vip" in order.flags, "gift": bool(order.gift), "stops": ordered,

@@ -1,4 +1,5 @@
-"""Scan anything: what a scanned code is — a serial, a product (sku or barcode), a location, an order.
+"""Scan anything: what a scanned code is — a serial, a product (sku or barcode), a location, an order, a
+purchase order (``PO-000123``, case-insensitive).
 
 ``RESOLVERS`` is an ordered list of small functions, each returning the matches of its kind (a list of
 dicts with at least ``kind``, ``summary`` and ``url``); a new kind (purchase orders) is one function and one
@@ -14,7 +15,7 @@ from sqlalchemy import or_, select
 from engine.db import db
 from engine.domain.barcodes import gtin_forms
 from engine.errors import NotFound
-from engine.models import Location, Order, Product, SerialUnit
+from engine.models import Location, Order, Product, PurchaseOrder, SerialUnit
 from engine.models.orders import ORDER_NUMBER_OFFSET
 
 API = "/api/v1"
@@ -57,7 +58,19 @@ def orders(code: str) -> list[dict]:
              "url": f"{API}/orders/{order.id}"}]
 
 
-RESOLVERS = [serials, products, locations, orders]
+def purchase_orders(code: str) -> list[dict]:
+    if not code.upper().startswith("PO-"):
+        return []
+    po = db.session.execute(select(PurchaseOrder).where(PurchaseOrder.number == code.upper())).scalar_one_or_none()
+    if po is None:
+        return []
+    supplier = po.supplier.name if po.supplier is not None else "no supplier"
+    return [{"kind": "purchase_order", "id": po.id, "number": po.number, "status": po.status,
+             "summary": f"purchase order {po.number} ({supplier}): {po.status}",
+             "url": f"{API}/purchase-orders/{po.id}"}]
+
+
+RESOLVERS = [serials, products, locations, orders, purchase_orders]
 
 
 def resolve(code: str) -> list[dict]:
