@@ -108,8 +108,9 @@ def order_documents(order, kind):
     Contract hook, called synchronously when a message is sent (e.g. by ``notify_email``), never
     inside a transaction that writes. ``kind`` says which message: the stage hook it answers
     (``"order_confirmed"``: the receipt, ``"order_shipped"``: the packing slip, ...). Each document
-    is a tuple ``(filename, content_type, data)`` (``data``: bytes), optionally with a fourth item,
-    the document's own number (a receipt number) the message may quote. Return only documents that
+    is a tuple ``(filename, content_type, data)`` (``data``: bytes), optionally with a fourth item
+    the message may quote: the document's number (a str), or a dict with ``number`` and ``tax`` (rows
+    of ``rate``, ``net``, ``tax``, ``gross``, minor units: a receipt's VAT per rate). Return only documents that
     exist now (a receipt not yet numbered is no document); answer fast and do no network I/O.
     """
 

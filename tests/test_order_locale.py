@@ -14,7 +14,8 @@ def test_normalize_keeps_one_bcp_47_spelling(given, stored):
     assert locales.normalize(given) == stored
 
 
-@pytest.mark.parametrize("bad", ["xx-YY", "klingon", "", "tr-TR-" + "x" * 40])
+@pytest.mark.parametrize("bad", ["xx-YY", "klingon", "", "tr-TR-" + "x" * 40, "en_US.UTF-8", "und", "root",
+                                 "x-private"])
 def test_normalize_refuses_what_babel_does_not_know(bad):
     with pytest.raises(ValueError):
         locales.normalize(bad)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from babel import Locale, UnknownLocaleError
 
 MAX_LENGTH = 35  # BCP 47's longest practical tag (RFC 5646 suggests 35 characters)
+# language (2-3 letters), then subtags of 1-8 letters or digits; Babel alone also takes "en_US.UTF-8"
+TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
 
 
 def normalize(tag: str | None) -> str | None:
@@ -14,7 +18,7 @@ def normalize(tag: str | None) -> str | None:
     if tag is None:
         return None
     text = str(tag).strip()
-    if not text or len(text) > MAX_LENGTH:
+    if not text or len(text) > MAX_LENGTH or not TAG.match(text) or text.lower().startswith("und"):
         raise ValueError("a BCP 47 language tag such as en, tr or tr-TR")
     try:
         locale = Locale.parse(text.replace("-", "_"))

@@ -98,7 +98,9 @@ def order_documents(order, kind):
     receipt = receipts.receipt_of_order(order.id)
     if receipt is None:
         return []
-    return [(f"receipt-{receipt.number}.pdf", "application/pdf", receipts.receipt_pdf(receipt), receipt.number)]
+    # the facts the e-mail quotes: the receipt number and the VAT per rate (net, tax, gross in minor units)
+    facts = {"number": receipt.number, "tax": [dict(row) for row in receipt.data.get("tax", [])]}
+    return [(f"receipt-{receipt.number}.pdf", "application/pdf", receipts.receipt_pdf(receipt), facts)]
 
 
 @hookimpl

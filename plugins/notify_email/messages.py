@@ -118,7 +118,7 @@ def context(message, settings: Settings) -> dict:
         "shop_name": settings.shop_name, "support_email": settings.support_email, "order": order,
         "shipment": shipment, "order_return": order_return, "product": product, "data": data,
         "show_prices": data.get("show_prices", True), "recipient": message.recipient,
-        "language": message.language, "document_numbers": data.get("document_numbers") or [],
+        "language": message.language, "document_numbers": [], "tax_breakdown": [],
         "payment_instructions": current_app.config.get("PAYMENT_INSTRUCTIONS"),
         "money": lambda amount, cur=None: i18n.money(amount, cur or currency, locale),
         "day": lambda value: i18n.day(value, locale),
@@ -132,9 +132,11 @@ def render(message, settings: Settings, attachments: list) -> Rendered:
     """The message in its language: subject, plain text and HTML (templates read at send time)."""
     app = current_app._get_current_object()
     env = environment(app)
-    numbers = [doc[3] for doc in attachments if len(doc) > 3 and doc[3]]
+    facts = [doc[3] if isinstance(doc[3], dict) else {"number": doc[3]}
+             for doc in attachments if len(doc) > 3 and doc[3]]
     ctx = context(message, settings)
-    ctx["document_numbers"] = numbers or ctx["document_numbers"]
+    ctx["document_numbers"] = [f["number"] for f in facts if f.get("number")]
+    ctx["tax_breakdown"] = [row for f in facts for row in f.get("tax") or []]
     with force_locale(message.language):
         text_template = env.get_template(f"{message.template}.txt")
         module = text_template.make_module(ctx)

@@ -61,6 +61,7 @@ def test_every_message_of_an_orders_life_in_english(api, app, smtp):
     received, receipt, shipped_mail, followup = mails
     assert "How to pay: please transfer €25.00" in body(received) and f"quote your order number {number}" in body(received)
     assert "2 x Mug (MUG)" in body(receipt) and "Total: €25.00" in body(receipt)
+    assert "VAT 19%: €3.99 on net €21.01" in body(receipt)  # accounting_export's VAT per rate
     pdf_name, pdf = next(iter(attachments(receipt).items()))
     assert pdf_name.startswith("receipt-") and pdf_name.endswith(".pdf")
     text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
@@ -83,6 +84,7 @@ def test_every_message_of_an_orders_life_in_turkish(api, app, smtp):
     received, receipt, shipped_mail, followup = mails
     assert "Ödeme: lütfen €25,00 tutarını" in body(received)  # Turkish number format
     assert "Toplam: €25,00" in body(receipt) and attachments(receipt)
+    assert "KDV %19: €21,01 net tutar üzerinden €3,99" in body(receipt)
     tracking = shipped["shipments"][0]["tracking_number"]
     assert f"Takip numarası: {tracking}" in body(shipped_mail)
     assert "Tahmini teslim tarihi:" in body(shipped_mail)
