@@ -29,7 +29,7 @@ from hypothesis.stateful import (
 )
 from invariants import check_stock_invariants
 from sqlalchemy import func, select
-from stock_rules import AdjustmentAndCountRules
+from stock_rules import AdjustmentAndCountRules, PurchaseOrderRules
 
 from engine.db import db
 from engine.models import Customer, Location, Order, OrderLine, Product, Reservation, SerialUnit, StockLevel
@@ -114,7 +114,7 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
     examples = itertools.count()
 
     # the rules of each area are a mixin (tests/stock_rules.py): add an area by adding its mixin here
-    class StockMachine(AdjustmentAndCountRules, RuleBasedStateMachine):
+    class StockMachine(AdjustmentAndCountRules, PurchaseOrderRules, RuleBasedStateMachine):
         TRACKED = frozenset(TRACKED)
         SKUS = tuple(SKUS_BY_ID)
 
@@ -154,6 +154,23 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
         def ids(self, *statuses) -> list[int]:
             return sorted(oid for oid, o in self.orders.items() if o.status in statuses)
 
+        def unit_status(self, serial: str) -> str:
+            """The engine's status of a unit (the model does not track which units a reservation holds)."""
+            with self.app.app_context():
+                status = db.session.execute(select(SerialUnit.status).where(SerialUnit.serial == serial)).scalar_one()
+                db.session.rollback()
+            return status
+
+        def unit_locations(self, sku: str) -> dict[str, str]:
+            """Where the engine keeps each unit of ``sku`` (the model keeps no locations)."""
+            with self.app.app_context():
+                rows = db.session.execute(select(SerialUnit.serial, Location.code)
+                                          .join(Location, Location.id == SerialUnit.location_id)
+                                          .join(Product, Product.id == SerialUnit.product_id)
+                                          .where(Product.sku == sku)).all()
+                db.session.rollback()
+            return dict(rows)
+
         def in_stock_serials(self, sku: str) -> list[str]:
             return sorted(s for s, (owner, status) in self.serials.items() if owner == sku and status == "in_stock")
 
@@ -163,11 +180,16 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
             with self.app.app_context():
                 line_id = db.session.execute(select(OrderLine.id).where(OrderLine.order_id == order.id)
                                              .order_by(OrderLine.id)).scalars().all()[index]
-                rows = db.session.execute(select(SerialUnit.serial, SerialUnit.status, SerialUnit.line_id)
+                rows = db.session.execute(select(SerialUnit.serial, SerialUnit.status, SerialUnit.line_id,
+                                                 SerialUnit.location_id)
                                           .join(Product).where(Product.sku == order.lines[index].sku)).all()
+                # a free unit swaps in only where the line's reservations hold units (transfers move units)
+                places = set(db.session.execute(select(Reservation.location_id).where(
+                    Reservation.line_id == line_id, Reservation.status == "open")).scalars())
                 db.session.rollback()
-            own = {serial for serial, status, line in rows if status == "reserved" and line == line_id}
-            return sorted(own | {serial for serial, status, _ in rows if status == "in_stock"}), own
+            own = {serial for serial, status, line, _ in rows if status == "reserved" and line == line_id}
+            free = {serial for serial, status, _, place in rows if status == "in_stock" and place in places}
+            return sorted(own | free), own
 
         def payable(self) -> list[int]:
             return sorted(oid for oid, o in self.orders.items() if "pay" in o.allowed())
