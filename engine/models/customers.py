@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from engine.db import JSONType, db, utcnow
@@ -40,14 +40,14 @@ class Customer(db.Model):
     # country's format, else kept as given; ``tax_id_checked`` says which)
     company: Mapped[str | None] = mapped_column(String(200))
     tax_id: Mapped[str | None] = mapped_column(String(64))
-    tax_id_checked: Mapped[bool] = mapped_column(default=False)
+    tax_id_checked: Mapped[bool] = mapped_column(default=False, server_default=false())
     # the default billing address (``addresses`` are the shipping addresses, newest first)
     billing_address: Mapped[dict | None] = mapped_column(JSONType)
     notes: Mapped[str | None] = mapped_column(Text)
     # the customer's language, a Babel locale identifier ("de", "tr", "en_GB"); None: the shop's default
     locale: Mapped[str | None] = mapped_column(String(35))
     # orders per currency (not cancelled), beside spent_by_currency: the average is spent / orders
-    orders_by_currency: Mapped[dict] = mapped_column(JSONType, default=dict)
+    orders_by_currency: Mapped[dict] = mapped_column(JSONType, default=dict, server_default=text("'{}'"))
     first_order_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_order_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # a duplicate merged into another profile: kept as a tombstone pointing to the survivor, which now

@@ -13,6 +13,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -158,7 +159,7 @@ class OrderLine(db.Model):
     picked_quantity: Mapped[int] = mapped_column(default=0)
     returned_quantity: Mapped[int] = mapped_column(default=0)
     # a thank-you gift: priced 0 (a CHECK holds it)
-    gift: Mapped[bool] = mapped_column(default=False)
+    gift: Mapped[bool] = mapped_column(default=False, server_default=false())
     # serials scanned into this line at picking (the serial_units rows point back here too)
     serials: Mapped[list] = mapped_column(JSONType, default=list)
 

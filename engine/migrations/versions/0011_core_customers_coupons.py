@@ -9,7 +9,8 @@
 The upgrade computes ``orders_by_currency`` and the first and last order dates from the orders, so existing
 profiles keep their statistics (spending per currency exists since 0005). The ``COUPONS`` setting needs no
 copy: it stays a fallback for codes the table does not hold. The downgrade drops what the upgrade added
-(coupons created through the API are lost).
+(coupons created through the API are lost). The new NOT NULL columns keep their server defaults, so rows
+written by SQL that predates them (older tools, older tests) still insert.
 
 Revision ID: 0011_core_customers_coupons
 Revises: 0010_core_order_locale
@@ -106,7 +107,7 @@ def upgrade():
         batch_op.add_column(sa.Column("billing_address", JSON, nullable=True))
         batch_op.add_column(sa.Column("notes", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("locale", sa.String(length=35), nullable=True))
-        batch_op.add_column(sa.Column("orders_by_currency", JSON, nullable=False, server_default="{}"))
+        batch_op.add_column(sa.Column("orders_by_currency", JSON, nullable=False, server_default=sa.text("'{}'")))
         batch_op.add_column(sa.Column("first_order_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("last_order_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("merged_into_id", BigInt, nullable=True))
@@ -114,13 +115,9 @@ def upgrade():
         batch_op.create_index("ix_customers_merged_into_id", ["merged_into_id", "id"], unique=False)
         batch_op.create_foreign_key(batch_op.f("fk_customers_merged_into_id_customers"), "customers",
                                     ["merged_into_id"], ["id"])
-    with op.batch_alter_table("customers") as batch_op:
-        batch_op.alter_column("tax_id_checked", server_default=None)
-        batch_op.alter_column("orders_by_currency", server_default=None)
     with op.batch_alter_table("order_lines") as batch_op:
         batch_op.add_column(sa.Column("gift", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("order_lines") as batch_op:
-        batch_op.alter_column("gift", server_default=None)
         batch_op.create_check_constraint(op.f("ck_order_lines_gift_line_free"), "NOT gift OR unit_price = 0")
     _copy_statistics()
 
