@@ -105,10 +105,11 @@ def _scans(order) -> list[str]:
             if line.serials:
                 scans.extend(line.serials)
             else:
-                free = db.session.execute(select(SerialUnit.serial).where(
-                    SerialUnit.product_id == product.id, SerialUnit.status == "in_stock")
+                # the units placement reserved for the line: where the pick list sends the picker
+                held = db.session.execute(select(SerialUnit.serial).where(
+                    SerialUnit.line_id == line.id, SerialUnit.status == "reserved")
                     .order_by(SerialUnit.id).limit(line.quantity)).scalars().all()
-                scans.extend(free)
+                scans.extend(held)
         else:
             scans.extend([product.barcode or product.sku] * line.quantity)
     return scans

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from engine.db import db
 from engine.domain import transitions as tx
 from engine.errors import IllegalTransition
-from engine.models import OutboxEvent, PurchaseOrder, SerialUnit, StockMovement
+from engine.models import OrderLine, OutboxEvent, PurchaseOrder, SerialUnit, StockMovement
 
 # ----------------------------------------------------------------- the table, as DESIGN.md states it
 
@@ -240,7 +240,7 @@ def _walk_to(api, app, status, lines):
         act(api, oid, "hold")
     if status in ("paid", "on_hold"):
         return oid
-    phones = [s for s in (f"P-{n}" for n in range(1, 6)) if _in_stock(app, s)]
+    phones = [s for s in (f"P-{n}" for n in range(1, 6)) if _pickable(app, s, oid)]
     scans = []
     for sku, qty in lines:
         scans += phones[:qty] if sku == "PHONE" else [sku] * qty
@@ -258,10 +258,14 @@ def _walk_to(api, app, status, lines):
     return oid
 
 
-def _in_stock(app, serial):
+def _pickable(app, serial, order_id):
+    """Free, or reserved for this order (placement reserved its units)."""
     with app.app_context():
-        return db.session.execute(select(SerialUnit.status).where(SerialUnit.serial == serial)).scalar_one() \
-            == "in_stock"
+        status, line_id = db.session.execute(select(SerialUnit.status, SerialUnit.line_id)
+                                             .where(SerialUnit.serial == serial)).one()
+        mine = line_id is not None and db.session.get(OrderLine, line_id).order_id == order_id
+        db.session.rollback()
+    return status == "in_stock" or (status == "reserved" and mine)
 
 
 def test_cancel_from_every_cancellable_status_releases_stock_and_serials_and_refunds(shop, app):
