@@ -215,3 +215,30 @@ def test_only_tracked_lines_cost_statements_at_placement(api, app):
     assert len(serial_statements) == 2, serial_statements
     assert serial_statements[0].startswith("UPDATE serial_units SET status=")
     assert serial_statements[1].startswith("INSERT INTO serial_events")
+
+
+def test_transfers_adjustments_and_damaged_returns_are_in_a_units_history(api, app):
+    product(api, "CAM", price=34900, track_serials=True)
+    receive(api, "CAM", 2, serials=["C-1", "C-2"])
+    assert api.post("/locations", {"path": "MAIN/B-1"}).status_code == 201
+    moved = api.post("/stock/transfers", {"sku": "CAM", "serials": ["C-1"], "from": "MAIN", "to": "MAIN/B-1"})
+    assert moved.status_code == 201, moved.get_json()
+    for reason, serial in (("damage", "C-2"), ("found", "C-2")):
+        resp = api.post("/stock/adjustments", {"sku": "CAM", "serials": [serial], "reason": reason,
+                                               "staff": "ann@shop.example"})
+        assert resp.status_code == 201, resp.get_json()
+    one = api.get("/serials/C-1").get_json()
+    assert (one["location"], [(e["kind"], e["status"]) for e in one["history"]]) == (
+        "MAIN/B-1", [("received", "in_stock"), ("transferred", "in_stock")])
+    assert one["history"][-1]["reference"].startswith(f"transfer {moved.get_json()['id']}")
+    two = api.get("/serials/C-2").get_json()
+    assert [(e["kind"], e["status"]) for e in two["history"]] == [
+        ("received", "in_stock"), ("scrapped", "scrapped"), ("adjusted", "in_stock")]
+    assert "damage, ann@shop.example" in two["history"][1]["reference"]
+    check_stock_invariants_in(app)
+
+
+def check_stock_invariants_in(app):
+    with app.app_context():
+        check_stock_invariants()
+        db.session.rollback()

@@ -12,7 +12,7 @@ from engine.db import db, utcnow
 
 # what happened to a unit; every path that changes a serial unit writes one row
 EVENT_KINDS = ("received", "reserved", "released", "picked", "unpicked", "shipped", "returned", "restocked",
-               "quarantined", "transferred", "adjusted", "scrapped", "swapped_out")
+               "quarantined", "transferred", "adjusted", "scrapped", "swapped_out", "return_cancelled")
 
 
 class SerialEvent(db.Model):

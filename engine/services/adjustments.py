@@ -20,7 +20,7 @@ from engine.db import db, transaction
 from engine.errors import Conflict, ValidationFailed
 from engine.models import Location, Order, OrderLine, Product, SerialUnit, StockLevel, StockMovement
 from engine.models.stock import ADJUSTMENT_REASONS
-from engine.services import stock
+from engine.services import serials, stock
 
 # the serial statuses a level's on_hand counts (agreed engine-wide), and those an adjustment may take away
 ON_HAND_STATUSES = ("in_stock", "reserved", "picked", "quarantined")
@@ -92,6 +92,10 @@ def apply(adj: Adjustment, levels: list[StockLevel]) -> tuple[StockMovement, lis
                for s in new]
     db.session.add_all(created)
     db.session.flush()
+    reference = f"adjustment {movement.id} ({adj.reason}, {staff})"
+    serials.log_rows([{"unit_id": u.id, "kind": "scrapped" if quantity < 0 else "adjusted",
+                       "status": u.status, "location_id": location.id, "reference": reference}
+                      for u in [*units, *created]])
     return movement, [*units, *created]
 
 

@@ -22,6 +22,7 @@ from engine.models import Location, OrderLine, Product, Reservation, SerialUnit,
 from engine.models.locations import StockTransfer
 from engine.models.stock import DEFAULT_LOCATION
 from engine.services import orders as order_service
+from engine.services import serials as serial_history
 from engine.services import stock
 
 # a serial unit moves only while it sits on a shelf: reserved, picked, shipped units stay where they are
@@ -176,6 +177,9 @@ def transfer(sku: str, *, source: str, destination: str, quantity: int | None = 
         for unit in units:
             unit.location_id = target.id
         db.session.flush()
+        serial_history.log_rows([{"unit_id": u.id, "kind": "transferred", "status": u.status,
+                                  "location_id": target.id, "reference": f"{note[:180]} from {origin.code}"}
+                                 for u in units])
         stock.check_low_stock([product], before, levels)
         if target.pickable:  # units arriving where orders may take them: waiting backorders first
             stock.allocate_backorders(product)
