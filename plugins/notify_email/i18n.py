@@ -1,9 +1,11 @@
 """The plugin's translations (Flask-Babel) and the per-locale formatting of money and dates (Babel).
 
 The catalogs are gettext ``.po`` files in ``translations/<lang>/LC_MESSAGES/notify_email.po``. They are
-compiled when the plugin loads: a ``.mo`` missing or older than its ``.po`` is (re)written into the
-instance folder (``instance/notify_email/translations``), never into the package, so an editable
-install, a wheel and a read-only site-packages all work the same and nothing compiled is committed.
+compiled when the distribution is built (setup.py writes each ``.mo`` beside its ``.po`` in the wheel),
+so an installed hookshop loads them from the package. An editable install (development) has no compiled
+catalogs: the plugin compiles them when it loads, into the instance folder
+(``instance/notify_email/translations``), rewriting a ``.mo`` older than its ``.po``; nothing compiled
+is committed or written into the source tree.
 """
 
 from __future__ import annotations
@@ -44,9 +46,16 @@ def compile_catalogs(target: Path) -> Path:
     return target
 
 
+def packaged() -> bool:
+    """Every catalog was compiled at build time (an installed wheel) and is not older than its source."""
+    sources = list(SOURCE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
+    return bool(sources) and all(po.with_suffix(".mo").exists() and
+                                 po.with_suffix(".mo").stat().st_mtime >= po.stat().st_mtime for po in sources)
+
+
 def setup(app) -> Domain:
-    """Compile the catalogs, make sure the app has Flask-Babel, and return the plugin's domain."""
-    target = compile_catalogs(Path(app.instance_path) / "notify_email" / "translations")
+    """The compiled catalogs (the package's, else compiled now), Flask-Babel on the app, the plugin's domain."""
+    target = SOURCE if packaged() else compile_catalogs(Path(app.instance_path) / "notify_email" / "translations")
     if "babel" not in app.extensions:
         Babel(app)
     return Domain(translation_directories=[str(target)], domain=DOMAIN)
