@@ -180,15 +180,22 @@ def test_posting_below_reserved_is_refused_and_posts_nothing(app, api):
 
 
 def test_a_serial_count_is_held_against_reserved_by_its_net_change(app, api):
-    """Two units gone and one scrapped unit found again: on hand 3 -> 2, with 2 reserved (found comes first)."""
+    """A free unit gone and a scrapped unit found again post as one net change; a unit held for an order
+    (serials are reserved with their lines, oldest first) that is not scanned refuses the post."""
     stocked(api)
     assert api.post("/stock/adjustments", {"sku": "PHONE", "serials": ["P3"], "reason": "damage",
                                            "staff": STAFF}).status_code == 201
     receive(api, "PHONE", 1, serials=["P4"])
-    place(api, [("PHONE", 2)])
+    place(api, [("PHONE", 2)])  # holds P1 and P2
     count = open_count(api, skus=["PHONE"])
-    body = scan(api, count["id"], scans=["P1", "P3"])
-    assert lines(body)["PHONE"]["missing"] == ["P2", "P4"] and lines(body)["PHONE"]["unexpected"] == ["P3"]
+    body = scan(api, count["id"], scans=["P2", "P3"])
+    assert lines(body)["PHONE"]["missing"] == ["P1", "P4"] and lines(body)["PHONE"]["unexpected"] == ["P3"]
+    before = shop_state(app)
+    refused = post(api, count["id"], 409)
+    assert refused["code"] == "serial_not_in_stock" and "P1" in refused["message"]
+    assert shop_state(app) == before
+    body = scan(api, count["id"], scans=["P1"])
+    assert lines(body)["PHONE"]["missing"] == ["P4"]
     posted = post(api, count["id"])
-    assert lines(posted)["PHONE"]["posted_difference"] == -1
-    assert (stock_of(api, "PHONE")["on_hand"], stock_of(api, "PHONE")["reserved"]) == (2, 2)
+    assert lines(posted)["PHONE"]["posted_difference"] == 0
+    assert (stock_of(api, "PHONE")["on_hand"], stock_of(api, "PHONE")["reserved"]) == (3, 2)

@@ -319,11 +319,13 @@ def init_api(app) -> Api:
     app.url_map.converters["int"] = limits.Int64Converter
     app.url_map.converters["segment"] = limits.SegmentConverter
     app.url_map.converters["location_path"] = limits.LocationPathConverter
+    app.url_map.converters["code_path"] = limits.CodePathConverter
     api = Api(app, spec_kwargs={"extra_plugins": [ErrorResponsesPlugin()]})
     app.register_blueprint(docs_assets())
     api.register_converter(limits.Int64Converter, limits.int64_param_schema)
     api.register_converter(limits.SegmentConverter, limits.segment_param_schema)
     api.register_converter(limits.LocationPathConverter, limits.location_path_param_schema)
+    api.register_converter(limits.CodePathConverter, limits.code_path_param_schema)
     app.register_error_handler(DomainError, handle_domain_error)
     app.register_error_handler(IntegrityError, handle_integrity_error)
     # hostile input: size and NUL before authentication, the body's scan after it (engine/api/limits.py)

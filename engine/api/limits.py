@@ -191,3 +191,18 @@ def location_path_param_schema(_converter: LocationPathConverter) -> dict:
     """The OpenAPI schema of a ``<location_path:...>`` path parameter."""
     return {"type": "string", "minLength": 1, "maxLength": 64,
             "description": "a location path, e.g. MAIN/A-01-3 (its slashes are part of the URL's path)"}
+
+
+class CodePathConverter(BaseConverter):
+    """``<code_path:code>``: a scanned code or a serial in a URL, slashes included (a bin path scanned
+    from its label, a supplier's serial with a slash): at most 200 characters, never starting or ending
+    with ``/`` nor holding ``//``; longer is a 404, like any URL that names nothing."""
+
+    part_isolating = False
+    regex = r"[^/](?:[^/]|/(?=[^/])){0,199}"
+    weight = 200
+
+
+def code_path_param_schema(_converter: CodePathConverter) -> dict:
+    return {"type": "string", "minLength": 1, "maxLength": 200,
+            "description": "a serial or a scanned code (slashes allowed, as in MAIN/A-01-3)"}

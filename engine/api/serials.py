@@ -14,7 +14,7 @@ from engine.services import labels, scan, serials
 
 blp = Blueprint("serials", __name__, url_prefix="/api/v1", description="Serial units, labels and scanning")
 
-SERIAL = "path"  # serials and codes may hold a slash (location paths such as MAIN/A-01-3)
+SERIAL = "code_path"  # serials and codes may hold a slash (location paths such as MAIN/A-01-3): bounded
 MAX_CODE = 200
 
 
