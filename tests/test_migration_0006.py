@@ -47,7 +47,9 @@ def test_0006_turns_existing_locations_into_warehouses_and_bins(shop, database):
     with pytest.raises(sa.exc.IntegrityError), app.app_context(), db.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO locations (code, name, kind, pickable, created_at) "
                              "VALUES ('X', 'X', 'bin', true, :now)"), {"now": NOW})
-    # the API serves them: stock at every old code, orders allocate from them, the lower-case code by its name
+    # the API (the code at every head) serves them: stock at every old code, orders allocate from them, the
+    # lower-case code by its name
+    assert run(app, "db", "upgrade").exit_code == 0
     with app.app_context():
         from engine.services import auth
 

@@ -32,7 +32,7 @@ def _fill(conn, table: str, values: dict) -> None:
 
 def _old_shop(app) -> None:
     with app.app_context(), db.engine.begin() as conn:
-        _fill(conn, "locations", {"id": 1, "code": "MAIN", "name": "Main"})
+        _fill(conn, "locations", {"id": 1, "code": "MAIN", "name": "Main", "kind": "warehouse", "pickable": True})
         _fill(conn, "products", {"id": 1, "sku": "PHONE", "name": "Phone", "price": 100, "currency": "EUR",
                                  "track_serials": True})
         _fill(conn, "customers", {"id": 1, "email": "ann@example.com"})

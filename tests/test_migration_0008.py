@@ -23,7 +23,7 @@ def test_0008_turns_purchase_orders_into_lines_and_reorder_settings_into_rules(s
                 "INSERT INTO products (id, sku, name, price, currency, barcode, track_serials, allow_backorder, "
                 "reorder_point, reorder_quantity, weight_grams, created_at) VALUES (:id, :sku, :sku, 1290, 'EUR', "
                 "NULL, false, true, :point, 10, 0, :now)"), {"id": product_id, "sku": sku, "point": point, "now": NOW})
-        conn.execute(sa.text("INSERT INTO locations (id, code, name) VALUES (1, 'MAIN', 'Main warehouse')"))
+        conn.execute(sa.text("INSERT INTO locations (id, code, name, kind, pickable, created_at) VALUES (1, 'MAIN', 'Main warehouse', 'warehouse', true, CURRENT_TIMESTAMP)"))
         for level_id, product_id, on_hand in ((1, 1, 8), (2, 3, 2)):  # MUG above its point, PEN below
             conn.execute(sa.text("INSERT INTO stock_levels (id, product_id, location_id, on_hand, reserved) "
                                  "VALUES (:id, :p, 1, :q, 0)"), {"id": level_id, "p": product_id, "q": on_hand})

@@ -20,7 +20,7 @@ def test_0009_keeps_the_ledger_and_names_old_adjustments(shop):  # noqa: F811
         conn.execute(sa.text("INSERT INTO products (id, sku, name, price, currency, track_serials, allow_backorder, "
                              "reorder_point, reorder_quantity, weight_grams, created_at) VALUES (1, 'MUG', 'Mug', 100, "
                              "'EUR', false, false, 0, 0, 0, :now)"), {"now": NOW})
-        conn.execute(sa.text("INSERT INTO locations (id, code, name) VALUES (1, 'MAIN', 'Main')"))
+        conn.execute(sa.text("INSERT INTO locations (id, code, name, kind, pickable, created_at) VALUES (1, 'MAIN', 'Main', 'warehouse', true, CURRENT_TIMESTAMP)"))
         conn.execute(sa.text("INSERT INTO stock_levels (id, product_id, location_id, on_hand, reserved) "
                              "VALUES (1, 1, 1, 4, 0)"))
         conn.execute(sa.text("INSERT INTO stock_movements (id, product_id, location_id, quantity, kind, reference, "
