@@ -68,7 +68,7 @@ def test_every_injected_disagreement_is_reported_and_the_command_fails(app, api,
             "UPDATE serial_units SET status = 'shipped' WHERE serial = 'P1'",  # one unit fewer than on hand
             "UPDATE reservations SET quantity = quantity + 1 WHERE status = 'open'")  # more held than reserved
     with app.app_context():
-        db.session.execute(text("INSERT INTO locations (code, name) VALUES ('SIDE', 'Side')"))
+        db.session.execute(text("INSERT INTO locations (code, name, kind, pickable, created_at) VALUES ('SIDE', 'Side', 'warehouse', true, CURRENT_TIMESTAMP)"))
         db.session.execute(text(
             "INSERT INTO stock_movements (product_id, location_id, quantity, kind, created_at) SELECT p.id, l.id, 2, "
             "'receipt', CURRENT_TIMESTAMP FROM products p, locations l WHERE p.sku = 'CAP' AND l.code = 'SIDE'"))

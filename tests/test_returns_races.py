@@ -66,5 +66,11 @@ def test_concurrent_receives_of_one_return_receive_it_once(api, app, condition):
         statuses = dict(db.session.execute(select(SerialUnit.serial, SerialUnit.status)).all())
         ret = db.session.get(Return, rid)
         assert (ret.status, ret.replacement_order_id is not None) == ("resolved", True)
+        replacement_id = ret.replacement_order_id
         db.session.rollback()
-    assert statuses == {"P-1": "in_stock" if condition == "resellable" else "quarantined", "P-2": "in_stock"}
+    # the exchange's replacement reserves the resellable units; a damaged one waits in quarantine and the
+    # replacement backorders what is missing
+    assert statuses == {"P-1": "reserved" if condition == "resellable" else "quarantined", "P-2": "reserved"}
+    replacement = api.get(f"/orders/{replacement_id}").get_json()
+    assert [line["backordered"] for line in replacement["lines"]] == [0 if condition == "resellable" else 1]
+    assert replacement["status"] == ("paid" if condition == "resellable" else "on_hold")  # nothing to pay

@@ -327,7 +327,9 @@ def place_order(data: dict) -> tuple[Order, bool]:
         by_id = {p.id: p for p in products.values()}
         levels = stock.lock_levels(list(by_id))
         before = stock.available_by_product(levels)
-        allocations, short = stock.allocate(lines, by_id, levels)
+        # an exchange's replacement is promised: what stock cannot give now is backordered (on hold), never
+        # a refused receipt of the return
+        allocations, short = stock.allocate(lines, by_id, levels, allow_short=replacing)
 
         shipping_total = int(data.get("shipping_total") or 0)
         customer, previous_orders = _upsert_customer(data["customer"], currency, channel, data.get("billing_address"))

@@ -202,9 +202,10 @@ def _set_units(order, products: dict, plan: list[dict], reference: str) -> None:
         if group is None:
             continue
         status = SERIAL_STATUS[group["condition"]]
-        if status != "in_stock":  # restocked ones have their event already
-            events.append({"unit_id": unit.id, "kind": status, "status": status, "order_id": order.id,
-                           "location_id": locations.get(group["location"]), "reference": reference})
+        if status == "in_stock":  # restocked (with its event) before backorders and an exchange took units:
+            continue              # it may be reserved for them by now
+        events.append({"unit_id": unit.id, "kind": status, "status": status, "order_id": order.id,
+                       "location_id": locations.get(group["location"]), "reference": reference})
         unit.status, unit.line_id = status, None
         if group["location"]:
             unit.location_id = locations[group["location"]]
