@@ -43,7 +43,9 @@ class AdjustmentAndCountRules:
             self._refill({sku})
 
     def _adjust_serial(self, sku: str, data):
-        in_stock, picked = self._serials_of(sku, "in_stock"), self._serials_of(sku, "picked")
+        at_main = {s for s, code in self.unit_locations(sku).items() if code == "MAIN"}  # adjusted at MAIN
+        in_stock = [s for s in self._serials_of(sku, "in_stock") if s in at_main]
+        picked = [s for s in self._serials_of(sku, "picked") if s in at_main]
         scrapped = self._serials_of(sku, "scrapped")
         choices = ["found new"] + ["remove"] * bool(in_stock) + ["picked"] * bool(picked) + ["found"] * bool(scrapped)
         action = data.draw(st.sampled_from(choices))
