@@ -21,6 +21,11 @@ class AdjustmentAndCountRules:
     def _serials_of(self, sku: str, *statuses) -> list[str]:
         return sorted(s for s, (owner, status) in self.serials.items() if owner == sku and status in statuses)
 
+    def _at_main(self, sku: str) -> dict:
+        """The engine's level of ``sku`` at MAIN (the model keeps totals, not locations)."""
+        return next((e for e in self.api.get(f"/stock/{sku}").get_json()["locations"] if e["location"] == "MAIN"),
+                    {"on_hand": 0, "reserved": 0})
+
     def _refill(self, skus) -> None:
         for sku in [s for s in self.SKUS if s in skus]:  # the engine fills backorders in product id order
             self.fill_backorders(sku)
@@ -33,8 +38,9 @@ class AdjustmentAndCountRules:
         quantity = data.draw(st.integers(-3, 3).filter(bool))
         reason = data.draw(st.sampled_from(["found", "count_correction"] if quantity > 0
                                            else ["damage", "loss", "count_correction"]))
+        at_main = self._at_main(sku)  # adjusted at MAIN: what transfers moved to the bin is not there to take
         resp = self.post("/stock/adjustments", {"sku": sku, "quantity": quantity, "reason": reason, "staff": STAFF})
-        if self.on_hand[sku] + quantity < self.reserved(sku):
+        if at_main["on_hand"] + quantity < at_main["reserved"]:
             assert resp.status_code == 409 and resp.get_json()["code"] == "below_reserved", resp.get_json()
             return
         assert resp.status_code == 201, resp.get_json()
@@ -56,12 +62,13 @@ class AdjustmentAndCountRules:
             return
         if action == "remove":
             serial = data.draw(st.sampled_from(in_stock))
+            at_main = self._at_main(sku)  # before the adjustment changes it
             resp = self.post("/stock/adjustments", {"sku": sku, "serials": [serial], "staff": STAFF,
                                                     "reason": data.draw(st.sampled_from(["damage", "loss"]))})
             if self.unit_status(serial) == "reserved":  # held for an order (the model counts it in stock)
                 assert resp.status_code == 409 and resp.get_json()["code"] == "serial_not_in_stock", resp.get_json()
                 return
-            if self.on_hand[sku] - 1 < self.reserved(sku):
+            if at_main["on_hand"] - 1 < at_main["reserved"]:
                 assert resp.status_code == 409 and resp.get_json()["code"] == "below_reserved", resp.get_json()
                 return
             assert resp.status_code == 201, resp.get_json()
@@ -87,8 +94,7 @@ class AdjustmentAndCountRules:
         # from the engine: the count covers what is at MAIN only
         lines, scans, new_on_hand, changes, short = [], [], {}, {}, False
         for sku in self.SKUS:
-            at_main = next((e for e in self.api.get(f"/stock/{sku}").get_json()["locations"]
-                            if e["location"] == "MAIN"), {"on_hand": 0, "reserved": 0})
+            at_main = self._at_main(sku)
             if sku in self.TRACKED:
                 # units held for an order (the engine reserves them; the model counts them in stock) are in
                 # the bin like picked ones: the counter scans them; the free ones may be found missing
