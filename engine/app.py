@@ -19,7 +19,8 @@ HOME = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>hook
 code{background:#f3f3f3;padding:0 .3em}</style></head><body>
 <h1>hookshop</h1><p>A plugin-based headless commerce engine. Database: <code>{{ db }}</code>;
 jobs: <code>{{ jobs }}</code>.</p>
-<ul><li><a href="/api/docs">API docs (Swagger UI)</a> · <a href="/api/redoc">ReDoc</a>
+<ul><li><a href="/admin/">Admin</a> (log in as a staff user: <code>hookshop create-user</code>)</li>
+<li><a href="/api/docs">API docs (Swagger UI)</a> · <a href="/api/redoc">ReDoc</a>
  · <a href="/api/openapi.json">openapi.json</a></li>
 <li>Plugins: {% for p in plugins %}<code>{{ p.name }}</code>{% if not p.enabled %} (off: {{ p.reason }}){% endif %}
 {% if not loop.last %}, {% endif %}{% endfor %}</li></ul>
@@ -61,7 +62,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.update(settings)
     app.config["PUBLIC_URL"] = public_url(settings)
     followup_delay(settings)  # a HOOKSHOP_FOLLOWUP_AFTER that is not an ISO 8601 duration fails start-up here
-    app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or os.urandom(32).hex()
+    app.config["SECRET_KEY"] = settings.get("SECRET_KEY") or _instance_secret(app.instance_path)
     uri = database_uri(settings, app.instance_path)
     app.config["SQLALCHEMY_DATABASE_URI"] = uri
     options = dict(config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
@@ -80,6 +81,9 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine)
 
+    from engine import admin
+
+    admin.init_babel(app)  # before the plugins: a plugin's messages use Flask-Babel too
     pm, infos = plugins.discover(disabled=settings.get("PLUGINS_DISABLED") or (), extra_plugins=extra_plugins)
     registry = plugins.Registry(pm=pm, infos=infos)
     app.extensions["hookshop"] = registry
@@ -96,6 +100,7 @@ def create_app(config: dict | None = None) -> Flask:
     from engine import return_requests
 
     return_requests.init_app(app)  # the customer's return request page (no API key)
+    admin.init_app(app)  # the bundled admin at /admin/
     for blueprint in plugins.collect(pm, "register_blueprints"):
         if hasattr(blueprint, "register_views_in_doc"):  # a flask-smorest Blueprint: documented
             api.register_blueprint(blueprint)
@@ -128,6 +133,33 @@ def create_app(config: dict | None = None) -> Flask:
         return report, status, {"Cache-Control": "no-store"}
 
     return app
+
+
+def _instance_secret(instance_path: str) -> str:
+    """Without HOOKSHOP_SECRET_KEY: a random key made once and kept in ``instance/secret_key`` (mode 0600),
+    so admin sessions survive a restart and every process of one instance signs cookies alike."""
+    path = os.path.join(instance_path, "secret_key")
+    try:
+        with open(path, encoding="ascii") as fh:
+            key = fh.read().strip()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    os.makedirs(instance_path, exist_ok=True)
+    key = os.urandom(32).hex()
+    tmp = f"{path}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(key)
+    try:
+        os.link(tmp, path)  # the first process to get there wins; the others read its key
+    except FileExistsError:
+        with open(path, encoding="ascii") as fh:
+            key = fh.read().strip()
+    finally:
+        os.unlink(tmp)
+    return key
 
 
 def _database_kind(url) -> str:

@@ -194,17 +194,22 @@ def revoke_api_key_command(key_id):
 
 @cli.command("create-user")
 @click.option("--email", required=True)
-@click.option("--role", required=True, type=click.Choice(["admin", "warehouse", "support", "accounting"]))
+@click.option("--role", required=True, type=click.Choice(["owner", "accounting", "warehouse", "customer_service",
+                                                            "admin", "support"]),
+              help="owner, accounting, warehouse or customer_service (docs/admin.md); admin and support are the "
+                   "earlier names of owner and customer_service")
 @click.option("--password-stdin", is_flag=True, help="read the password from standard input")
+@click.option("--locale", default="en", type=click.Choice(["en", "tr"]), show_default=True,
+              help="the language of the user's admin")
 @with_appcontext
-def create_user_command(email, role, password_stdin):
-    """Create a staff user for the admin."""
-    from engine.services import auth
+def create_user_command(email, role, password_stdin, locale):
+    """Create a staff user for the admin (log in at /admin/)."""
+    from engine.services import staff
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else click.prompt(
         "Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = auth.create_user(email, role, password)
+        user = staff.create_user(email, role, password, locale=locale)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
     click.echo(f"user {user.email} ({user.role}) created")

@@ -51,6 +51,12 @@ DEFAULTS: dict = {
     # Idempotency-Key records are kept at least this long
     "IDEMPOTENCY_TTL_HOURS": 24,
     "SECRET_KEY": None,
+    # the admin's session cookie is Secure (sent over HTTPS only; browsers also send it to http://127.0.0.1
+    # and http://localhost); set to false only behind a plain-HTTP proxy you trust
+    "COOKIE_SECURE": True,
+    # failed admin logins allowed (Flask-Limiter notation) per address and e-mail, and per address
+    "ADMIN_LOGIN_LIMIT": "5 per minute",
+    "ADMIN_LOGIN_LIMIT_PER_ADDRESS": "30 per minute",
     # hostile input (engine/api/limits.py): the largest request body in bytes (Flask's own setting, also
     # waitress's limit in `hookshop serve`) and the deepest JSON nesting; beyond them 413 and 400
     "MAX_CONTENT_LENGTH": 1024 * 1024,

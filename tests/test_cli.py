@@ -13,9 +13,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from conftest import PG_URL, ApiClient, _psycopg_url, service_missing
 from sqlalchemy import create_engine, func, select, text
-from werkzeug.security import check_password_hash
 
 from engine.app import create_app
 from engine.db import db
@@ -143,7 +143,8 @@ def test_init_twice_then_an_api_key_that_works(instance, request, database):
             if database == "sqlite":
                 assert [(u.email, u.role) for u in users] == [("wh@example.com", "warehouse")]
                 assert users[0].password_hash != "correct horse battery"
-                assert check_password_hash(users[0].password_hash, "correct horse battery")
+                assert users[0].password_hash.startswith("$argon2id$")  # Argon2id
+                assert PasswordHasher().verify(users[0].password_hash, "correct horse battery")
     finally:
         dispose(app)
 

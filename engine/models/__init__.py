@@ -1,7 +1,7 @@
 """SQLAlchemy models. Plugins may read them and use the services to change them."""
 
 from engine.db import db
-from engine.models.auth import ApiKey, IdempotencyRecord, StaffUser
+from engine.models.auth import ApiKey, IdempotencyRecord, StaffSession, StaffUser
 from engine.models.catalog import Product
 from engine.models.counts import StockCount, StockCountLine, StockCountSerial
 from engine.models.coupons import Coupon, CouponUse
@@ -14,7 +14,7 @@ from engine.models.serials import SerialEvent, SerialSequence
 from engine.models.stock import Location, Reservation, SerialUnit, StockLevel, StockMovement
 
 __all__ = [
-    "db", "ApiKey", "IdempotencyRecord", "StaffUser", "Product", "Coupon", "CouponUse", "Customer", "Order", "OrderEvent", "OrderFlag",
+    "db", "ApiKey", "IdempotencyRecord", "StaffSession", "StaffUser", "Product", "Coupon", "CouponUse", "Customer", "Order", "OrderEvent", "OrderFlag",
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation", "SerialEvent", "SerialSequence",
     "SerialUnit", "StockLevel", "StockMovement", "StockTransfer", "StockCount", "StockCountLine", "StockCountSerial",

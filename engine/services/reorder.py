@@ -165,7 +165,7 @@ def note_rise(product_ids) -> None:
 def warehouse_recipients() -> list[str]:
     """Who is told of low stock: the staff users with the ``warehouse`` role, and ``WAREHOUSE_EMAIL``
     (``HOOKSHOP_WAREHOUSE_EMAIL``, comma separated), without repeats."""
-    emails = list(db.session.execute(select(StaffUser.email).where(StaffUser.role == "warehouse")
+    emails = list(db.session.execute(select(StaffUser.email).where(StaffUser.role == "warehouse", StaffUser.active.is_(True))
                                      .order_by(StaffUser.id)).scalars())
     configured = current_app.config.get("WAREHOUSE_EMAIL") or ""
     if isinstance(configured, str):

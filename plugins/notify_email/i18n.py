@@ -10,52 +10,25 @@ is committed or written into the source tree.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_date
-from babel.messages.mofile import write_mo
-from babel.messages.pofile import read_po
 from babel.numbers import format_currency
 from flask_babel import Babel, Domain
 
 from engine.domain.money import exponent
+from engine.i18n import catalog_directory
 
 DOMAIN = "notify_email"
 SOURCE = Path(__file__).parent / "translations"
 
 
-def compile_catalogs(target: Path) -> Path:
-    """Write ``target/<lang>/LC_MESSAGES/notify_email.mo`` for every ``.po`` whose ``.mo`` is missing or stale."""
-    for po in SOURCE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"):
-        mo = target / po.relative_to(SOURCE).with_suffix(".mo")
-        if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
-            continue
-        mo.parent.mkdir(parents=True, exist_ok=True)
-        with po.open("rb") as fh:
-            catalog = read_po(fh, locale=po.parts[-3], domain=DOMAIN)
-        # written beside and renamed: two processes starting at once never read half a file
-        fd, tmp = tempfile.mkstemp(dir=mo.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as out:
-            write_mo(out, catalog)
-        os.replace(tmp, mo)
-    return target
-
-
-def packaged() -> bool:
-    """Every catalog was compiled at build time (an installed wheel) and is not older than its source."""
-    sources = list(SOURCE.glob(f"*/LC_MESSAGES/{DOMAIN}.po"))
-    return bool(sources) and all(po.with_suffix(".mo").exists() and
-                                 po.with_suffix(".mo").stat().st_mtime >= po.stat().st_mtime for po in sources)
-
-
 def setup(app) -> Domain:
     """The compiled catalogs (the package's, else compiled now), Flask-Babel on the app, the plugin's domain."""
-    target = SOURCE if packaged() else compile_catalogs(Path(app.instance_path) / "notify_email" / "translations")
+    target = catalog_directory(SOURCE, DOMAIN, app.instance_path, "notify_email")
     if "babel" not in app.extensions:
         Babel(app)
     return Domain(translation_directories=[str(target)], domain=DOMAIN)

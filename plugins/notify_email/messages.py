@@ -71,7 +71,7 @@ def warehouse_recipients(event: dict, settings: Settings) -> list[str]:
     given = [r for r in ((event.get("payload") or {}).get("recipients") or []) if isinstance(r, str) and "@" in r]
     if given:
         return list(dict.fromkeys(given))
-    staff = list(db.session.execute(select(StaffUser.email).where(StaffUser.role == "warehouse")
+    staff = list(db.session.execute(select(StaffUser.email).where(StaffUser.role == "warehouse", StaffUser.active.is_(True))
                                     .order_by(StaffUser.id)).scalars())
     return staff or list(settings.warehouse_email)
 

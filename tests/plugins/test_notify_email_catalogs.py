@@ -13,6 +13,7 @@ import pytest
 from babel.messages.mofile import read_mo
 from babel.messages.pofile import read_po
 
+from engine.i18n import compile_catalogs, packaged
 from plugins.notify_email import i18n
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,15 +39,14 @@ def test_the_wheel_ships_the_compiled_catalog_with_every_translation(tmp_path):
     assert all(compiled[msgid].string == text for msgid, text in translated.items())
 
 
-def test_packaged_catalogs_are_used_where_they_are_and_a_source_tree_compiles_them(tmp_path, monkeypatch):
-    assert not i18n.packaged()  # this checkout: sources only
+def test_packaged_catalogs_are_used_where_they_are_and_a_source_tree_compiles_them(tmp_path):
+    assert not packaged(i18n.SOURCE, i18n.DOMAIN)  # this checkout: sources only
     po = tmp_path / "tr" / "LC_MESSAGES" / "notify_email.po"
     po.parent.mkdir(parents=True)
     po.write_bytes((ROOT / f"{CATALOG}.po").read_bytes())
-    monkeypatch.setattr(i18n, "SOURCE", tmp_path)
-    assert not i18n.packaged()
-    i18n.compile_catalogs(tmp_path)  # as the build does: the .mo beside the .po
-    assert i18n.packaged()
+    assert not packaged(tmp_path, i18n.DOMAIN)
+    compile_catalogs(tmp_path, tmp_path, i18n.DOMAIN)  # as the build does: the .mo beside the .po
+    assert packaged(tmp_path, i18n.DOMAIN)
     # a source newer than its compiled catalog is not trusted
     os.utime(po, (po.stat().st_atime, po.with_suffix(".mo").stat().st_mtime + 10))
-    assert not i18n.packaged()
+    assert not packaged(tmp_path, i18n.DOMAIN)
