@@ -126,7 +126,7 @@ def _suggestions(customer: Customer) -> list[Customer]:
 def merge_context(customer: Customer) -> dict:
     q = (request.values.get("q") or "").strip()
     other_id = cursor_arg(request.values.get("from"))
-    other = db.session.get(Customer, other_id) if other_id else None
+    other = db.session.get(Customer, other_id) if other_id and other_id != customer.id else None
     found = []
     if q:
         found = [c for c in customers.list_customers(q=q, limit=20)[0] if c.id != customer.id]

@@ -405,3 +405,7 @@ def test_a_turkish_amount(app, shop, staff_client):
     assert cs.post("/admin/refunds", {"order_id": order["id"], "amount": "1.234,50"}).status_code == 409
     assert cs.post("/admin/refunds", {"order_id": order["id"], "amount": "12,50"}).status_code == 303
     assert read(app, Order, order["id"]).refunded_total == 1250
+    page = text(cs.get("/admin/refunds"))
+    assert "Para iadeleri" in page and "€12,50" in page
+    customer = text(cs.get(f"/admin/customers/{order['customer']['id']}"))
+    assert "Sipariş geçmişi" in customer and "Müşteriyi kaydet" in customer
