@@ -162,6 +162,8 @@ def received_lines(order_return: Return, form) -> list[dict] | None:
 def receive_return(return_id: int):
     order_return = _return(return_id)
     form = request.form
+    if (form.get("refund_amount") or "").strip() and not can("refunds.create"):
+        abort(403)  # the warehouse receives; another amount than the lines' share is customer service's call
 
     def call():
         restock = form.get("write_off") != "1"

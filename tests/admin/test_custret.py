@@ -317,7 +317,7 @@ def test_an_exchange_is_received_into_its_replacement_order(app, shop, staff_cli
     resp = cs.post("/admin/returns", {"order_id": order["id"], f"quantity-{line_id}": "1", "reason": "wrong colour",
                                       "resolution": "exchange"})
     rid = int(resp.headers["Location"].rsplit("/", 1)[1])
-    refund_field = warehouse.post(f"/admin/returns/{rid}/receive", {"refund_amount": "5"})
+    refund_field = staff_client("owner").post(f"/admin/returns/{rid}/receive", {"refund_amount": "5"})
     assert refund_field.status_code == 422 and "An exchange refunds nothing." in text(refund_field)
     assert warehouse.post(f"/admin/returns/{rid}/receive", {}).status_code == 303
     exchanged = read(app, Return, rid)
@@ -331,8 +331,12 @@ def test_a_refund_that_fails_at_the_provider_is_retried_with_resolve(app, shop, 
     rid = request_return(app, order, [{"sku": "MUG", "quantity": 1}])
     cs, warehouse = staff_client("customer_service"), staff_client("warehouse")
     assert cs.post(f"/admin/returns/{rid}/approve").status_code == 303
+    before = state(app)
+    assert warehouse.post(f"/admin/returns/{rid}/receive", {"refund_amount": "10,00"}).status_code == 403
+    assert state(app) == before  # another amount than the lines' share is customer service's decision
+    owner = staff_client("owner")  # receives (returns.receive) and decides refunds (refunds.create)
     flaky.fail_refunds = 1
-    failed = warehouse.post(f"/admin/returns/{rid}/receive", {"refund_amount": "10,00"})
+    failed = owner.post(f"/admin/returns/{rid}/receive", {"refund_amount": "10,00"})
     assert failed.status_code == 502 and "provider down" in text(failed)
     assert read(app, Return, rid).status == "received"  # received; its refund released
     page = text(cs.get(f"/admin/returns/{rid}"))

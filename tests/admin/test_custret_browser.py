@@ -1,6 +1,6 @@
 """Customer service in a real browser (Debian's chromium through Playwright): find a customer by e-mail, open
 the return their order's customer asked for from the profile, approve it; screenshots of the customer list, the
-profile and the returns list."""
+profile, the returns list and the warehouse's receive form."""
 
 from __future__ import annotations
 
@@ -53,3 +53,12 @@ def test_customer_service_finds_a_customer_and_approves_their_return(app, api, b
     assert "Approved" in page.locator(f'tr[data-return="{rid}"]').inner_text()
     screenshot(page, "returns")
     page.close()
+    # the warehouse now sees the approved return's receive form (and no approve or reject)
+    warehouse = browser.new_context().new_page()
+    browser_login(warehouse, served, make_staff(app, "warehouse"))
+    warehouse.goto(f"{served}/admin/returns/{rid}")
+    assert warehouse.get_by_role("button", name="Receive").is_visible()
+    assert warehouse.get_by_label("Damaged units of MUG (of 1)").is_visible()
+    assert warehouse.get_by_role("button", name="Reject").count() == 0
+    screenshot(warehouse, "return-receive")
+    warehouse.context.close()
