@@ -21,6 +21,7 @@ that pickpack.js swaps in although its status is an error (htmx swaps no 4xx on 
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -30,6 +31,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from engine.admin import live
 from engine.admin.blueprint import bp
 from engine.admin.menu import entry
 from engine.admin.permissions import can, require
@@ -125,13 +127,65 @@ def _too_long(code: str) -> Feedback | None:
 # ---------------------------------------------------------------- pick
 
 
+@dataclass
+class Section:
+    """One list of a queue page: its orders (each a link to ``endpoint``), what it says when empty."""
+
+    orders: list
+    endpoint: str
+    empty: str
+    title: str | None = None
+
+
+def _oldest(found: list[Order]) -> list[Order]:
+    return sorted(found, key=lambda o: (o.created_at, o.id))
+
+
+def _pick_sections() -> list[Section]:
+    waiting = _queue((tx.PICKED,)) + _queue((tx.PAID,), kinds=(tx.UNSTOCKED, tx.DIGITAL))
+    return [Section(_queue((tx.PAID, tx.PICKING)), "admin_ui.pick_order", _("Nothing to pick.")),
+            Section(_oldest(waiting), "admin_ui.pick_order", _("Nothing waiting for confirmation."),
+                    _("Picked, waiting for confirmation"))]
+
+
+def _pack_sections() -> list[Section]:
+    return [Section(_queue((tx.CONFIRMED,)), "admin_ui.pack_order", _("Nothing to pack."))]
+
+
+def _ship_sections() -> list[Section]:
+    to_ship = _queue((tx.PACKED,)) + _queue((tx.CONFIRMED,), kinds=(tx.UNSTOCKED,))
+    shipped = _queue((tx.SHIPPED,), kinds=(tx.GOODS, tx.UNSTOCKED), newest=True)[:20]
+    return [Section(_oldest(to_ship), "admin_ui.ship_order", _("Nothing to ship.")),
+            Section(shipped, "admin_ui.ship_order", _("Nothing shipped yet."), _("Shipped recently"))]
+
+
+QUEUES = {
+    "pick": (_l("Orders to pick"), _l("Paid orders, oldest first. Open one and scan its units."), _pick_sections),
+    "pack": (_l("Orders to pack"), _l("Confirmed orders, oldest first. Scan every picked unit again into the "
+                                      "parcel."), _pack_sections),
+    "ship": (_l("Orders to ship"), _l("Packed orders, oldest first. Choose a rate, create the shipment, print "
+                                      "the label."), _ship_sections),
+}
+
+
+def _queue_region(kind: str, template: str):
+    """A queue page, or its live region (polled: a queue fills as orders reach the stage)."""
+    title, intro, sections = QUEUES[kind]
+    return live.region(template, title=title, intro=intro, sections=sections(),
+                       live_url=url_for(f"admin_ui.{kind}_queue_live"))
+
+
 @bp.route("/pick")
 @require("warehouse.pick")
 def pick_queue():
     """The orders to pick, oldest first, and the picked ones waiting for their confirmation."""
-    to_confirm = _queue((tx.PICKED,)) + _queue((tx.PAID,), kinds=(tx.UNSTOCKED, tx.DIGITAL))
-    return render_template("admin/pickpack_pick_queue.html", to_pick=_queue((tx.PAID, tx.PICKING)),
-                           to_confirm=sorted(to_confirm, key=lambda o: (o.created_at, o.id)))
+    return _queue_region("pick", "admin/pickpack_queue.html")
+
+
+@bp.route("/pick/live")
+@require("warehouse.pick")
+def pick_queue_live():
+    return _queue_region("pick", "admin/_pickpack_queue_live.html")
 
 
 def _pick_context(order_id: int) -> dict:
@@ -212,7 +266,13 @@ def pick_confirm(order_id: int):
 @bp.route("/pack")
 @require("warehouse.pack")
 def pack_queue():
-    return render_template("admin/pickpack_pack_queue.html", to_pack=_queue((tx.CONFIRMED,)))
+    return _queue_region("pack", "admin/pickpack_queue.html")
+
+
+@bp.route("/pack/live")
+@require("warehouse.pack")
+def pack_queue_live():
+    return _queue_region("pack", "admin/_pickpack_queue_live.html")
 
 
 def _pack_context(order_id: int, verified: list[str]) -> dict:
@@ -223,7 +283,10 @@ def _pack_context(order_id: int, verified: list[str]) -> dict:
     missing: list[str] = []
     if _can_do(order, "pack"):
         _, missing = warehouse.check_pack(order_id, verified)
+    name = _namer(order)
+    in_parcel = Counter(name(code)[1] for code in verified)
     return {"order": order, "tracked": tracked, "verified": verified, "expected": expected, "missing": missing,
+            "in_parcel": in_parcel,
             "can_scan": _can_do(order, "pack"), "complete": _can_do(order, "pack") and not missing}
 
 
@@ -302,11 +365,13 @@ def pack_confirm(order_id: int):
 @bp.route("/ship")
 @require("warehouse.ship")
 def ship_queue():
-    to_ship = _queue((tx.PACKED,)) + _queue((tx.CONFIRMED,), kinds=(tx.UNSTOCKED,))
-    shipped = _queue((tx.SHIPPED,), kinds=(tx.GOODS, tx.UNSTOCKED), newest=True)[:20]
-    return render_template("admin/pickpack_ship_queue.html", to_ship=sorted(to_ship, key=lambda o: (o.created_at,
-                                                                                                     o.id)),
-                           shipped=shipped)
+    return _queue_region("ship", "admin/pickpack_queue.html")
+
+
+@bp.route("/ship/live")
+@require("warehouse.ship")
+def ship_queue_live():
+    return _queue_region("ship", "admin/_pickpack_queue_live.html")
 
 
 def _rate_value(rate) -> str:

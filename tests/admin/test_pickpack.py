@@ -75,10 +75,18 @@ def test_the_pick_queue_and_pick_list(api, staff_client):
     assert unpaid["number"] not in page
     assert 'class="badge flag-gift">Gift<' in page and 'class="badge flag-vip">VIP<' in page
     assert ">Pick</a>" in page
+    # the queue is a live region: unchanged, the poll answers 204; a pick elsewhere (the API) shows at once
+    token = re.search(r'data-live-token="([^"]+)"', page).group(1)
+    assert client.get(f"/admin/pick/live?since={token}").status_code == 204
+    assert api.post(f"/orders/{second['id']}/pick", {"scans": ["CAP"]}).status_code == 200
+    live = client.get(f"/admin/pick/live?since={token}").get_data(as_text=True)
+    waiting = live[live.index("Picked, waiting for confirmation"):]
+    assert second["number"] in waiting and first["number"] not in waiting
+    assert second["number"] in client.get("/admin/pick").get_data(as_text=True)
     page = client.get(f"/admin/pick/{first['id']}").get_data(as_text=True)
     assert '<label for="scan-code">Scan</label>' in page
-    assert re.search(r'<form id="scan-form"[^>]*data-scan[^>]*hx-post="/admin/pick/%d/scan" hx-trigger="scan"\s+'
-                     r'hx-target="#scan-state"' % first["id"], page)
+    assert re.search(r'<form id="scan-form"[^>]*data-scan[^>]*hx-post="/admin/pick/' + str(first["id"])
+                     + r'/scan" hx-trigger="scan"\s+hx-target="#scan-state"', page)
     assert '<input id="scan-code" name="code"' in page and "autofocus" in page
     # the stops in walk order: where to go, what, how many, the serials held there
     stops = re.findall(r'data-stop="([^"]+)"', page)
@@ -165,14 +173,15 @@ def test_confirm_pack_and_ship(api, app, staff_client):
     assert order["number"] in client.get("/admin/pack").get_data(as_text=True)
 
     page = client.get(f"/admin/pack/{order['id']}").get_data(as_text=True)
-    assert 'hx-post="/admin/pack/%d/scan"' % order["id"] in page and "0 of 4 units in the parcel" in page
+    assert 'hx-post="/admin/pack/{}/scan"'.format(order["id"]) in page and "0 of 4 units in the parcel" in page
     url = f"/admin/pack/{order['id']}/scan"
     before = snapshot(app, order["id"])
     resp = scan(client, url, "SN-2")
     assert feedback(resp) == ("ok", "SN-2 in the parcel, 1 of 2")
     verified = re.findall(r'name="verified" value="([^"]+)" form="pack-scan-form"', resp.get_data(as_text=True))
     assert verified == ["SN-2"]
-    refused = {"SN-2": "SN-2: scanned twice", "SN-9": f"SN-9: was not picked for order {order['number']}: pick it first",
+    refused = {"SN-2": "SN-2: scanned twice",
+               "SN-9": f"SN-9: was not picked for order {order['number']}: pick it first",
                "CAP": f"CAP: product CAP, which is not on order {order['number']}"}
     for code, message in refused.items():
         resp = scan(client, url, code, verified=verified)
@@ -250,3 +259,14 @@ def test_who_may_pick_pack_and_ship(api, app, staff_client, role):
     assert (snapshot(app, order["id"]) == before) is not allowed
     nav = client.get("/admin/").get_data(as_text=True)
     assert all((f">{label}</a>" in nav) is allowed for label in ("Pick", "Pack", "Ship"))
+
+
+def test_the_screens_in_turkish(api, staff_client):
+    shop(api)
+    order = paid_order(api)
+    client = staff_client("warehouse", locale="tr")
+    page = client.get(f"/admin/pick/{order['id']}").get_data(as_text=True)
+    assert '<label for="scan-code">Okut</label>' in page and "Toplama listesi" in page
+    resp = scan(client, f"/admin/pick/{order['id']}/scan", "SN-1")
+    assert feedback(resp) == ("ok", "SN-1 toplandı, 2 birimden 1")
+    assert ">Topla</a>" in client.get("/admin/").get_data(as_text=True)
