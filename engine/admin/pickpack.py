@@ -21,6 +21,7 @@ that pickpack.js swaps in although its status is an error (htmx swaps no 4xx on 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -374,6 +375,11 @@ def ship_queue_live():
     return _queue_region("ship", "admin/_pickpack_queue_live.html")
 
 
+def _safe(filename: str) -> str:
+    """A file name for Content-Disposition: letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]", "_", filename)[:120] or "document"
+
+
 def _rate_value(rate) -> str:
     return json.dumps([rate.carrier, rate.service])
 
@@ -450,7 +456,7 @@ def shipment_label(shipment_id: int):
         abort(404)
     shipment = db.session.get(Shipment, shipment_id)
     return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": f'inline; filename="label-{shipment.tracking_number or shipment_id}.pdf"'})
+        "Content-Disposition": f'inline; filename="label-{_safe(shipment.tracking_number or str(shipment_id))}.pdf"'})
 
 
 @bp.route("/ship/<int:order_id>/documents/<string(maxlength=200):filename>")
@@ -461,5 +467,5 @@ def ship_document(order_id: int, filename: str):
     for name, content_type, data in _documents(order) if order.shipments else []:
         if name == filename:
             return Response(data, mimetype=content_type or "application/octet-stream",
-                            headers={"Content-Disposition": f'inline; filename="{name}"'})
+                            headers={"Content-Disposition": f'inline; filename="{_safe(name)}"'})
     abort(404)

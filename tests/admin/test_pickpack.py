@@ -270,3 +270,32 @@ def test_the_screens_in_turkish(api, staff_client):
     resp = scan(client, f"/admin/pick/{order['id']}/scan", "SN-1")
     assert feedback(resp) == ("ok", "SN-1 toplandı, 2 birimden 1")
     assert ">Topla</a>" in client.get("/admin/").get_data(as_text=True)
+
+
+def test_an_order_with_nothing_to_pick_is_confirmed_from_the_pick_queue_and_shipped(api, app, staff_client):
+    """Only a non-stock line that needs shipping (an engraved plate): no pick, no pack; confirm, then ship."""
+    from conftest import SUPPORT_ADDRESS
+
+    from engine.services import orders
+
+    with app.app_context():
+        order, _ = orders.place_order({
+            "channel": "market", "external_id": "PLATE-1", "incomplete_ok": True, "payment_status": "paid",
+            "currency": "EUR", "lines": [],
+            "customer": {"email": "ann@example.com", "name": "Ann Buyer", "shipping_address": dict(SUPPORT_ADDRESS)},
+            "non_stock_lines": [{"kind": "custom", "title": "Engraved plate", "quantity": 1, "unit_price": 2000,
+                                 "requires_shipping": True}]})
+        order_id, number, status = order.id, order.number, order.status
+    assert status == "paid"
+    client = staff_client("warehouse")
+    queue = client.get("/admin/pick").get_data(as_text=True)
+    assert number in queue[queue.index("Picked, waiting for confirmation"):]
+    page = client.get(f"/admin/pick/{order_id}").get_data(as_text=True)
+    assert "This order has no stock to pick: confirm it." in page and 'name="code"' not in page
+    resp = client.post(f"/admin/pick/{order_id}/confirm")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith(f"/admin/ship/{order_id}")
+    assert number in client.get("/admin/ship").get_data(as_text=True)
+    page = client.get(f"/admin/ship/{order_id}").get_data(as_text=True)
+    rate = html.unescape(re.search(r'name="rate" value="([^"]+)"', page).group(1))
+    assert client.post(f"/admin/ship/{order_id}", {"rate": rate}).status_code == 303
+    assert api.get(f"/orders/{order_id}").get_json()["status"] == "shipped"
