@@ -19,8 +19,12 @@ from flask_wtf.csrf import CSRFProtect
 from engine.admin.blueprint import bp, limiter
 from engine.i18n import catalog_directory
 
-# modules of this package that add routes to bp
-SCREENS = ("menu", "login", "dashboard", "staff", "custret_customers", "custret_returns", "custret_refunds")
+# modules of this package that add routes to bp (one per line: helpers add theirs)
+SCREENS = (
+    "menu", "login", "dashboard", "staff",
+    "custret_customers", "custret_returns", "custret_refunds",
+    "pickpack",
+)
 TRANSLATIONS = Path(__file__).parent / "translations"
 csrf = CSRFProtect()
 login_manager = LoginManager()
