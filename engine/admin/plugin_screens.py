@@ -72,11 +72,13 @@ def _screens_of_plugins(pm) -> list[tuple[str, object]]:
 def init_app(app) -> None:
     """After the plugins' blueprints are registered: check every admin route and collect the plugins'
     screens into this app's menu (``app.extensions[EXTENSION]``, read by ``menu.admin_menu``)."""
-    unprotected = [rule.rule for rule in app.url_map.iter_rules()
+    unprotected = [f"{rule.endpoint} ({rule.rule})" for rule in app.url_map.iter_rules()
                    if rule.rule.startswith("/admin") and rule.endpoint not in permissions.PUBLIC
                    and getattr(app.view_functions.get(rule.endpoint), "admin_permission", None) is None]
     if unprotected:
-        raise PluginError(f"admin routes without a permission (@require): {', '.join(sorted(unprotected))}")
+        raise PluginError("admin routes without a permission: " + ", ".join(sorted(unprotected)) + "; a plugin's "
+                          "admin blueprint goes through engine.admin.plugin_screens.protect and each of its views "
+                          "carries @engine.admin.permissions.require")
     entries, by_plugin = [], {}
     with app.app_context():
         screens = _screens_of_plugins(app.extensions["hookshop"].pm)

@@ -13,6 +13,7 @@ from engine.admin.plugin_screens import AdminScreen, protect
 from engine.db import db
 from engine.domain.privacy import mask_email, redact_text
 from engine.models import Order
+from engine.models.orders import ORDER_NUMBER_OFFSET
 
 from .api import list_messages
 from .models import STATUSES, Message
@@ -46,13 +47,13 @@ def notifications():
     number = (request.args.get("order") or "").strip()[:64]
     cursor = request.args.get("cursor", "")
     order_id, messages, next_cursor = None, [], None
-    if number:
-        order_id = db.session.execute(select(Order.id).where(Order.number == number)).scalar_one_or_none()
+    if number:  # an order number is the id plus ORDER_NUMBER_OFFSET
+        wanted = int(number) - ORDER_NUMBER_OFFSET if number.isdigit() and len(number) <= 18 else None
+        order_id = wanted if wanted and wanted > 0 and db.session.get(Order, wanted) is not None else None
     if not number or order_id is not None:
         messages, next_cursor = list_messages(order=order_id, status=status, limit=PAGE,
                                               cursor=int(cursor) if cursor.isdigit() and len(cursor) <= 18 else None)
-    ids = {m.order_id for m in messages if m.order_id}
-    numbers = dict(db.session.execute(select(Order.id, Order.number).where(Order.id.in_(ids))).all()) if ids else {}
+    numbers = {m.order_id: str(ORDER_NUMBER_OFFSET + m.order_id) for m in messages if m.order_id}
     return render_template("admin/notify_email/notifications.html", messages=messages, numbers=numbers,
                            next_cursor=next_cursor, status_filter=status, order_filter=number,
                            unknown_order=bool(number) and order_id is None, **_helpers())
