@@ -137,9 +137,11 @@ def admin_screens():
     order): ``label`` (a ``lazy_gettext`` string: translated per request), ``endpoint`` (a view of a
     blueprint the plugin returned from ``register_blueprints``, mounted under ``/admin/`` and passed
     through ``engine.admin.plugin_screens.protect``), ``permission`` (an admin permission of
-    ``engine.admin.permissions.PERMISSIONS``: who sees the entry) and ``position`` (its place in the
-    menu). A screen whose endpoint is not such a view, or whose permission is unknown, stops start-up
-    with a ``PluginError`` naming the plugin.
+    ``engine.admin.permissions.PERMISSIONS``: who sees the entry), ``position`` (its place in the
+    menu) and optionally ``attention`` (a function without arguments returning ``[(label, count)]``:
+    what waits for staff, shown on the dashboard to the users with the permission; database reads only).
+    A screen whose endpoint is not such a view, or whose permission is unknown, stops start-up with a
+    ``PluginError`` naming the plugin.
     """
 
 

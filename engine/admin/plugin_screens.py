@@ -33,12 +33,15 @@ BY_PLUGIN = "hookshop_admin_screens"  # app.extensions: plugin name -> its Admin
 
 
 class AdminScreen(NamedTuple):
-    """A plugin's entry in the admin's navigation (what ``admin_screens()`` returns)."""
+    """A plugin's entry in the admin's navigation (what ``admin_screens()`` returns). ``attention``
+    (optional): a function without arguments returning ``[(label, count), ...]``, what waits for staff
+    (failed deliveries, say), shown on the dashboard to the users who may open the screen."""
 
     label: object
     endpoint: str
     permission: str
     position: int
+    attention: object = None
 
 
 def protect(blueprint: Blueprint) -> Blueprint:
@@ -87,7 +90,7 @@ def init_app(app) -> None:
             screen = AdminScreen(*item)
         except TypeError as exc:
             raise PluginError(f"plugin {plugin!r}: admin_screens() items are (label, endpoint, permission, "
-                              f"position): {exc}") from exc
+                              f"position[, attention]): {exc}") from exc
         view = app.view_functions.get(screen.endpoint)
         if view is None or screen.endpoint.split(".")[0] not in app.blueprints or not getattr(
                 app.blueprints[screen.endpoint.split(".")[0]], "admin_protected", False):
@@ -129,5 +132,19 @@ def admin_order_panels(order) -> list[dict]:
     return order_panels(order)
 
 
-def plugin_menu() -> list[Entry]:
-    return list(current_app.extensions.get(EXTENSION, ()))
+@bp.app_template_global("admin_attention")
+def admin_attention() -> list[dict]:
+    """What the plugins' screens say waits for staff (``AdminScreen.attention``), for the dashboard: the
+    screens the user may open, each count with its label and a link. A plugin that raises is logged and
+    left out."""
+    found = []
+    for plugin, screens in current_app.extensions.get(BY_PLUGIN, {}).items():
+        for screen in screens:
+            if screen.attention is None or not permissions.can(screen.permission):
+                continue
+            try:
+                found += [{"label": str(label), "count": int(count), "endpoint": screen.endpoint}
+                          for label, count in screen.attention() or []]
+            except Exception:
+                log.exception("the dashboard counts of plugin %s failed", plugin)
+    return found

@@ -26,6 +26,8 @@ admin = protect(Blueprint("accounting_export_admin", __name__, url_prefix="/admi
 KIND_LABELS = {"sale": _l("Sale"), "payment": _l("Payment"), "fee": _l("Fee"), "refund": _l("Refund"),
                "cancellation": _l("Cancellation"), "shipment": _l("Shipment"), "return": _l("Return"),
                "stock_receipt": _l("Stock receipt"), "stock_adjustment": _l("Stock adjustment")}
+SYNC_LABELS = {"pending": _l("Waiting"), "synced": _l("Synced"), "failed": _l("Failed, retried later"),
+               "rejected": _l("Rejected")}
 PAGE = 50
 
 
@@ -71,7 +73,7 @@ def _journal(since: date | None, until: date | None) -> str:
     receipt_rows = list(db.session.execute(select(Receipt).order_by(Receipt.id.desc()).limit(20)).scalars())
     return render_template("admin/accounting_export/accounting.html", entries=entries_out(rows[:PAGE]),
                            next_cursor=next_cursor, since=since, until=until, receipts=receipt_rows,
-                           formats=sorted(exporters.EXPORTERS), kinds=KIND_LABELS)
+                           formats=sorted(exporters.EXPORTERS), kinds=KIND_LABELS, sync_labels=SYNC_LABELS)
 
 
 @admin.route("/export")

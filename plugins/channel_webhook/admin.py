@@ -30,7 +30,12 @@ PAGE = 50
 
 
 def screens() -> list[AdminScreen]:
-    return [AdminScreen(_l("Webhooks"), "channel_webhook_admin.webhooks", "webhooks.view", 80)]
+    return [AdminScreen(_l("Webhooks"), "channel_webhook_admin.webhooks", "webhooks.view", 80, attention)]
+
+
+def attention() -> list[tuple]:
+    """The dashboard's "failed webhooks": deliveries given up for good."""
+    return [(_("Webhook deliveries given up"), failed_count())]
 
 
 def _number(name: str) -> int | None:

@@ -5,8 +5,9 @@ last error; and the order page's section "Notifications sent" (hook ``admin_orde
 from __future__ import annotations
 
 from flask import Blueprint, render_template, request
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from engine.admin.permissions import require
 from engine.admin.plugin_screens import AdminScreen, protect
@@ -32,7 +33,14 @@ PAGE = 50
 
 
 def screens() -> list[AdminScreen]:
-    return [AdminScreen(_l("Notifications"), "notify_email_admin.notifications", "notifications.view", 75)]
+    return [AdminScreen(_l("Notifications"), "notify_email_admin.notifications", "notifications.view", 75,
+                        attention)]
+
+
+def attention() -> list[tuple]:
+    """The dashboard: e-mails whose retries ran out."""
+    dead = db.session.execute(select(func.count()).select_from(Message).where(Message.status == "dead")).scalar_one()
+    return [(_("E-mails given up"), dead)]
 
 
 def _helpers() -> dict:

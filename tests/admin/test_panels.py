@@ -195,6 +195,21 @@ def test_plugin_admin_routes_refuse_roles_without_permission_and_anonymous_users
     assert "script-src 'self'" in headers["Content-Security-Policy"] and headers["X-Frame-Options"] == "DENY"
 
 
+def test_the_dashboard_counts_what_the_plugins_gave_up(app, api, staff_client, receiver):
+    receiver.status = 410  # Gone: the delivery fails for good (and the subscription is disabled)
+    api.post("/webhooks/subscriptions", {"url": receiver.url, "events": ["*"]})
+    product(api, "MUG", price=1290)
+    receive(api, "MUG", 5)
+    place(api, [("MUG", 1)])
+    page = text_of(staff_client("owner").get("/admin/"))
+    card = re.search(r'data-attention="channel_webhook_admin.webhooks"><a href="/admin/webhooks">([^<]+)</a>', page)
+    assert card.group(1) == "Webhook deliveries given up: 1"
+    assert 'data-attention="notify_email_admin.notifications"' in page  # "E-mails given up: 0"
+    service = text_of(staff_client("customer_service", locale="tr").get("/admin/"))
+    assert "Vazgeçilen e-postalar: 0" in service and "channel_webhook_admin" not in service  # owners only
+    assert "data-attention" not in text_of(staff_client("warehouse").get("/admin/"))
+
+
 # ----------------------------------------------------------------- notifications (notify_email)
 
 
