@@ -55,7 +55,8 @@ class Bins:
 
     @hookimpl
     def admin_screens(self):
-        return [AdminScreen(_l("Bins"), "bins_admin.bins", "stock.view", 42)]
+        return [AdminScreen(_l("Bins"), "bins_admin.bins", "stock.view", 42, lambda: [("Bins to recount", 3)]),
+                AdminScreen(_l("Broken bins"), "bins_admin.bins", "stock.view", 43, lambda: 1 / 0)]
 
     @hookimpl
     def admin_order_panels(self, order):
@@ -91,6 +92,9 @@ def test_hook_admin_screens(bins_app):
     assert "<h1>Low stock</h1>" in page  # the plugin's template extends admin/base.html (the admin's catalog)
     assert "Bins" in nav_labels(page)
     assert warehouse.post("/admin/bins/recount").get_data(as_text=True) == "recounted"
+    dashboard = warehouse.get("/admin/")
+    assert dashboard.status_code == 200  # the failing attention function is logged and left out
+    assert '<a href="/admin/bins">Bins to recount: 3</a>' in dashboard.get_data(as_text=True)
     assert warehouse.post("/admin/bins/recount", csrf=False).status_code == 400  # CSRF like every admin form
     # the bundled screens of disabled plugins are neither in the menu nor mounted
     owner = log_in(app, make_staff(app, "owner"))
