@@ -106,6 +106,9 @@ def create_app(config: dict | None = None) -> Flask:
             api.register_blueprint(blueprint)
         else:
             app.register_blueprint(blueprint)
+    from engine.admin import plugin_screens
+
+    plugin_screens.init_app(app)  # the plugins' admin screens, checked now that their blueprints are mounted
 
     # Flask-Migrate registers its own `db` group on app.cli; hookshop's (below) replaces it: its `upgrade`
     # means every branch's head, the core's and each plugin's

@@ -128,6 +128,36 @@ def periodic_tasks(now):
     """
 
 
+@hookspec
+def admin_screens():
+    """Return the screens a plugin adds to the bundled admin's navigation (a list; ``[]`` for none).
+
+    Contract hook, called once per app after ``register_blueprints``. Each item is an
+    ``engine.admin.plugin_screens.AdminScreen(label, endpoint, permission, position)`` (or a tuple in that
+    order): ``label`` (a ``lazy_gettext`` string: translated per request), ``endpoint`` (a view of a
+    blueprint the plugin returned from ``register_blueprints``, mounted under ``/admin/`` and passed
+    through ``engine.admin.plugin_screens.protect``), ``permission`` (an admin permission of
+    ``engine.admin.permissions.PERMISSIONS``: who sees the entry), ``position`` (its place in the
+    menu) and optionally ``attention`` (a function without arguments returning ``[(label, count)]``:
+    what waits for staff, shown on the dashboard to the users with the permission; database reads only).
+    A screen whose endpoint is not such a view, or whose permission is unknown, stops start-up with a
+    ``PluginError`` naming the plugin.
+    """
+
+
+@hookspec
+def admin_order_panels(order):
+    """Return sections for the admin's order page (a list; ``[]`` or ``None`` for none).
+
+    Contract hook, called synchronously while a staff member's order page renders. ``order`` is the
+    current ``Order`` row: read it, do not change it. Each section is a dict with ``title`` (str),
+    ``html`` (the section's body, rendered by the plugin with ``render_template``, which escapes the
+    data; shown as it is), ``permission`` (the admin permission a user needs to see it; default
+    ``orders.view``) and optionally ``position`` (the sections' order, default 100). Answer fast, with
+    database reads only; an exception is logged and the section shows as failed, never the page.
+    """
+
+
 # --------------------------------------------------------------------------- stage hooks
 
 

@@ -2,7 +2,7 @@
 part of a running shop): ``python -m engine.admin.catalog_tool [--add FILE]``.
 
 It extracts every message of engine/admin/*.py (``_``, ``gettext``, ``_l``) and of the admin templates with
-Babel, merges them into ``translations/tr/LC_MESSAGES/messages.po`` (new ones empty, gone ones dropped), and
+Babel (and of the bundled plugins' admin screens: plugins/*/admin.py, plugins/*/admin_*.py, plugins/*/templates/admin/**), merges them into ``translations/tr/LC_MESSAGES/messages.po`` (new ones empty, gone ones dropped), and
 with ``--add FILE`` takes translations from a Python file that defines ``TR = {english: turkish}``. It prints
 what is still untranslated; tests/admin/test_translations.py fails while anything is."""
 
@@ -20,18 +20,24 @@ ROOT = Path(__file__).resolve().parents[1]  # engine/
 PO = Path(__file__).parent / "translations" / "tr" / "LC_MESSAGES" / "messages.po"
 KEYWORDS = {"_": None, "gettext": None, "_l": None, "lazy_gettext": None, "ngettext": (1, 2)}
 METHODS = [("admin/**.py", "python"), ("templates/admin/**.html", "jinja2")]
+# the bundled plugins' admin screens (plugins/<name>/admin.py or admin_*.py, and their templates/admin/**) share
+# the catalog (Babel's ``*`` matches one character at least)
+PLUGINS = ROOT.parent / "plugins"
+PLUGIN_METHODS = [("*/admin.py", "python"), ("*/admin_*.py", "python"), ("*/templates/admin/**.html", "jinja2")]
 
 
 def extracted() -> dict[str, list[tuple[str, int]]]:
     """msgid -> where it is used, from the admin's code and templates."""
     found: dict[str, list[tuple[str, int]]] = {}
-    for filename, lineno, message, _comments, _context in extract_from_dir(
-            str(ROOT), METHODS, keywords=KEYWORDS, options_map={"templates/admin/**.html": {}}):
-        if "catalog_tool" in filename:
-            continue
-        for msgid in (message if isinstance(message, tuple) else (message,)):
-            if msgid:
-                found.setdefault(msgid, []).append((filename, lineno))
+    sources = [(ROOT, METHODS, ""), (PLUGINS, PLUGIN_METHODS, "../plugins/")]
+    for root, methods, prefix in sources:
+        for filename, lineno, message, _comments, _context in extract_from_dir(
+                str(root), methods, keywords=KEYWORDS, options_map={pattern: {} for pattern, _ in methods}):
+            if "catalog_tool" in filename:
+                continue
+            for msgid in (message if isinstance(message, tuple) else (message,)):
+                if msgid:
+                    found.setdefault(msgid, []).append((prefix + filename, lineno))
     return found
 
 

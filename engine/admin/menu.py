@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
 from flask_babel import lazy_gettext as _l
 
 from engine.admin.blueprint import bp
@@ -30,7 +31,9 @@ def entry(label, endpoint: str, permission: str, position: int) -> None:
 
 @bp.app_template_global("admin_menu")
 def admin_menu() -> list[Entry]:
-    return [e for e in ENTRIES if can(e.permission)]
+    # the plugins' screens (hook admin_screens) belong to one app: plugin_screens.init_app keeps them there
+    entries = sorted([*ENTRIES, *current_app.extensions.get("hookshop_admin_menu", ())], key=lambda e: e.position)
+    return [e for e in entries if can(e.permission)]
 
 
 ROLE_LABELS = {"owner": _l("Owner"), "accounting": _l("Accounting"), "warehouse": _l("Warehouse"),

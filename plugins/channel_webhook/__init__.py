@@ -32,9 +32,17 @@ def register_channels():
 
 @hookimpl
 def register_blueprints():
+    from plugins.channel_webhook.admin import admin
     from plugins.channel_webhook.api import blp
 
-    return [blp]
+    return [blp, admin]
+
+
+@hookimpl
+def admin_screens():
+    from plugins.channel_webhook.admin import screens
+
+    return screens()
 
 
 @hookimpl

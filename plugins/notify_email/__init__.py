@@ -78,9 +78,24 @@ def periodic_tasks(now):
 
 @hookimpl
 def register_blueprints():
+    from .admin import admin
     from .api import blp
 
-    return [blp]
+    return [blp, admin]
+
+
+@hookimpl
+def admin_screens():
+    from .admin import screens
+
+    return screens()
+
+
+@hookimpl
+def admin_order_panels(order):
+    from .admin import order_panels
+
+    return order_panels(order)
 
 
 @hookimpl

@@ -33,8 +33,9 @@ def test_bundled_plugins_keep_the_hook_contracts():
     assert check_plugin(payments_stripe) == ["order_cancelled", "order_shipped", "plugin_setup",
                                              "register_payment_providers"]
     # one stage hook per row of CUSTOMER_MESSAGES (the core declares every one of them)
-    assert check_plugin(notify_email) == ["order_completed", "order_confirmed", "order_placed", "order_shipped",
-                                          "periodic_tasks", "plugin_setup", "refund_issued", "register_blueprints",
+    assert check_plugin(notify_email) == ["admin_order_panels", "admin_screens", "order_completed",
+                                          "order_confirmed", "order_placed", "order_shipped", "periodic_tasks",
+                                          "plugin_setup", "refund_issued", "register_blueprints",
                                           "register_commands", "return_approved", "return_received",
                                           "return_rejected", "return_requested", "stock_low"]
 

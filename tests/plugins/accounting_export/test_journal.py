@@ -377,8 +377,8 @@ def test_returns_without_restock_post_no_inventory(shop, app):
 def test_the_plugin_keeps_the_hook_contracts(api):
     from engine.testing import check_plugin
 
-    assert check_plugin(plugin) == ["order_cancelled", "order_confirmed", "order_documents", "order_paid", "order_shipped",
-                                    "periodic_tasks", "plugin_setup", "refund_issued", "register_blueprints",
+    assert check_plugin(plugin) == ["admin_order_panels", "admin_screens", "order_cancelled", "order_confirmed",
+                                    "order_documents", "order_paid", "order_shipped", "periodic_tasks", "plugin_setup", "refund_issued", "register_blueprints",
                                     "register_commands", "register_exporters", "return_received"]
     listed = {p["name"]: p for p in api.get("/plugins").get_json()}["accounting_export"]
     assert listed["enabled"] and "order_confirmed" in listed["hooks"]
