@@ -11,23 +11,22 @@ from __future__ import annotations
 
 import re
 
-import marshmallow as ma
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlalchemy import select
 
 from engine.admin import live
 from engine.admin.blueprint import bp
 from engine.admin.menu import entry
 from engine.admin.permissions import require
+from engine.admin.stock_forms import all_locations, codes, number, refuse, staff_name, text, validated
 from engine.api import schemas as api_schemas
 from engine.api import stock_ops
 from engine.api.locations import TransferIn
 from engine.api.purchasing_schemas import ReorderRulesIn
 from engine.db import db
-from engine.errors import DomainError, NotFound, ValidationFailed
+from engine.errors import DomainError, NotFound
 from engine.models import Location, Product, ReorderRule, StockLevel, StockMovement
 from engine.models.stock import ADJUSTMENT_REASONS, SERIAL_STATUSES
 from engine.services import adjustments, catalog, labels, locations, purchasing, reorder, stock
@@ -36,7 +35,6 @@ from engine.services import serials as serial_units
 PAGE = 50
 MOVEMENTS = 25
 SERIALS_SHOWN = 100
-ALL_LOCATIONS = 500  # the location <select>s list this many (paths in walk order)
 
 REASON_LABELS = {"count_correction": _l("Count correction"), "damage": _l("Damage"), "loss": _l("Loss"),
                  "found": _l("Found")}
@@ -55,75 +53,6 @@ def stock_label(kind: str, value: str) -> str:
     table = {"reason": REASON_LABELS, "serial": SERIAL_LABELS, "movement": MOVEMENT_LABELS,
              "kind": KIND_LABELS}[kind]
     return str(table.get(value, value))
-
-
-# --------------------------------------------------------------------------- form helpers (shared)
-
-
-def text(name: str, form=None) -> str | None:
-    """A form field, stripped; None when empty."""
-    value = (form if form is not None else request.form).get(name, "").strip()
-    return value or None
-
-
-def number(name: str, form=None, *, label: str | None = None) -> int | None:
-    """A whole number from a form field (None when empty); anything else is a 422 naming the field."""
-    value = text(name, form)
-    if value is None:
-        return None
-    if not re.fullmatch(r"[+-]?[0-9]{1,18}", value):
-        message = _("%(field)s must be a whole number, not %(value)r", field=label or name, value=value[:40])
-        raise ValidationFailed(message, errors={name: [message]})
-    return int(value)
-
-
-def codes(value: str | None) -> list[str]:
-    """Serials or scans typed or scanned into a textarea: one per line (commas and tabs separate too)."""
-    return [part.strip() for part in re.split(r"[\r\n,\t]+", value or "") if part.strip()]
-
-
-def validated(schema: type[ma.Schema], data: dict) -> dict:
-    """``data`` checked by the API's own schema (the same bounds, lengths and formats as the REST API)."""
-    try:
-        return schema().load(data)
-    except ma.ValidationError as exc:
-        leaves = [f"{path}: {message}" for path, message in _leaves(exc.messages)]
-        raise ValidationFailed("; ".join(leaves[:5]) or str(exc), errors=exc.messages) from None
-
-
-def _leaves(messages, path: str = ""):
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            yield from _leaves(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(messages, list | tuple):
-        for value in messages:
-            yield from _leaves(value, path)
-    else:
-        yield path, str(messages)
-
-
-def error_text(exc: DomainError) -> str:
-    """What a refused change says on the page: the service's message, with a 422's field details."""
-    message = exc.message
-    if exc.status == 422:
-        details = [leaf for _path, leaf in _leaves(exc.errors) if leaf not in message]
-        if details:
-            message += " — " + "; ".join(details[:5])
-    return message
-
-
-def refuse(exc: DomainError) -> None:
-    """Show a refused change: the page it was made from is rendered again with this, and its status."""
-    flash(error_text(exc), "error")
-
-
-def staff_name() -> str:
-    return current_user.email
-
-
-def all_locations() -> list[dict]:
-    items, _next = locations.list_locations(limit=ALL_LOCATIONS)
-    return items
 
 
 # --------------------------------------------------------------------------- the stock list
@@ -220,10 +149,12 @@ def product_context(sku: str) -> dict:
     rule_rows = []
     for rule in rules:
         point, quantity = reorder.point_of(rule, product)
+        available = sum(lv["available"] for lv in own if rule.location_id is None
+                        or lv["location_id"] == rule.location_id)
         rule_rows.append({"location": rule.location.code if rule.location_id and rule.location else "",
                           "reorder_point": point, "reorder_quantity": quantity, "max_level": rule.max_level,
                           "supplier_id": rule.supplier_id, "lead_time_days": rule.lead_time_days,
-                          "state": rule.state or "above"})
+                          "state": "below" if 0 < point and available <= point else "above"})  # as it is now
     return {"product": product, "levels": own, "summary": stock.stock_summary(product),
             "low": low_rules(product, own, [r for r in rules if r.id is not None]),
             "movements": movements_of(product), "serials": serial_rows, "serial_status": status,
@@ -236,7 +167,8 @@ def product_page(sku: str, status: int = 200, form=None):
         context = product_context(sku)
     except NotFound as exc:
         abort(404, description=exc.message)
-    return render_template("admin/stock_product.html", form=form or {}, **context), status
+    return render_template("admin/stock_product.html", form=form or {}, live_token=live.change_token(),
+                           live_poll=live.POLL, **context), status
 
 
 @bp.route("/stock/<code_path:sku>")

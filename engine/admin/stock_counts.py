@@ -13,7 +13,16 @@ from sqlalchemy import select
 
 from engine.admin.blueprint import bp
 from engine.admin.permissions import require
-from engine.admin.stock import all_locations, codes, error_text, number, refuse, staff_name, text, validated
+from engine.admin.stock_forms import (
+    all_locations,
+    codes,
+    error_text,
+    number,
+    refuse,
+    staff_name,
+    text,
+    validated,
+)
 from engine.api import stock_ops
 from engine.api.locations import LocationIn
 from engine.db import db, page_by_id

@@ -15,7 +15,7 @@ from flask_babel import lazy_gettext as _l
 from engine.admin.blueprint import bp
 from engine.admin.menu import entry
 from engine.admin.permissions import require
-from engine.admin.stock import all_locations, codes, number, refuse, text, validated
+from engine.admin.stock_forms import all_locations, codes, number, refuse, text, validated
 from engine.api import purchasing_schemas as schemas
 from engine.domain import purchase_transitions as ptx
 from engine.errors import DomainError, NotFound, ValidationFailed

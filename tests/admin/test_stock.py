@@ -311,3 +311,13 @@ def test_accounting_may_look_but_not_change(app, api, staff_client):
     assert service.get("/admin/stock").status_code == 403
     assert service.get("/admin/purchase-orders").status_code == 403
     assert ">Stock</a>" not in _page(service.get("/admin/"))
+
+
+def test_the_stock_screens_in_turkish(app, api, staff_client):
+    product(api, "MUG")
+    client = staff_client("warehouse", locale="tr")
+    page = _page(client.get("/admin/stock/MUG"))
+    assert "Stok teslim al" in page and "Konuma göre seviyeler" in page and "Receive stock" not in page
+    resp = client.post("/admin/stock/adjust", {"sku": "MUG", "reason": "loss", "quantity": "-1"})
+    assert resp.status_code == 409 and 'class="flash error"' in _page(resp)
+    assert "Satın alma siparişleri" in _page(client.get("/admin/purchase-orders"))

@@ -4,7 +4,7 @@
 (function () {
   "use strict";
   document.addEventListener("htmx:beforeSwap", function (e) {
-    var elt = e.detail.elt;
+    var elt = e.detail.requestConfig ? e.detail.requestConfig.elt : e.detail.elt;
     var status = e.detail.xhr ? e.detail.xhr.status : 0;
     if (status >= 400 && status < 500 && elt && elt.closest && elt.closest("[data-stock-scan]")) {
       e.detail.shouldSwap = true;
