@@ -321,3 +321,22 @@ def test_the_stock_screens_in_turkish(app, api, staff_client):
     resp = client.post("/admin/stock/adjust", {"sku": "MUG", "reason": "loss", "quantity": "-1"})
     assert resp.status_code == 409 and 'class="flash error"' in _page(resp)
     assert "Satın alma siparişleri" in _page(client.get("/admin/purchase-orders"))
+
+
+def test_a_sku_with_a_slash_and_the_live_levels(app, api, staff_client):
+    product(api, "KIT/2")
+    client = staff_client("warehouse")
+    page = _page(client.get("/admin/stock/KIT/2"))
+    token = re.search(r'data-live-token="([^"]+)"', page).group(1)
+    assert client.get(f"/admin/stock/KIT/2?part=levels&since={token}").status_code == 204
+    assert client.post("/admin/stock/receive", {"sku": "KIT/2", "quantity": "3"}).headers["Location"].endswith(
+        "/admin/stock/KIT/2")
+    region = client.get(f"/admin/stock/KIT/2?part=levels&since={token}")
+    assert region.status_code == 200 and '<strong data-total="on_hand">3</strong>' in _page(region)
+    with app.app_context():  # (GET /stock/{sku} takes no slash: the API cannot name this product)
+        from engine.services import stock
+
+        assert stock.get_stock("KIT/2")["on_hand"] == 3
+        db.session.remove()
+    assert client.get("/admin/stock/NOPE/1").status_code == 404
+    assert client.get("/admin/stock/NOPE?part=levels").status_code == 404
