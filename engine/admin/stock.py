@@ -257,7 +257,7 @@ def stock_serial_scan():
     else:
         problem, status = None, 200
         serials.append(code)
-    message = problem or _("%(serial)s added: %(n)s serials.", serial=code, n=len(serials))
+    message = problem or _("%(serial)s added (%(n)s on the list).", serial=code, n=len(serials))
     return render_template("admin/_stock_serial_scan.html", ok=problem is None, message=message, box=box,
                            serials=serials), status
 

@@ -205,7 +205,7 @@ def stock_count_post(count_id: int):
     except DomainError as exc:
         refuse(exc)
         return _count_page(count_id, exc.status)
-    flash(_("Count %(id)s posted: %(n)s differences adjusted.", id=count_id,
+    flash(_("Count %(id)s posted (products adjusted: %(n)s).", id=count_id,
             n=sum(1 for line in review["lines"] if line["posted_difference"])))
     return redirect(url_for("admin_ui.stock_count", count_id=count_id), 303)
 
