@@ -121,7 +121,7 @@ def _progress(items, label):
 @click.option("--demo", is_flag=True, help="load demo data first (once)")
 @with_appcontext
 def serve_command(host, port, threads, demo):
-    """Run the engine (API and its docs) on waitress, a production WSGI server."""
+    """Run the engine (API, its docs and the admin) on waitress, a production WSGI server."""
     import waitress
 
     from engine import jobs
@@ -140,8 +140,8 @@ def serve_command(host, port, threads, demo):
     for info in app.extensions["hookshop"].infos:
         if not info.enabled:
             click.echo(f"plugin {info.name} is off: {info.reason}", err=True)
-    click.echo(f"hookshop on http://{host}:{port}  (API docs: http://{host}:{port}/api/docs, "
-               f"database: {_db_name()}, stage hooks: {_jobs_mode(app)})")
+    click.echo(f"hookshop on http://{host}:{port}  (admin: http://{host}:{port}/admin/, API docs: "
+               f"http://{host}:{port}/api/docs, database: {_db_name()}, stage hooks: {_jobs_mode(app)})")
     waitress.serve(app, host=host, port=port, _quiet=True, **waitress_options(app, threads))
 
 

@@ -10,6 +10,12 @@ from engine.db import db
 from engine.models import ApiKey, Product
 
 DEMO_API_KEY = "hs_demo_key_do_not_use_in_production"
+# the demo's staff users, one per admin role, all with this password (never in production)
+DEMO_PASSWORD = "hookshop-demo"
+DEMO_STAFF = {"owner@demo.example": "owner", "accounting@demo.example": "accounting",
+              "warehouse@demo.example": "warehouse", "service@demo.example": "customer_service"}
+DEMO_LOGIN = f"admin at /admin/: log in as owner@demo.example (or accounting@, warehouse@, service@demo.example), " \
+             f"password {DEMO_PASSWORD}"
 
 PRODUCTS = [
     {"sku": "TSHIRT-BLK-M", "name": "T-shirt black M", "price": 1990, "currency": "EUR", "barcode": "4006381333931",
@@ -41,7 +47,7 @@ def load_demo(progress=None) -> str:
     from engine.services import auth, catalog, orders, payments, shipping, stock, warehouse
 
     if db.session.execute(select(Product).where(Product.sku == PRODUCTS[0]["sku"])).scalar_one_or_none():
-        return "demo data already loaded; demo API key: " + DEMO_API_KEY
+        return "demo data already loaded; demo API key: " + DEMO_API_KEY + "; " + DEMO_LOGIN
     for data in PRODUCTS:
         catalog.create_product(data)
     stock.receive_stock("TSHIRT-BLK-M", 40, reference="demo opening stock", unit_cost=700)
@@ -51,6 +57,12 @@ def load_demo(progress=None) -> str:
     stock.receive_stock("TSHIRT-BLK-M", 10, location="STORE", reference="shop floor")
     if db.session.execute(select(ApiKey).where(ApiKey.name == "demo")).scalar_one_or_none() is None:
         auth.create_api_key("demo", ["read", "write", "admin"], key=DEMO_API_KEY)
+    from engine.models import StaffUser
+    from engine.services import staff
+
+    for email, role in DEMO_STAFF.items():
+        if db.session.execute(select(StaffUser.id).where(StaffUser.email == email)).first() is None:
+            staff.create_user(email, role, DEMO_PASSWORD)
 
     items = list(enumerate(STAGES))
     with progress(items, "demo orders") if progress else nullcontext(items) as bar:
@@ -91,7 +103,8 @@ def load_demo(progress=None) -> str:
             if target == "shipped":
                 continue
             orders.deliver_order(order.id, source="demo")
-    return f"demo shop loaded: {len(PRODUCTS)} products, {len(STAGES)} orders; demo API key: {DEMO_API_KEY}"
+    return (f"demo shop loaded: {len(PRODUCTS)} products, {len(STAGES)} orders; demo API key: {DEMO_API_KEY}; "
+            f"{DEMO_LOGIN}")
 
 
 def _scans(order) -> list[str]:

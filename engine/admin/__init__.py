@@ -19,7 +19,13 @@ from flask_wtf.csrf import CSRFProtect
 from engine.admin.blueprint import bp, limiter
 from engine.i18n import catalog_directory
 
-SCREENS = ("menu", "login", "dashboard", "staff", "stock", "stock_counts", "stock_purchasing")  # modules of this package that add routes to bp
+# modules of this package that add routes to bp (one per line: helpers add theirs)
+SCREENS = (
+    "menu", "login", "dashboard", "staff",
+    "custret_customers", "custret_returns", "custret_refunds",
+    "pickpack",
+    "stock", "stock_counts", "stock_purchasing",
+)
 TRANSLATIONS = Path(__file__).parent / "translations"
 csrf = CSRFProtect()
 login_manager = LoginManager()
@@ -57,6 +63,10 @@ def init_app(app: Flask) -> None:
     storage = app.config.get("RATELIMIT_STORAGE_URI") or app.config.get("REDIS_URL") or "memory://"
     app.config.setdefault("RATELIMIT_STORAGE_URI", storage)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "hookshop-admin")
+    # Redis down: logins still work, counted in this process's memory until it is back
+    app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
+    app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     limiter.init_app(app)
     for name in SCREENS:
         importlib.import_module(f"engine.admin.{name}")

@@ -92,3 +92,11 @@ def require(permission: str):
         return checked
 
     return decorate
+
+
+def matrix_markdown() -> str:
+    """The matrix as the Markdown table docs/admin.md prints (a test keeps the two the same)."""
+    rows = ["| permission | " + " | ".join(ROLES) + " |", "|---|" + "---|" * len(ROLES)]
+    for permission in PERMISSIONS:
+        rows.append(f"| `{permission}` | " + " | ".join("✔" if allowed(r, permission) else "" for r in ROLES) + " |")
+    return "\n".join(rows) + "\n"

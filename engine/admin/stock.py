@@ -37,7 +37,7 @@ MOVEMENTS = 25
 SERIALS_SHOWN = 100
 
 REASON_LABELS = {"count_correction": _l("Count correction"), "damage": _l("Damage"), "loss": _l("Loss"),
-                 "found": _l("Found")}
+                 "found": _l("Found units")}
 SERIAL_LABELS = {"in_stock": _l("In stock"), "reserved": _l("Reserved"), "picked": _l("Picked"),
                  "shipped": _l("Shipped"), "returned": _l("Returned"), "quarantined": _l("Quarantined"),
                  "scrapped": _l("Scrapped")}

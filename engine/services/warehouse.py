@@ -236,30 +236,45 @@ def _pack_problem(scan: str, order: Order, products: dict[int, Product]) -> list
     return unit_problem(scan, unit, order)
 
 
+def _pack_verdict(order: Order, scans: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """How ``scans`` compare with the units picked for ``order``: the per-scan errors (by index) and what is
+    still missing (serials, ``SKU xN``). Reads only."""
+    products = _products(order)
+    expected_serials = {serial: line for line in order.lines for serial in line.serials}
+    seen_serials: set[str] = set()
+    counted: Counter = Counter()
+    errors: dict[str, list[str]] = {}
+    for index, scan in enumerate(scans):
+        if scan in expected_serials:
+            if scan in seen_serials:
+                errors[str(index)] = scan_error(scan, "scanned_twice", "scanned twice")
+            seen_serials.add(scan)
+            continue
+        line = _unit_line(order, products, scan, lambda ln: ln.picked_quantity - counted[ln.id])
+        if line is None:
+            errors[str(index)] = _pack_problem(scan, order, products)
+            continue
+        counted[line.id] += 1
+    missing = [s for s in expected_serials if s not in seen_serials]
+    missing += [f"{line.sku} x{line.picked_quantity - counted[line.id]}" for line in order.lines
+                if not products[line.product_id].track_serials and counted[line.id] < line.picked_quantity]
+    return errors, missing
+
+
+def check_pack(order_id: int, scans: list[str]) -> tuple[dict[str, list[str]], list[str]]:
+    """The pack verification of ``pack_order`` without packing (a screen verifying scan by scan): the
+    per-scan errors by index and the units still missing. An order that cannot be packed now is a 409."""
+    order = order_service.get_order(order_id)
+    tx.check(order.status, "pack", order.held_from, order.fulfilment)
+    return _pack_verdict(order, scans)
+
+
 def pack_order(order_id: int, scans: list[str]) -> Order:
     """Verify every picked unit again: the scans must match the picked units exactly."""
     with transaction():
         order = order_service.get_order(order_id, lock=True)
         tx.check(order.status, "pack", order.held_from, order.fulfilment)
-        products = _products(order)
-        expected_serials = {serial: line for line in order.lines for serial in line.serials}
-        seen_serials: set[str] = set()
-        counted: Counter = Counter()
-        errors: dict[str, list[str]] = {}
-        for index, scan in enumerate(scans):
-            if scan in expected_serials:
-                if scan in seen_serials:
-                    errors[str(index)] = scan_error(scan, "scanned_twice", "scanned twice")
-                seen_serials.add(scan)
-                continue
-            line = _unit_line(order, products, scan, lambda ln: ln.picked_quantity - counted[ln.id])
-            if line is None:
-                errors[str(index)] = _pack_problem(scan, order, products)
-                continue
-            counted[line.id] += 1
-        missing = [s for s in expected_serials if s not in seen_serials]
-        missing += [f"{line.sku} x{line.picked_quantity - counted[line.id]}" for line in order.lines
-                    if not products[line.product_id].track_serials and counted[line.id] < line.picked_quantity]
+        errors, missing = _pack_verdict(order, scans)
         if errors or missing:
             field_errors: dict = {}
             if errors:

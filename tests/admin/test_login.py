@@ -194,3 +194,36 @@ def test_security_headers_on_admin_pages(app):
     assert "default-src 'self'" in resp.headers["Content-Security-Policy"]
     assert resp.headers["X-Frame-Options"] == "DENY" and resp.headers["Cache-Control"] == "no-store"
     assert client.get("/admin/static/htmx.min.js").status_code == 200
+
+
+@pytest.fixture
+def redis_url():
+    import os
+
+    import redis
+    from conftest import service_missing
+
+    url = os.environ.get("HOOKSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        service_missing(f"Redis is not reachable at {url}")
+    return url
+
+
+@pytest.mark.parametrize("database", ["sqlite"])
+def test_with_redis_the_login_counters_are_shared_by_every_process(database, tmp_path, request, redis_url):
+    import uuid
+
+    from conftest import make_app
+
+    prefix = f"hookshop-admin-{uuid.uuid4().hex}"  # this test's own counters in the shared Redis
+    first = make_app(database, tmp_path, request, REDIS_URL=redis_url, RATELIMIT_KEY_PREFIX=prefix)
+    email = make_staff(first, "warehouse")
+    second = make_app(database, tmp_path, request, REDIS_URL=redis_url, RATELIMIT_KEY_PREFIX=prefix)
+    codes = [_post_login((first if n % 2 else second).test_client(), email, f"guess {n}").status_code
+             for n in range(6)]
+    assert codes == [401] * 5 + [429]  # two apps, one count
+    import redis
+
+    assert redis.Redis.from_url(redis_url).keys(f"LIMITS:LIMITER/{prefix}/*"), "the counters are in Redis"

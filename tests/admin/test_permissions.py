@@ -96,3 +96,10 @@ def test_order_buttons_come_from_the_transition_table_and_the_role():
     assert permissions.order_actions("accounting", actions) == []
     assert permissions.order_actions("owner", actions) == actions
     assert set(permissions.ORDER_ACTIONS) >= set(allowed_actions("placed")) | set(allowed_actions("shipped"))
+
+
+def test_docs_print_the_matrix_as_the_code_has_it():
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "admin.md").read_text(encoding="utf-8")
+    assert permissions.matrix_markdown() in docs, "paste permissions.matrix_markdown() into docs/admin.md"

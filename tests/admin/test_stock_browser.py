@@ -34,11 +34,11 @@ def test_a_warehouse_user_receives_scanned_serials_and_sees_the_levels(app, api,
 
     scan = page.get_by_label("Scan")
     feedback = page.locator("#scan-feedback")
-    for n, serial in enumerate(("Z5-0001", "Z5-0002", "Z5-0003"), 1):  # scan, see it added, scan the next
+    for serial in ("Z5-0001", "Z5-0002", "Z5-0003"):  # typed quickly: each Enter is queued, none lost
         scan.type(serial)
         scan.press("Enter")
-        expect(feedback).to_have_text(re.compile(rf"{serial} added \({n} on the list\)"))
-        expect(feedback).to_have_class(re.compile("ok"))
+    expect(feedback).to_have_text(re.compile(r"Z5-0003 added \(3 on the list\)"))
+    expect(feedback).to_have_class(re.compile("ok"))
     expect(page.locator("#serials-0")).to_have_value("Z5-0001\nZ5-0002\nZ5-0003")
     scan.type("Z5-0002")
     scan.press("Enter")

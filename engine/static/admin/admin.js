@@ -16,13 +16,20 @@
   });
   // scan inputs: keep the focus there, queue scans that arrive while one is being sent (never lose one)
   var queue = [];
+  // the code travels in the request's parameters, not through the input: the scanner may already be typing
+  // the next code into it while this one is on its way
   function sendNext(form) {
     if (form.dataset.busy === "1" || !queue.length) { return; }
-    var input = form.querySelector("input[name=code]");
     form.dataset.busy = "1";
-    input.value = queue.shift();
+    form.scanCode = queue.shift();
     htmx.trigger(form, "scan");
   }
+  document.addEventListener("htmx:configRequest", function (e) {
+    var form = e.detail.elt;
+    if (form && form.matches && form.matches("form[data-scan]") && form.scanCode !== undefined) {
+      e.detail.parameters.code = form.scanCode;
+    }
+  });
   document.addEventListener("keydown", function (e) {
     var input = e.target;
     if (e.key !== "Enter" || !input.matches || !input.matches("form[data-scan] input[name=code]")) { return; }
@@ -37,8 +44,9 @@
     var form = e.detail.elt && e.detail.elt.closest ? e.detail.elt.closest("form[data-scan]") : null;
     if (!form) { return; }
     form.dataset.busy = "0";
+    form.scanCode = undefined;
     var input = form.querySelector("input[name=code]");
-    if (input) { input.value = ""; input.focus(); }
+    if (input) { input.focus(); }  // not emptied: it may hold the start of the next scan
     var feedback = document.querySelector(".scan-feedback");
     var ok = feedback && feedback.classList.contains("ok");
     document.body.classList.remove("scan-flash-ok", "scan-flash-error");
