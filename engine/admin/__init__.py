@@ -24,6 +24,7 @@ SCREENS = (
     "menu", "login", "dashboard", "staff",
     "custret_customers", "custret_returns", "custret_refunds",
     "pickpack",
+    "stock", "stock_counts", "stock_purchasing",
     "plugin_screens", "plugins_screen",
 )
 TRANSLATIONS = Path(__file__).parent / "translations"
