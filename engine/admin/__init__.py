@@ -19,7 +19,7 @@ from flask_wtf.csrf import CSRFProtect
 from engine.admin.blueprint import bp, limiter
 from engine.i18n import catalog_directory
 
-SCREENS = ("menu", "login", "dashboard", "staff")  # modules of this package that add routes to bp
+SCREENS = ("menu", "login", "dashboard", "staff", "orders")  # modules of this package that add routes to bp
 TRANSLATIONS = Path(__file__).parent / "translations"
 csrf = CSRFProtect()
 login_manager = LoginManager()
