@@ -69,7 +69,10 @@ def _day(value: str | None, field: str, errors: list[str]) -> datetime | None:
     except ValueError:
         errors.append(_("%(field)s is not a date (YYYY-MM-DD).", field=field))
         return None
-    return datetime.combine(day, time.min, tzinfo=get_timezone())
+    zone = get_timezone()
+    start = datetime.combine(day, time.min)
+    # pytz zones (Flask-Babel's) place a naive time with localize (tzinfo= would take the zone's first offset)
+    return zone.localize(start) if hasattr(zone, "localize") else start.replace(tzinfo=zone)
 
 
 def list_filters() -> tuple[dict, list[str]]:

@@ -606,7 +606,7 @@ def search_ids(term: str) -> tuple[set[int], list[int]]:
     the order holds or held, a shipment's tracking number (order ids: a few), or an e-mail (the customer
     profile with that e-mail: its orders are listed through ``orders (customer_id, id)``, however many).
     Each is one indexed look-up: orders' primary key, serial_units.serial then serial_events by unit,
-    shipments.tracking_number, customers.email."""
+    shipments.tracking_number, customers.email (a merged profile's e-mail leads to its survivor)."""
     from engine.models import SerialEvent, SerialUnit, Shipment
     from engine.models.orders import ORDER_NUMBER_OFFSET
 
@@ -615,7 +615,14 @@ def search_ids(term: str) -> tuple[set[int], list[int]]:
     if not term or len(term) > 254:
         return found, []
     if "@" in term:
-        return found, list(db.session.execute(select(Customer.id).where(Customer.email == term.lower())).scalars())
+        profile = db.session.execute(select(Customer.id, Customer.merged_into_id).where(
+            Customer.email == term.lower())).one_or_none()
+        for _ in range(10):  # a profile merged into another: its orders are the survivor's (a chain of merges)
+            if profile is None or profile.merged_into_id is None:
+                break
+            profile = db.session.execute(select(Customer.id, Customer.merged_into_id).where(
+                Customer.id == profile.merged_into_id)).one_or_none()
+        return found, [profile.id] if profile is not None else []
     number = term.lstrip("#")
     if number.isdigit() and int(number) > ORDER_NUMBER_OFFSET:
         found.update(db.session.execute(select(Order.id).where(
@@ -637,16 +644,18 @@ def id_range(created_from=None, created_to=None) -> tuple[int | None, int | None
     a bisection on the primary key finds the bounds in about 20 point look-ups at a million orders, and the
     list walks that part of the key only (no index on created_at needed). Widened by ``ID_CLOCK_SLACK``;
     the exact times stay a condition of the list."""
-    low = _first_id_from(created_from - ID_CLOCK_SLACK) if created_from else None
-    high = _first_id_from(created_to + ID_CLOCK_SLACK) if created_to else None
+    # two scalar subqueries: SQLite reads min() or max() from the index only when each is alone
+    lowest, highest = db.session.execute(select(select(func.min(Order.id)).scalar_subquery(),
+                                                select(func.max(Order.id)).scalar_subquery())).one()
+    if lowest is None:
+        return None, None
+    low = _first_id_from(created_from - ID_CLOCK_SLACK, lowest, highest) if created_from else None
+    high = _first_id_from(created_to + ID_CLOCK_SLACK, lowest, highest) if created_to else None
     return low, high
 
 
-def _first_id_from(moment) -> int:
+def _first_id_from(moment, lowest: int, highest: int) -> int:
     """The smallest id whose order was created at ``moment`` or later (one past the last id when none)."""
-    lowest, highest = db.session.execute(select(func.min(Order.id), func.max(Order.id))).one()
-    if lowest is None:
-        return 1
     lo, hi = lowest, highest + 1
 
     def from_here(position: int) -> bool:  # the first order at or after ``position`` is at ``moment`` or later

@@ -135,6 +135,16 @@ def test_search_by_number_email_serial_and_tracking_number(app, shop, staff_clie
     assert shown(client.get(f"/admin/orders?q={tracking}&status=placed")) == []
 
 
+def test_the_email_of_a_merged_profile_finds_the_survivors_orders(app, shop, staff_client):
+    kept = place(shop, [("MUG", 1)], email="ann@example.com")
+    duplicate = place(shop, [("MUG", 1)], email="ann.work@example.com")
+    merged = shop.post(f"/customers/{kept['customer']['id']}/merge", {"from": [duplicate["customer"]["id"]]})
+    assert merged.status_code == 200, merged.get_json()
+    client = staff_client("customer_service")
+    assert shown(client.get("/admin/orders?q=ann.work@example.com")) == [duplicate["id"], kept["id"]]
+    assert shown(client.get("/admin/orders?q=ann@example.com")) == [duplicate["id"], kept["id"]]
+
+
 def test_keyset_pages_cover_every_order_once(app, staff_client):
     ids, _ = insert_orders(app, [Spec(status="paid" if n % 3 else "placed", flags=["vip"] if n % 2 else [])
                                  for n in range(120)])
