@@ -22,6 +22,7 @@ from engine.i18n import catalog_directory
 # modules of this package that add routes to bp (one per line: helpers add theirs)
 SCREENS = (
     "menu", "login", "dashboard", "staff",
+    "orders",
     "custret_customers", "custret_returns", "custret_refunds",
     "pickpack",
     "stock", "stock_counts", "stock_purchasing",
