@@ -32,8 +32,8 @@ LIST_FLAGS = (flag_rules.VIP, flag_rules.GIFT, flag_rules.REPEAT, flag_rules.REP
               flag_rules.REVIEW_TOTALS, flag_rules.NO_EMAIL)
 BADGES = (flag_rules.VIP, flag_rules.GIFT, flag_rules.REPEAT, flag_rules.REPLACEMENT)
 # the actions done on another screen (the scanner screens and shipping): shown as links there
-SCREENS = {"pick": ("admin_ui.pick", "/admin/pick/{}"), "pack": ("admin_ui.pack", "/admin/pack/{}"),
-           "ship": ("admin_ui.ship", "/admin/ship/{}")}
+SCREENS = {"pick": ("admin_ui.pick_order", "/admin/pick/{}"), "pack": ("admin_ui.pack_order", "/admin/pack/{}"),
+           "ship": ("admin_ui.ship_order", "/admin/ship/{}")}
 # the actions this screen posts, each to /admin/orders/<id>/<action> with the action's own permission
 POSTED = ("pay", "hold", "release", "confirm", "deliver", "complete", "cancel")
 DONE = {"pay": _l("Payment recorded."), "hold": _l("Order put on hold."), "release": _l("Order released."),

@@ -25,7 +25,7 @@ def test_orders_appear_and_change_live_in_two_browsers(app, api, browser, served
     one = browser.new_context(viewport={"width": 1280, "height": 900})
     lister = one.new_page()
     browser_login(lister, served, owner)
-    lister.get_by_role("link", name="Orders").click()
+    lister.get_by_role("link", name="Orders", exact=True).click()
     lister.wait_for_url(re.compile(r"/admin/orders$"))
     assert lister.get_by_role("heading", name="Orders").is_visible()
     lister.evaluate("window.notReloaded = true")
