@@ -84,7 +84,10 @@ def create_app(config: dict | None = None) -> Flask:
     from engine import admin
 
     admin.init_babel(app)  # before the plugins: a plugin's messages use Flask-Babel too
-    pm, infos = plugins.discover(disabled=settings.get("PLUGINS_DISABLED") or (), extra_plugins=extra_plugins)
+    pm, infos = plugins.discover(disabled=settings.get("PLUGINS_DISABLED") or (), extra_plugins=extra_plugins,
+                                 allowed=settings.get("PLUGINS_ALLOWED"))
+    if settings.get("TRACE_PLUGINS"):
+        plugins.trace(pm)
     registry = plugins.Registry(pm=pm, infos=infos)
     app.extensions["hookshop"] = registry
     with app.app_context():  # contract hooks may read current_app (a plugin's own settings)

@@ -32,6 +32,11 @@ DEFAULTS: dict = {
     "DELIVERY_DRAIN_TIMEOUT": 30.0,
     # plugins (entry-point names) that must not be loaded
     "PLUGINS_DISABLED": [],
+    # when set, only these plugins (entry-point names) are loaded, the others are listed as off (an
+    # allow-list: a package installed by accident stays out); the core's own are always loaded
+    "PLUGINS_ALLOWED": None,
+    # log every hook call (logger hookshop.plugins.trace): its name, the plugins that ran and the time taken
+    "TRACE_PLUGINS": False,
     # coupons: {"CODE": {"category": "welcome", "percent_off": 10}} (or "amount_off" in minor units)
     "COUPONS": {"WELCOME10": {"category": "welcome", "percent_off": 10}},
     # a customer whose total spent reaches this (minor units) is flagged vip
@@ -83,9 +88,11 @@ DEFAULTS: dict = {
     "WAREHOUSE_EMAIL": None,
 }
 
-_LIST_KEYS = {"PLUGINS_DISABLED", "JOB_QUEUES"}
+_LIST_KEYS = {"PLUGINS_DISABLED", "PLUGINS_ALLOWED", "JOB_QUEUES"}
 _INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS", "VIP_ORDERS"}
+_BOOL_KEYS = {"TRACE_PLUGINS", "COOKIE_SECURE"}
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
 _FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG"}
 
 
@@ -98,6 +105,10 @@ def _coerce(key: str, value):
         return int(value)
     if key in _FLOAT_KEYS:
         return float(value)
+    if key in _BOOL_KEYS:
+        if value.strip().lower() not in _TRUE + _FALSE:
+            raise ValueError(f"HOOKSHOP_{key} must be 1/true/yes/on or 0/false/no/off, not {value!r}")
+        return value.strip().lower() in _TRUE
     if key in _JSON_KEYS:
         return json.loads(value)
     if value.lower() in ("true", "false"):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import traceback
 from datetime import datetime, timedelta
 
@@ -46,7 +47,7 @@ from engine.models import (
     Return,
     Shipment,
 )
-from engine.plugins import registry
+from engine.plugins import log_hook_call, registry
 
 log = logging.getLogger("hookshop.jobs")
 LEASE = timedelta(minutes=5)
@@ -233,15 +234,22 @@ def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | No
     errors = []
     # pluggy's own call order: last registered first
     todo = [impl for impl in reversed(impls) if impl.plugin_name not in done]
+    tracing = bool(current_app.config.get("TRACE_PLUGINS"))
     for index, impl in enumerate(todo):
+        started = time.perf_counter()
         try:
             impl.function(**{name: args.get(name) for name in impl.argnames})
         except Exception as exc:
+            if tracing:
+                log_hook_call(hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, exc,
+                                      event_id)
             db.session.rollback()
             log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, redact_text(exc))
             # last_error is shown by `hookshop outbox`: masked like a log line
             errors.append(redact_text(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}"))
             continue
+        if tracing:
+            log_hook_call(hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, None, event_id)
         done = [*done, impl.plugin_name]
         values = {"done_plugins": done}
         if index == len(todo) - 1 and not errors:  # the last one: the event is done in the same commit

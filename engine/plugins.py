@@ -3,12 +3,15 @@
 Discovery happens once per app (never per request). A plugin implementing a
 hook name the engine does not know fails start-up with a message naming the
 plugin. ``HOOKSHOP_PLUGINS_DISABLED`` (comma separated names) keeps plugins
-out; a plugin whose ``plugin_setup`` returns a reason is disabled too.
+out; ``HOOKSHOP_PLUGINS_ALLOWED``, when set, loads only the plugins it names (the core's own always);
+a plugin whose ``plugin_setup`` returns a reason is disabled too. ``HOOKSHOP_TRACE_PLUGINS=1`` logs every
+hook call with the plugins that ran and its time (``trace``).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
@@ -59,11 +62,21 @@ def _register_checked(pm: pluggy.PluginManager, plugin, name: str) -> None:
         raise PluginError(f"plugin {name!r} implements unknown hooks: {', '.join(unknown)}")
 
 
-def discover(disabled=(), extra_plugins=()) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
+def _kept_out(name: str, disabled, allowed) -> str | None:
+    """Why a plugin is not loaded (the disabled list wins over the allow-list), or None."""
+    if name in disabled:
+        return "disabled by HOOKSHOP_PLUGINS_DISABLED"
+    if allowed is not None and name not in allowed:
+        return "not in HOOKSHOP_PLUGINS_ALLOWED"
+    return None
+
+
+def discover(disabled=(), extra_plugins=(), allowed=None) -> tuple[pluggy.PluginManager, list[PluginInfo]]:
     """Build the manager: the core's own plugins, the entry points, then ``extra_plugins``.
 
     ``extra_plugins`` is a list of ``(name, object)`` registered as if they had
-    an entry point (tests and embedding use it).
+    an entry point (tests and embedding use it). ``allowed`` (None: all): the
+    only plugins to load.
     """
     import importlib
 
@@ -77,9 +90,9 @@ def discover(disabled=(), extra_plugins=()) -> tuple[pluggy.PluginManager, list[
         infos.append(PluginInfo(name, module_name, True, core=True, hooks=_hooks_of(pm, module), plugin=module))
     for ep in sorted(entry_points(group=GROUP), key=lambda e: e.name):
         version = ep.dist.version if ep.dist else None
-        if ep.name in disabled:
-            infos.append(PluginInfo(ep.name, ep.value, False, reason="disabled by HOOKSHOP_PLUGINS_DISABLED",
-                                    version=version))
+        reason = _kept_out(ep.name, disabled, allowed)
+        if reason:
+            infos.append(PluginInfo(ep.name, ep.value, False, reason=reason, version=version))
             continue
         try:
             plugin = ep.load()
@@ -88,13 +101,46 @@ def discover(disabled=(), extra_plugins=()) -> tuple[pluggy.PluginManager, list[
         _register_checked(pm, plugin, ep.name)
         infos.append(PluginInfo(ep.name, ep.value, True, hooks=_hooks_of(pm, plugin), version=version, plugin=plugin))
     for name, plugin in extra_plugins:
-        if name in disabled:
-            infos.append(PluginInfo(name, repr(plugin), False, reason="disabled by HOOKSHOP_PLUGINS_DISABLED"))
+        reason = _kept_out(name, disabled, allowed)
+        if reason:
+            infos.append(PluginInfo(name, repr(plugin), False, reason=reason))
             continue
         _register_checked(pm, plugin, name)
         infos.append(PluginInfo(name, getattr(plugin, "__name__", type(plugin).__name__), True,
                                 hooks=_hooks_of(pm, plugin), plugin=plugin))
     return pm, infos
+
+
+TRACE = logging.getLogger("hookshop.plugins.trace")
+
+
+def log_hook_call(hook: str, plugins: list[str], elapsed_ms: float, exception: BaseException | None = None,
+                  event_id: int | None = None) -> None:
+    """One line of the hook trace: the hook, the plugins that ran, the time, whether it raised (never the
+    arguments: they hold customers' data)."""
+    where = f" #{event_id}" if event_id is not None else ""
+    TRACE.info("hook %s%s: %s in %.2f ms%s", hook, where, ", ".join(plugins) or "no plugin", elapsed_ms,
+               f" (raised {type(exception).__name__})" if exception is not None else "",
+               extra={"hook": hook, "plugins": list(plugins), "duration_ms": round(elapsed_ms, 3),
+                      "raised": exception is not None, "event_id": event_id})
+
+
+def trace(pm: pluggy.PluginManager):
+    """Log every call through ``pm.hook`` (contract hooks; stage hooks are delivered one plugin at a time by
+    engine/jobs.py, which logs each the same way). Returns the undo function."""
+    import time
+
+    started: dict[int, list[float]] = {}
+
+    def before(hook_name, hook_impls, kwargs):
+        started.setdefault(threading.get_ident(), []).append(time.perf_counter())
+
+    def after(outcome, hook_name, hook_impls, kwargs):
+        stack = started.get(threading.get_ident()) or [time.perf_counter()]
+        log_hook_call(hook_name, [impl.plugin_name for impl in hook_impls],
+                      (time.perf_counter() - stack.pop()) * 1000, outcome.exception)
+
+    return pm.add_hookcall_monitoring(before, after)
 
 
 def setup(pm: pluggy.PluginManager, infos: list[PluginInfo], app) -> None:
