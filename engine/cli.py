@@ -119,19 +119,31 @@ def _progress(items, label):
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int, help="worker threads of the WSGI server")
 @click.option("--demo", is_flag=True, help="load demo data first (once)")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="server processes sharing the port; the first process supervises them (restarts one that "
+                   "dies, stops them all on SIGTERM)")
+@click.option("--listen-fd", type=int, hidden=True, help="(internal) serve this inherited listening socket")
 @with_appcontext
-def serve_command(host, port, threads, demo):
+def serve_command(host, port, threads, demo, workers, listen_fd):
     """Run the engine (API, its docs and the admin) on waitress, a production WSGI server."""
     import waitress
 
     from engine import jobs
 
     app = current_app._get_current_object()
-    _upgrade_schema()
-    if demo:
-        from engine.demo import load_demo
+    if listen_fd is None:  # a worker process of `--workers N` leaves the schema and the demo to its parent
+        _upgrade_schema()
+        if demo:
+            from engine.demo import load_demo
 
-        click.echo(load_demo(progress=_progress))
+            click.echo(load_demo(progress=_progress))
+    if workers > 1:
+        from engine.serve_processes import supervise
+
+        click.echo(f"hookshop on http://{host}:{port}  ({workers} processes; admin: http://{host}:{port}/admin/, "
+                   f"API docs: http://{host}:{port}/api/docs, database: {_db_name()}, stage hooks: "
+                   f"{_jobs_mode(app)})")
+        raise SystemExit(supervise(host, port, threads, workers))
     if not app.config.get("REDIS_URL"):
         jobs.sweep(app)  # embedded mode: retries of failed stage hooks run in this process
     # SIGTERM (a service manager's stop) ends like Ctrl-C: the atexit drain lets the delivery thread finish
@@ -140,6 +152,12 @@ def serve_command(host, port, threads, demo):
     for info in app.extensions["hookshop"].infos:
         if not info.enabled:
             click.echo(f"plugin {info.name} is off: {info.reason}", err=True)
+    if listen_fd is not None:
+        import socket
+
+        sock = socket.socket(fileno=listen_fd)
+        waitress.serve(app, sockets=[sock], _quiet=True, **waitress_options(app, threads))
+        return
     click.echo(f"hookshop on http://{host}:{port}  (admin: http://{host}:{port}/admin/, API docs: "
                f"http://{host}:{port}/api/docs, database: {_db_name()}, stage hooks: {_jobs_mode(app)})")
     waitress.serve(app, host=host, port=port, _quiet=True, **waitress_options(app, threads))
