@@ -103,3 +103,13 @@ def test_docs_print_the_matrix_as_the_code_has_it():
 
     docs = (Path(__file__).resolve().parents[2] / "docs" / "admin.md").read_text(encoding="utf-8")
     assert permissions.matrix_markdown() in docs, "paste permissions.matrix_markdown() into docs/admin.md"
+
+
+def test_the_menu_marks_the_screen_a_page_belongs_to(app):
+    make_staff(app, "owner")
+    client = log_in(app, "owner@shop.example")
+    page = client.get("/admin/orders/999999").get_data(as_text=True)  # a page under Orders (here its 404)
+    assert '<a href="/admin/orders" aria-current="page">' in page
+    assert '<a href="/admin/" aria-current="page">' not in page
+    home = client.get("/admin/").get_data(as_text=True)
+    assert '<a href="/admin/" aria-current="page">' in home
