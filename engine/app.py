@@ -76,6 +76,11 @@ def create_app(config: dict | None = None) -> Flask:
         options.setdefault("max_overflow", 30)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
     app.json.sort_keys = False
+    proxies = int(settings.get("PROXY_COUNT") or 0)
+    if proxies > 0:  # behind a reverse proxy: the client's address and scheme are in its headers
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     db.init_app(app)
     with app.app_context():

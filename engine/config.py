@@ -59,6 +59,9 @@ DEFAULTS: dict = {
     # the admin's session cookie is Secure (sent over HTTPS only; browsers also send it to http://127.0.0.1
     # and http://localhost); set to false only behind a plain-HTTP proxy you trust
     "COOKIE_SECURE": True,
+    # reverse proxies in front of hookshop that set X-Forwarded-For/-Proto (werkzeug's ProxyFix trusts this
+    # many hops): the client's address (login throttling, logs) and scheme come from them; 0: none
+    "PROXY_COUNT": 0,
     # failed admin logins allowed (Flask-Limiter notation) per address and e-mail, and per address
     "ADMIN_LOGIN_LIMIT": "5 per minute",
     "ADMIN_LOGIN_LIMIT_PER_ADDRESS": "30 per minute",
@@ -89,7 +92,7 @@ DEFAULTS: dict = {
 }
 
 _LIST_KEYS = {"PLUGINS_DISABLED", "PLUGINS_ALLOWED", "JOB_QUEUES"}
-_INT_KEYS = {"VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
+_INT_KEYS = {"PROXY_COUNT", "VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_HOURS", "MAX_CONTENT_LENGTH", "JSON_MAX_DEPTH"}
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS", "VIP_ORDERS"}
 _BOOL_KEYS = {"TRACE_PLUGINS", "COOKIE_SECURE"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")

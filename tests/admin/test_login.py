@@ -226,3 +226,21 @@ def test_with_redis_the_login_counters_are_shared_by_every_process(database, tmp
     import redis
 
     assert redis.Redis.from_url(redis_url).keys(f"LIMITS:LIMITER/*{email}*"), "the counters are in Redis"
+
+
+@pytest.mark.parametrize("database", ["sqlite"])
+def test_behind_a_proxy_logins_are_counted_per_client_address(database, tmp_path, request):
+    from conftest import make_app
+
+    app = make_app(database, tmp_path, request, PROXY_COUNT=1)
+    email = make_staff(app, "warehouse")
+
+    def attempt(client_address, password):
+        client = app.test_client()
+        client.environ_base["REMOTE_ADDR"] = "10.0.0.1"  # every request comes through the same proxy
+        token = _login_form(client)
+        return client.post("/admin/login", data={"email": email, "password": password, "csrf_token": token},
+                           headers={"X-Forwarded-For": client_address}).status_code
+
+    assert [attempt("203.0.113.7", f"guess {n}") for n in range(6)] == [401] * 5 + [429]
+    assert attempt("198.51.100.2", PASSWORD) == 302  # the real user, behind the same proxy
