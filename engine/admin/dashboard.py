@@ -67,10 +67,10 @@ def _failed_jobs() -> int | None:
 @require("dashboard.view")
 def dashboard():
     """The dashboard (live)."""
-    return live.region("admin/dashboard.html", **summary())
+    return live.region("admin/dashboard.html", summary)
 
 
 @bp.route("/dashboard/live")
 @require("dashboard.view")
 def dashboard_live():
-    return live.region("admin/_dashboard_live.html", **summary())
+    return live.region("admin/_dashboard_live.html", summary)

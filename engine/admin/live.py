@@ -24,9 +24,11 @@ def change_token() -> str:
     return "-".join(str(v or 0) for v in row)
 
 
-def region(template: str, **context):
-    """Render a live region, or 204 when the poll's ``since`` token is still current."""
+def region(template: str, build, **context):
+    """Render a live region, or 204 when the poll's ``since`` token is still current. ``build()`` returns
+    the region's context: it runs only when the region is rendered, so an unchanged poll costs the token's
+    query alone (``context``: values that cost nothing)."""
     token = change_token()
     if request.args.get("since") == token:
         return "", 204
-    return render_template(template, live_token=token, live_poll=POLL, **context)
+    return render_template(template, live_token=token, live_poll=POLL, **context, **build())

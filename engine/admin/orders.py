@@ -115,13 +115,13 @@ def list_context() -> dict:
 @require("orders.view")
 def orders_list():
     """The orders, newest first (live)."""
-    return live.region("admin/orders.html", **list_context())
+    return live.region("admin/orders.html", list_context)
 
 
 @bp.route("/orders/live")
 @require("orders.view")
 def orders_live():
-    return live.region("admin/_orders_live.html", **list_context())
+    return live.region("admin/_orders_live.html", list_context)
 
 
 # ---------------------------------------------------------------- one order

@@ -172,7 +172,7 @@ QUEUES = {
 def _queue_region(kind: str, template: str):
     """A queue page, or its live region (polled: a queue fills as orders reach the stage)."""
     title, intro, sections = QUEUES[kind]
-    return live.region(template, title=title, intro=intro, sections=sections(),
+    return live.region(template, lambda: {"sections": sections()}, title=title, intro=intro,
                        live_url=url_for(f"admin_ui.{kind}_queue_live"))
 
 

@@ -180,8 +180,8 @@ def stock_product(sku: str):
             product = catalog.get_product(sku)
         except NotFound as exc:
             abort(404, description=exc.message)
-        return live.region("admin/_stock_levels.html", product=product, levels=levels_of([product.id])[product.id],
-                           summary=stock.stock_summary(product))
+        return live.region("admin/_stock_levels.html", lambda: {
+            "levels": levels_of([product.id])[product.id], "summary": stock.stock_summary(product)}, product=product)
     return product_page(sku)
 
 

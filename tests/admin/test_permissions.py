@@ -113,3 +113,29 @@ def test_the_menu_marks_the_screen_a_page_belongs_to(app):
     assert '<a href="/admin/" aria-current="page">' not in page
     home = client.get("/admin/").get_data(as_text=True)
     assert '<a href="/admin/" aria-current="page">' in home
+
+
+def test_an_unchanged_live_poll_costs_only_the_token_query(app):
+    """The dashboard's figures are queried only when the region is drawn again, not on every poll."""
+    from sqlalchemy import event
+
+    from engine.admin.live import change_token
+
+    make_staff(app, "owner")
+    client = log_in(app, "owner@shop.example")
+    client.get("/admin/")  # the session's last-seen write is behind us
+    with app.app_context():
+        token = change_token()
+        engine = db.engine
+    statements = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert client.get("/admin/dashboard/live", query_string={"since": token}).status_code == 204
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    figures = [s for s in statements if "GROUP BY" in s.upper()]
+    assert figures == [] and len(statements) <= 3, statements
