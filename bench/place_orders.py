@@ -171,13 +171,14 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, db: Database, threads: int):
+    def __init__(self, db: Database, threads: int, processes: int = 1):
         self.port = free_port()
         self.log_path = os.path.join(db.tmp, "server.log")
         self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        workers = ["--workers", str(processes)] if processes > 1 else []
         self.proc = subprocess.Popen(
-            [*hookshop_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--threads", str(threads)],
-            env=db.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+            [*hookshop_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--threads", str(threads),
+             *workers], env=db.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         _cleanups.append(self.stop)
         deadline = time.monotonic() + 60
         while True:
@@ -196,12 +197,22 @@ class Server:
             time.sleep(0.1)
 
     def cpu_seconds(self) -> float:
-        """User + system CPU time of the server process so far (Linux /proc; 0.0 elsewhere)."""
+        """User + system CPU time so far of the server process and its worker processes (``--servers``:
+        the supervisor's children); Linux /proc, 0.0 elsewhere."""
+        total = 0
         try:
-            fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            for entry in os.listdir("/proc"):
+                if not entry.isdigit():
+                    continue
+                try:
+                    fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(entry) == self.proc.pid or int(fields[1]) == self.proc.pid:  # fields[1]: the parent
+                    total += int(fields[11]) + int(fields[12])
         except (OSError, ValueError, IndexError):
             return 0.0
+        return total / os.sysconf("SC_CLK_TCK")
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -312,7 +323,9 @@ def _now_text(pg: bool):
 
 
 def raw_place(conn, pg: bool, body: dict, api_key_id: int) -> None:
-    """One placement's writes, as raw SQL, in one transaction."""
+    """One placement's writes, as raw SQL, in one transaction: the rows ``place_order`` writes for the
+    bench's orders (the same tables, columns and values), with the values computed in SQL
+    where the engine computes them under the same locks."""
     p = "%s" if pg else "?"
     js = (lambda: "%s::jsonb") if pg else (lambda: "?")
     now = _now_text(pg)
@@ -325,18 +338,9 @@ def raw_place(conn, pg: bool, body: dict, api_key_id: int) -> None:
         products = {row[1]: row for row in cur.execute(
             f"SELECT id, sku, name, price, currency, allow_backorder FROM products WHERE sku IN ({marks})", skus)}
         subtotal = sum(products[ln["sku"]][3] * ln["quantity"] for ln in body["lines"])
-        cust = body["customer"]
-        address = json.dumps(cust["shipping_address"])
-        cur.execute(
-            f"INSERT INTO customers (email, name, phone, addresses, preferences, order_count, total_spent, currency, "
-            f"vip, created_at, updated_at) VALUES ({p}, {p}, {p}, {js()}, {js()}, 1, {p}, {p}, {p}, {p}, {p}) "
-            f"ON CONFLICT (email) DO UPDATE SET name = excluded.name, phone = excluded.phone, "
-            f"order_count = customers.order_count + 1, total_spent = customers.total_spent + excluded.total_spent, "
-            f"updated_at = excluded.updated_at RETURNING id, order_count",
-            (cust["email"], cust["name"], cust["phone"], f"[{address}]", "{}", subtotal, "EUR", False, now, now))
-        customer_id, order_count = cur.fetchone()
         ids = sorted({products[s][0] for s in skus})
         marks = ", ".join([p] * len(ids))
+        # lock order: the stock levels first, then the customer (as place_order)
         levels = list(cur.execute(
             f"SELECT id, product_id, location_id, on_hand, reserved FROM stock_levels WHERE product_id IN ({marks}) "
             f"ORDER BY id" + (" FOR UPDATE" if pg else ""), ids))
@@ -348,43 +352,80 @@ def raw_place(conn, pg: bool, body: dict, api_key_id: int) -> None:
             level = by_product[pid]
             if level[3] - level[4] < qty:
                 raise RuntimeError(f"insufficient stock for product {pid}")
+        cust = body["customer"]
+        address = json.dumps(cust["shipping_address"])
+        # the customer's statistics: orders and amount spent per currency, first and last order
+        if pg:
+            spent = ("customers.spent_by_currency || jsonb_build_object('EUR', "
+                     "coalesce((customers.spent_by_currency->>'EUR')::bigint, 0) + excluded.total_spent)")
+            counted = ("customers.orders_by_currency || jsonb_build_object('EUR', "
+                       "coalesce((customers.orders_by_currency->>'EUR')::bigint, 0) + 1)")
+        else:
+            spent = ("json_set(customers.spent_by_currency, '$.EUR', "
+                     "coalesce(json_extract(customers.spent_by_currency, '$.EUR'), 0) + excluded.total_spent)")
+            counted = ("json_set(customers.orders_by_currency, '$.EUR', "
+                       "coalesce(json_extract(customers.orders_by_currency, '$.EUR'), 0) + 1)")
+        cur.execute(
+            f"INSERT INTO customers (email, name, phone, addresses, preferences, order_count, spent_by_currency, "
+            f"total_spent, currency, vip, tax_id_checked, billing_address, orders_by_currency, first_order_at, "
+            f"last_order_at, created_at, updated_at) VALUES ({p}, {p}, {p}, {js()}, {js()}, 1, {js()}, {p}, {p}, "
+            f"{p}, {p}, {js()}, {js()}, {p}, {p}, {p}, {p}) "
+            f"ON CONFLICT (email) DO UPDATE SET name = excluded.name, phone = excluded.phone, "
+            f"order_count = customers.order_count + 1, total_spent = customers.total_spent + excluded.total_spent, "
+            f"spent_by_currency = {spent}, orders_by_currency = {counted}, "
+            f"last_order_at = excluded.last_order_at, updated_at = excluded.updated_at RETURNING id, order_count",
+            (cust["email"], cust["name"], cust["phone"], f"[{address}]", "{}", json.dumps({"EUR": subtotal}),
+             subtotal, "EUR", False, False, "null", json.dumps({"EUR": 1}), now, now, now, now))
+        customer_id, order_count = cur.fetchone()
         cur.executemany(f"UPDATE stock_levels SET reserved = reserved + {p} WHERE id = {p}",
                         [(qty, by_product[pid][0]) for pid, qty in need.items()])
         flags = ["repeat"] if order_count > 1 else []
         cur.execute(
             f"INSERT INTO orders (status, payment_status, payment_provider, channel, customer_id, email, customer_name, "
-            f"phone, shipping_address, currency, subtotal, discount_total, shipping_total, tax_total, total, paid_total, "
+            f"phone, shipping_address, billing_address, currency, subtotal, discount_total, shipping_total, tax_total, "
+            f"total, non_stock_lines, tax_lines, prices_include_tax, tax_status, presentment_totals, paid_total, "
             f"refunded_total, gift, created_at, updated_at) VALUES ('placed', 'unpaid', 'manual', 'api', {p}, {p}, "
-            f"{p}, {p}, {js()}, 'EUR', {p}, 0, 0, 0, {p}, 0, 0, {p}, {p}, {p}) RETURNING id",
-            (customer_id, cust["email"], cust["name"], cust["phone"], address, subtotal, subtotal, False, now, now))
+            f"{p}, {p}, {js()}, {js()}, 'EUR', {p}, 0, 0, 0, {p}, {js()}, {js()}, {p}, 'not_given', {js()}, 0, 0, "
+            f"{p}, {p}, {p}) RETURNING id",
+            (customer_id, cust["email"], cust["name"], cust["phone"], address, "null", subtotal, subtotal, "[]", "[]",
+             False, "null", False, now, now))
         order_id = cur.fetchone()[0]
         if flags:
             cur.executemany(f"INSERT INTO order_flags (order_id, flag, position) VALUES ({p}, {p}, {p})",
                             [(order_id, flag, position) for position, flag in enumerate(flags)])
-        reservations = []
+        lines = []
         for ln in body["lines"]:
             prod = products[ln["sku"]]
             cur.execute(
                 f"INSERT INTO order_lines (order_id, product_id, sku, name, quantity, unit_price, backordered, "
-                f"picked_quantity, returned_quantity, serials) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 0, 0, 0, {js()}) "
-                f"RETURNING id", (order_id, prod[0], prod[1], prod[2], ln["quantity"], prod[3], "[]"))
-            line_id = cur.fetchone()[0]
-            reservations.append((order_id, line_id, prod[0], by_product[prod[0]][2], ln["quantity"], "open", now))
+                f"picked_quantity, returned_quantity, gift, serials) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 0, 0, 0, "
+                f"{p}, {js()}) RETURNING id", (order_id, prod[0], prod[1], prod[2], ln["quantity"], prod[3], False, "[]"))
+            lines.append((cur.fetchone()[0], prod, ln["quantity"]))
         cur.executemany(
             f"INSERT INTO reservations (order_id, line_id, product_id, location_id, quantity, status, created_at) "
-            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})", reservations)
+            f"VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p})",
+            [(order_id, line_id, prod[0], by_product[prod[0]][2], qty, "open", now) for line_id, prod, qty in lines])
         number = 1000 + order_id
         payload = json.dumps({"total": subtotal, "currency": "EUR", "flags": flags})
         cur.execute(f"INSERT INTO order_events (order_id, kind, message, data, created_at) "
                     f"VALUES ({p}, 'order_placed', {p}, {js()}, {p})",
                     (order_id, f"order {number} placed on channel api", payload, now))
         cur.execute(f"INSERT INTO outbox_events (hook, payload, status, attempts, done_plugins, next_attempt_at, "
-                    f"created_at) VALUES ('order_placed', {js()}, 'pending', 0, {js()}, {p}, {p})",
+                    f"created_at) VALUES ('order_placed', {js()}, 'pending', 0, {js()}, {p}, {p}) RETURNING id",
                     (json.dumps({"order_id": order_id, "total": subtotal, "currency": "EUR", "flags": flags}), "[]",
                      now, now))
+        cur.fetchone()
+        # the stored answer replayed for the key: the order as the API answers it (its main fields)
+        answer = {"id": order_id, "number": str(number), "status": "placed", "payment_status": "unpaid",
+                  "channel": "api", "flags": flags, "customer": {"id": customer_id, "email": cust["email"],
+                                                                  "name": cust["name"], "phone": cust["phone"]},
+                  "lines": [{"id": line_id, "sku": prod[1], "name": prod[2], "quantity": qty, "unit_price": prod[3],
+                             "total": prod[3] * qty} for line_id, prod, qty in lines],
+                  "totals": {"currency": "EUR", "subtotal": subtotal, "total": subtotal},
+                  "shipping_address": cust["shipping_address"], "created_at": str(now)}
         cur.execute(f"INSERT INTO idempotency_records (api_key_id, key, request_hash, status_code, response_body, "
                     f"created_at) VALUES ({p}, {p}, {p}, 201, {p}, {p})",
-                    (api_key_id, uuid.uuid4().hex, "0" * 64, json.dumps({"id": order_id, "number": str(number)}), now))
+                    (api_key_id, uuid.uuid4().hex, "0" * 64, json.dumps(answer), now))
         if pg:
             conn.commit()
         else:
@@ -458,11 +499,11 @@ def check_consistency(db: Database) -> str:
 # ---------------------------------------------------------------- one database, end to end
 
 def bench(kind: str, args) -> dict:
-    print(f"\n== {kind}: {args.orders} orders, {args.threads} client threads, server threads {args.server_threads}",
-          flush=True)
+    print(f"\n== {kind}: {args.orders} orders, {args.threads} client threads, {args.servers} server "
+          f"process(es) of {args.server_threads} threads", flush=True)
     db = Database(kind, args.pg_url)
     run_cli(db, "init")
-    server = Server(db, args.server_threads)
+    server = Server(db, args.server_threads, args.servers)
     key = setup_shop(db, server.port)
     bodies = order_bodies(args.orders, args.threads)
     load_before = os.getloadavg()[0]
@@ -481,7 +522,8 @@ def bench(kind: str, args) -> dict:
         print(f"   limit: {len(limit_errors)} failed transactions, e.g. {limit_errors[0]}", file=sys.stderr)
     consistency = check_consistency(db)
     ratio = engine["per_second"] / limit["per_second"] if limit["per_second"] else 0.0
-    result = {"db": kind, "engine": engine, "limit": limit, "ratio": round(ratio, 3),
+    result = {"db": kind, "servers": args.servers, "load_average": [round(load_before, 1), round(load_after, 1)],
+              "engine": engine, "limit": limit, "ratio": round(ratio, 3),
               "engine_errors": len(engine_errors), "limit_errors": len(limit_errors)}
     row = "   {:<7} {:>8.1f} orders/s   p50 {:>7.1f} ms   p95 {:>7.1f} ms   p99 {:>7.1f} ms   ({} in {} s)"
     print(row.format("engine", engine["per_second"], engine["p50_ms"], engine["p95_ms"], engine["p99_ms"],
@@ -606,7 +648,9 @@ def main(argv=None) -> int:
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--orders", type=int, default=2000, help="orders per database (default 2000)")
     parser.add_argument("--threads", type=int, default=8, help="client threads, and threads of the raw-SQL limit")
-    parser.add_argument("--server-threads", type=int, default=8, help="waitress threads of the server")
+    parser.add_argument("--server-threads", type=int, default=8, help="waitress threads per server process")
+    parser.add_argument("--servers", type=int, default=1,
+                        help="server processes (hookshop serve --workers N; default 1)")
     parser.add_argument("--warmup", type=int, default=40, help="orders placed before measuring")
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server (a private schema is created and dropped)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
