@@ -55,6 +55,10 @@ DEFAULTS: dict = {
     "OUTBOX_RETRY_DELAYS": [10, 60, 300, 1800, 3600, 3600, 3600],
     # Idempotency-Key records are kept at least this long
     "IDEMPOTENCY_TTL_HOURS": 24,
+    # a server process trusts an API key it looked up for this many seconds without asking the database
+    # again: a key revoked by another process (`hookshop revoke-api-key`) is refused within that time;
+    # 0: look the key up on every request
+    "API_KEY_CACHE_SECONDS": 1.0,
     "SECRET_KEY": None,
     # the admin's session cookie is Secure (sent over HTTPS only; browsers also send it to http://127.0.0.1
     # and http://localhost); set to false only behind a plain-HTTP proxy you trust
@@ -96,7 +100,7 @@ _INT_KEYS = {"PROXY_COUNT", "VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_H
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS", "VIP_ORDERS"}
 _BOOL_KEYS = {"TRACE_PLUGINS", "COOKIE_SECURE"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG"}
+_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG", "API_KEY_CACHE_SECONDS"}
 
 
 def _coerce(key: str, value):

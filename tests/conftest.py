@@ -118,6 +118,9 @@ def make_app(database: str, tmp_path, request, **config):
     config.setdefault("TESTING", True)
     config.setdefault("REDIS_URL", None)
     config.setdefault("OUTBOX_RETRY_DELAYS", [0, 0, 0])
+    # every request looks its API key up (statement counts do not depend on the test's speed); the
+    # cache is tested on its own (tests/test_api_key_cache.py) and by the placement's statement count
+    config.setdefault("API_KEY_CACHE_SECONDS", 0)
     app = create_app(config)
     # every request of a test client waits for the stage hooks it fired (the delivery thread still runs them)
     app.test_client_class = DeliveringClient

@@ -152,13 +152,12 @@ def _authenticate():
     path = request.path
     if not path.startswith(API_PREFIX):
         return None
-    if request.method not in READ_METHODS:
-        g.write_token = set_write_intent(True)
+    writes = request.method not in READ_METHODS
     if SIGNED_PATHS.match(path):
-        return None
+        return _intend_write(writes)
     view = current_app.view_functions.get(request.endpoint)
     if _mark(view, request.method, "hookshop_public"):
-        return None
+        return _intend_write(writes)
     header = request.headers.get("Authorization", "")
     if not header.startswith("Bearer ") or not header[7:].strip():
         return _error(401, "unauthorized", "send your API key as 'Authorization: Bearer <key>' "
@@ -173,7 +172,18 @@ def _authenticate():
     if scope not in granted and "admin" not in granted:
         return _error(403, "forbidden", f"this API key lacks the {scope!r} scope")
     g.api_key = api_key
-    return None
+    return _intend_write(writes)
+
+
+def _intend_write(writes: bool) -> None:
+    """A request that may write starts its transactions as writes (SQLite: ``BEGIN IMMEDIATE``) from here
+    on. The key's lookup before this (when it was not cached) ran in a read transaction, ended here: the
+    write lock is taken by the view's first statement, not held through the key lookup and validation."""
+    if writes:
+        session = db.session()
+        if session.in_transaction() and session.get_bind().dialect.name == "sqlite":
+            session.commit()
+        g.write_token = set_write_intent(True)
 
 
 def _release_write_intent(_exc=None):
@@ -237,13 +247,23 @@ def require_scope(scope: str, why: str) -> None:
         raise Forbidden(f"this API key lacks the {scope!r} scope: {why}")
 
 
-def idempotent(view):
+def idempotent(view=None, *, record_last: bool = False):
     """Honour ``Idempotency-Key`` on a POST that creates something.
 
     The record is inserted first in the same transaction as the effect, so a
     concurrent twin waits on the unique key and then replays the stored first
     response. A failed request (4xx) stores nothing: it may be retried.
+
+    ``record_last`` (order placement): the transaction looks the key up first (a replay is one
+    SELECT), and writes the record once, with its answer, as its last statement (one INSERT instead
+    of an INSERT and an UPDATE). On SQLite writers run one at a time, so the lookup sees a twin that
+    committed. On PostgreSQL a concurrent twin does its work, waits on the unique key at that
+    INSERT, rolls back and replays; a twin that failed instead (e.g. the first took the last unit)
+    finds the first's record and replays it too. Only for views that call no outside service
+    inside their transaction: a twin runs the view's database work once more, never its effects.
     """
+    if view is None:
+        return functools.partial(idempotent, record_last=record_last)
 
     @functools.wraps(view)
     def wrapper(*args, **kwargs):
@@ -257,21 +277,34 @@ def idempotent(view):
         api_key_id = api_key.id
         try:
             with transaction():
-                record_id = auth.claim_idempotent(api_key_id, key, fingerprint)
+                if record_last:  # a replay after the first committed: no work done again
+                    record = auth.find_idempotent(api_key_id, key, fingerprint)
+                    if record is not None:
+                        return _replay(record)
+                record_id = None if record_last else auth.claim_idempotent(api_key_id, key, fingerprint)
                 result = view(*args, **kwargs)
                 body, status = (result if isinstance(result, tuple) else (result, 200))[:2]
-                auth.finish_idempotent(record_id, status, json.dumps(body))
+                if record_last:
+                    record_id = auth.record_idempotent(api_key_id, key, fingerprint, status, json.dumps(body))
+                else:
+                    auth.finish_idempotent(record_id, status, json.dumps(body))
                 g.idempotency_record_id = record_id
-        except IntegrityError:
+        except (IntegrityError, DomainError) as exc:
+            if isinstance(exc, DomainError) and not record_last:
+                raise
             db.session.rollback()
             record = auth.find_idempotent(api_key_id, key, fingerprint)
             if record is None:
                 raise
-            return Response(record.response_body, status=record.status_code, mimetype="application/json",
-                            headers={"Idempotent-Replayed": "true"})
+            return _replay(record)
         return body, status
 
     return wrapper
+
+
+def _replay(record) -> Response:
+    return Response(record.response_body, status=record.status_code, mimetype="application/json",
+                    headers={"Idempotent-Replayed": "true"})
 
 
 DOCS_ASSETS = "/api/docs-assets"

@@ -75,7 +75,7 @@ class Orders(MethodView):
         return body, status
 
 
-@idempotent
+@idempotent(record_last=True)
 def _place(data):
     order, created = orders.place_order(data)
     return out.order(order), 201 if created else 200

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import delete, insert, select, update
 
 from engine.db import db, transaction, utcnow
@@ -42,13 +45,47 @@ class Caller:
     scope_set: frozenset
 
 
+# How long a process trusts a key it looked up (``API_KEY_CACHE_SECONDS``, default 1 s; 0: ask the database
+# on every request): a key revoked by another process is refused within that time, by this one at once.
+KEY_CACHE_SECONDS = 1.0
+clock = time.monotonic  # the cache's clock (tests replace it)
+_cache_lock = threading.Lock()
+
+
+def _key_cache() -> dict:
+    """The app's cache of known keys: key hash -> (valid until, Caller). Unknown and revoked keys are
+    never cached (a key created a moment ago by ``hookshop create-api-key`` works at once)."""
+    return current_app.extensions.setdefault("hookshop_api_keys", {})
+
+
 def find_api_key(key: str) -> Caller | None:
-    """The caller behind a clear key, or None when it is unknown or revoked (one indexed SELECT)."""
+    """The caller behind a clear key, or None when it is unknown or revoked: one indexed SELECT, or
+    none when this process looked the key up less than ``API_KEY_CACHE_SECONDS`` ago."""
+    digest = hash_key(key)
+    ttl = float(current_app.config.get("API_KEY_CACHE_SECONDS", KEY_CACHE_SECONDS) or 0)
+    cache = _key_cache()
+    now = clock()
+    hit = cache.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     row = db.session.execute(select(ApiKey.id, ApiKey.name, ApiKey.scopes, ApiKey.revoked_at)
-                             .where(ApiKey.key_hash == hash_key(key))).first()
+                             .where(ApiKey.key_hash == digest)).first()
     if row is None or row.revoked_at is not None:
+        cache.pop(digest, None)
         return None
-    return Caller(row.id, row.name, frozenset(row.scopes.split(",")))
+    caller = Caller(row.id, row.name, frozenset(row.scopes.split(",")))
+    if ttl > 0:
+        with _cache_lock:
+            if len(cache) > 10_000:  # many keys in turn: start over rather than grow
+                cache.clear()
+            cache[digest] = (now + ttl, caller)
+    return caller
+
+
+def forget_api_keys() -> None:
+    """Drop this process's cached keys (a revocation here takes effect at once)."""
+    with _cache_lock:
+        _key_cache().clear()
 
 
 def revoke_api_key(key_id: int) -> ApiKey:
@@ -57,6 +94,7 @@ def revoke_api_key(key_id: int) -> ApiKey:
         if api_key is None:
             raise NotFound(f"no API key with id {key_id}")
         api_key.revoked_at = api_key.revoked_at or utcnow()
+    forget_api_keys()
     return api_key
 
 
@@ -98,6 +136,16 @@ def claim_idempotent(api_key_id: int, key: str, fingerprint: str) -> int:
     table = IdempotencyRecord.__table__
     return db.session.execute(insert(table).values(
         api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=0, response_body="",
+        created_at=utcnow()).returning(table.c.id)).scalar_one()
+
+
+def record_idempotent(api_key_id: int, key: str, fingerprint: str, status: int, body: str) -> int:
+    """Insert the key's record with its answer, as the last statement of the effect's transaction;
+    returns its id. A concurrent twin's insert waits on the unique (API key, key), then fails with an
+    IntegrityError: its caller rolls back and replays this answer."""
+    table = IdempotencyRecord.__table__
+    return db.session.execute(insert(table).values(
+        api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=status, response_body=body,
         created_at=utcnow()).returning(table.c.id)).scalar_one()
 
 
