@@ -14,6 +14,7 @@ from flask import current_app
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import signals
 from engine.db import as_utc, db, is_postgres, page_by_id, transaction, utcnow
@@ -372,6 +373,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
                                                                                            customer=customer)])
         db.session.add(order)
         db.session.flush()
+        set_committed_value(order, "refunds", [])  # a new order has none: its answer needs no SELECT
         coupons.record_use(applied, order)
         stock.reserve(order, allocations)
         stage(order, "order_placed", f"order {order.number} placed on channel {channel}",
