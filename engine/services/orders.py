@@ -12,8 +12,9 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import false, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy.orm import joinedload, make_transient_to_detached, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from engine import signals
@@ -155,11 +156,37 @@ def _insert_customer(customer: Customer) -> bool:
     if not is_postgres():  # SQLite: writers are serialized, the insert cannot race
         db.session.add(customer)
         return True
+    if customer.email is not None:
+        return _insert_customer_by_email(customer)
     try:
         with db.session.begin_nested():  # a savepoint: the unique e-mail conflict does not end the transaction
             db.session.add(customer)
     except IntegrityError:
         return False
+    return True
+
+
+def _insert_customer_by_email(customer: Customer) -> bool:
+    """PostgreSQL: ``INSERT ... ON CONFLICT (email) DO NOTHING RETURNING id``, one round trip instead of a
+    savepoint around the ORM's insert; the object then stands for the new row (persistent, every column
+    set, no SELECT)."""
+    now = utcnow()
+    customer.created_at = customer.updated_at = now
+    table = Customer.__table__
+    values = {}
+    for prop in Customer.__mapper__.column_attrs:
+        if prop.key == "id":
+            continue
+        if prop.key not in customer.__dict__:
+            setattr(customer, prop.key, None)
+        values[prop.columns[0].key] = customer.__dict__[prop.key]
+    new_id = db.session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["email"])
+                                .returning(table.c.id)).scalar_one_or_none()
+    if new_id is None:
+        return False
+    customer.id = new_id
+    make_transient_to_detached(customer)
+    db.session.add(customer)
     return True
 
 
