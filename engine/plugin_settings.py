@@ -78,6 +78,11 @@ class Secret(Text):
 
     label = "secret"
 
+    def parse(self, value):
+        if isinstance(value, dict | list | bool):
+            raise ma.ValidationError("a text value")
+        return str(value)  # as given: a password may end in a space
+
     def show(self, value) -> str:
         return MASK
 
@@ -117,12 +122,13 @@ class Integer(_Kind):
         return f" of at most {self.max}" if self.max is not None else ""
 
     def parse(self, value):
+        must = f"a {'whole ' if self.label == 'int' else ''}number{self.bounds()}"
         try:
             number = self.convert(value)
         except (TypeError, ValueError):
-            raise ma.ValidationError(f"a {'whole ' if self.label == 'int' else ''}number{self.bounds()}") from None
+            raise ma.ValidationError(must) from None
         if (self.min is not None and number < self.min) or (self.max is not None and number > self.max):
-            raise ma.ValidationError(f"a number{self.bounds()}")
+            raise ma.ValidationError(must)
         return number
 
 
@@ -420,11 +426,14 @@ class PluginSettings:
 
     def markdown(self) -> str:
         """The settings as a Markdown table (docs/plugins.md has it; a test keeps the two equal)."""
+        def cell(text: str) -> str:
+            return text.replace("|", "\\|")
+
         lines = ["| setting | type | default | description |", "|---|---|---|---|"]
         for s in self.settings.values():
             default = "**required**" if s.required else (f"`{self.show_default(s)}`" if self.show_default(s)
                                                           else "unset")
-            lines.append(f"| `{self.env(s.name)}` | {s.kind.label} | {default} | {s.doc} |")
+            lines.append(f"| `{self.env(s.name)}` | {cell(s.kind.label)} | {cell(default)} | {cell(s.doc)} |")
         return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ SETTINGS = PluginSettings("CHANNEL_WEBHOOK", [
     Setting("ALLOW_PRIVATE_TARGETS", Networks(), default=[],
             doc="outbound targets on private, loopback or reserved addresses: true, or the networks allowed"),
     Setting("TIMEOUT", Number(min=0), default=DEFAULT_TIMEOUT, doc="seconds an outbound delivery may take"),
-    Setting("RETRY_DELAYS", Items(Number(min=0), spaces=True), default=[float(d) for d in DEFAULT_DELAYS],
+    Setting("RETRY_DELAYS", Items(Number(min=0), spaces=True), default=list(DEFAULT_DELAYS),
             doc="seconds between an outbound delivery's attempts (about three days in all)"),
     Setting("RETRY_JITTER", Number(min=0), default=0.2, doc="the random spread of each retry delay (0.2: ±20 %)"),
     Setting("DISABLE_AFTER_HOURS", Number(min=0), default=72.0,
