@@ -61,7 +61,7 @@ def _register_checked(pm: pluggy.PluginManager, plugin, name: str) -> None:
         pm.register(plugin, name=name)
     except pluggy.PluginValidationError as exc:
         # adding a spec checks the implementations registered before it: the culprit may be another plugin
-        culprit = pm.get_name(exc.plugin) or name if exc.plugin is not None else name
+        culprit = (pm.get_name(exc.plugin) or name) if exc.plugin is not None else name
         if pm.is_registered(plugin):
             pm.unregister(plugin)
         raise PluginError(f"plugin {culprit!r} is invalid: {exc}") from exc
