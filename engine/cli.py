@@ -236,12 +236,25 @@ def create_user_command(email, role, password_stdin, locale):
 @cli.command("plugins")
 @with_appcontext
 def plugins_command():
-    """List discovered plugins, enabled or not, and their hooks (works before init)."""
+    """List discovered plugins, enabled or not, their hooks and their settings (works before init).
+
+    Each declared setting is shown with its current value (a secret's masked) or its default; the
+    required settings that are not set are listed after them."""
     for info in current_app.extensions["hookshop"].infos:
         state = "enabled" if info.enabled else f"disabled ({info.reason})"
         origin = "core" if info.core else (info.version or "")
         click.echo(f"{info.name:<20} {state:<10} {info.module} {origin}".rstrip())
         click.echo(f"    hooks: {', '.join(info.hooks) or '-'}")
+        found = info.as_dict(current_app.config)
+        for row in found["settings"]:
+            if row["set"]:
+                shown = row["value"] + (f"  (not valid: {row['problem']})" if row["problem"] else "")
+            else:
+                shown = "(required, not set)" if row["required"] else \
+                    f"(default: {row['default']})" if row["default"] else "(unset)"
+            click.echo(f"    setting {row['name']} = {shown}")
+        if found["missing_settings"]:
+            click.echo(f"    missing: {', '.join(found['missing_settings'])}")
 
 
 @cli.command("worker")

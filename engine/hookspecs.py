@@ -32,6 +32,20 @@ def plugin_setup(app):
     """
 
 
+@hookspec(historic=True)
+def hookshop_addhooks(pluginmanager):
+    """Add the plugin's own hook specifications (as pytest's ``pytest_addhooks``): call
+    ``pluginmanager.add_hookspecs(module_or_class)`` with functions marked ``@hookspec``.
+
+    Called once for each plugin when it is registered, before any other hook. The core declares only the
+    hooks it fires; a hook that one plugin fires for others to extend it is that plugin's own. Other plugins
+    implement it with ``@hookimpl`` as any hook, and the plugin calls it through ``registry().pm.hook``. A
+    hook implementation with no specification still stops start-up, naming the plugin, once every plugin
+    is registered (the order of registration does not matter); mark it ``@hookimpl(optionalhook=True)``
+    when it should load without the plugin that declares the hook. Return value ignored.
+    """
+
+
 @hookspec
 def register_payment_providers():
     """Return a list of payment provider objects.

@@ -1,8 +1,8 @@
 """The pluggy plugin manager: entry points of the group ``hookshop.plugins``.
 
 Discovery happens once per app (never per request). A plugin implementing a
-hook name the engine does not know fails start-up with a message naming the
-plugin. ``HOOKSHOP_PLUGINS_DISABLED`` (comma separated names) keeps plugins
+hook name that neither the core nor a plugin (``hookshop_addhooks``) declares
+fails start-up with a message naming the plugin. ``HOOKSHOP_PLUGINS_DISABLED`` (comma separated names) keeps plugins
 out; ``HOOKSHOP_PLUGINS_ALLOWED``, when set, loads only the plugins it names (the core's own always);
 a plugin whose ``plugin_setup`` returns a reason is disabled too. ``HOOKSHOP_TRACE_PLUGINS=1`` logs every
 hook call with the plugins that ran and its time (``trace``).
@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from engine import hookspecs
+from engine import hookspecs, plugin_settings
 from engine.domain.privacy import redact_text
 from engine.errors import PluginError
 
@@ -39,9 +39,15 @@ class PluginInfo:
     # known); None when HOOKSHOP_PLUGINS_DISABLED kept it from being imported at all
     plugin: object = field(default=None, repr=False, compare=False)
 
-    def as_dict(self) -> dict:
-        return {"name": self.name, "module": self.module, "enabled": self.enabled, "core": self.core,
-                "reason": self.reason, "hooks": self.hooks, "version": self.version}
+    def as_dict(self, config=None) -> dict:
+        """What ``GET /plugins`` answers; with ``config`` also the declared settings (secrets masked)."""
+        found = {"name": self.name, "module": self.module, "enabled": self.enabled, "core": self.core,
+                 "reason": self.reason, "hooks": self.hooks, "version": self.version}
+        if config is not None:
+            declared = plugin_settings.of(self.plugin)
+            found["settings"] = declared.describe(config) if declared else []
+            found["missing_settings"] = declared.missing(config) if declared else []
+        return found
 
 
 def _hooks_of(pm: pluggy.PluginManager, plugin) -> list[str]:
@@ -49,17 +55,27 @@ def _hooks_of(pm: pluggy.PluginManager, plugin) -> list[str]:
 
 
 def _register_checked(pm: pluggy.PluginManager, plugin, name: str) -> None:
+    """Register ``plugin``; its ``hookshop_addhooks`` adds its own hookspecs at once (a historic hook).
+    Hooks without a spec are checked once every plugin is in (``_check_specs``)."""
     try:
         pm.register(plugin, name=name)
-        pm.check_pending()
     except pluggy.PluginValidationError as exc:
+        # adding a spec checks the implementations registered before it: the culprit may be another plugin
+        culprit = (pm.get_name(exc.plugin) or name) if exc.plugin is not None else name
         if pm.is_registered(plugin):
             pm.unregister(plugin)
-        raise PluginError(f"plugin {name!r} is invalid: {exc}") from exc
-    unknown = [hook for hook in _hooks_of(pm, plugin) if not hasattr(hookspecs, hook)]
-    if unknown:
-        pm.unregister(plugin)
-        raise PluginError(f"plugin {name!r} implements unknown hooks: {', '.join(unknown)}")
+        raise PluginError(f"plugin {culprit!r} is invalid: {exc}") from exc
+
+
+def _check_specs(pm: pluggy.PluginManager) -> None:
+    """Every hook implementation has a spec: the core's (engine/hookspecs.py) or one a plugin added.
+    ``@hookimpl(optionalhook=True)`` may wait for a spec that never comes (its plugin is not installed)."""
+    for hook_name, caller in sorted(vars(pm.hook).items()):
+        if not isinstance(caller, pluggy.HookCaller) or caller.spec is not None:
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                raise PluginError(f"plugin {impl.plugin_name!r} implements unknown hooks: {hook_name}")
 
 
 def _kept_out(name: str, disabled, allowed) -> str | None:
@@ -82,6 +98,8 @@ def discover(disabled=(), extra_plugins=(), allowed=None) -> tuple[pluggy.Plugin
 
     pm = pluggy.PluginManager("hookshop")
     pm.add_hookspecs(hookspecs)
+    # each plugin's own hookspecs, added as it registers (historic: replayed for every later plugin)
+    pm.hook.hookshop_addhooks.call_historic(kwargs={"pluginmanager": pm})
     infos: list[PluginInfo] = []
     for module_name in CORE_PLUGINS:
         module = importlib.import_module(module_name)
@@ -108,6 +126,7 @@ def discover(disabled=(), extra_plugins=(), allowed=None) -> tuple[pluggy.Plugin
         _register_checked(pm, plugin, name)
         infos.append(PluginInfo(name, getattr(plugin, "__name__", type(plugin).__name__), True,
                                 hooks=_hooks_of(pm, plugin), plugin=plugin))
+    _check_specs(pm)
     return pm, infos
 
 

@@ -82,7 +82,7 @@ def test_plugins_works_before_init_and_through_flask(instance):
     out = hookshop(env, "plugins").stdout
     names = [line.split()[0] for line in out.splitlines() if line and not line.startswith(" ")]
     assert set(BUNDLED) <= set(names)
-    blocks = dict(zip(names, [line.strip() for line in out.splitlines() if line.startswith(" ")], strict=True))
+    blocks = dict(zip(names, [line.strip() for line in out.splitlines() if line.startswith("    hooks:")], strict=True))
     assert "register_carriers" in blocks["carrier_generic"]
     assert "register_payment_providers" in blocks["payments_manual"]
     assert all(b.startswith("hooks:") for b in blocks.values())

@@ -628,6 +628,17 @@ class CustomerOut(Strict):
     preferred_delivery_service = fields.Dict(allow_none=True, metadata={"description": "{carrier, service}"})
 
 
+class PluginSettingOut(Strict):
+    name = fields.String(metadata={"description": "the environment variable (HOOKSHOP_<PREFIX>_<NAME>)"})
+    type = fields.String()
+    required = fields.Boolean()
+    doc = fields.String()
+    default = fields.String(allow_none=True)
+    set = fields.Boolean(metadata={"description": "whether the environment or the TOML file sets it"})
+    value = fields.String(allow_none=True, metadata={"description": "the current value; a secret's is ********"})
+    problem = fields.String(allow_none=True, metadata={"description": "why the value cannot be used"})
+
+
 class PluginOut(Strict):
     name = fields.String()
     module = fields.String()
@@ -636,3 +647,5 @@ class PluginOut(Strict):
     reason = fields.String(allow_none=True)
     hooks = fields.List(fields.String())
     version = fields.String(allow_none=True)
+    settings = fields.List(fields.Nested(PluginSettingOut), metadata={"description": "the settings it declares"})
+    missing_settings = fields.List(fields.String(), metadata={"description": "required settings not set"})

@@ -59,18 +59,29 @@ class ConformanceError(AssertionError):
     """A plugin does not keep a contract of docs/plugins.md."""
 
 
-def check_plugin(plugin) -> list[str]:
-    """Check every hook implementation of ``plugin``; returns the hook names it implements."""
+def check_plugin(plugin, *owners) -> list[str]:
+    """Check every hook implementation of ``plugin``; returns the hook names it implements.
+
+    The hooks are the core's and those that ``plugin`` and ``owners`` (the plugins declaring the other
+    hooks it implements) add through ``hookshop_addhooks``."""
+    import pluggy
+
+    pm = pluggy.PluginManager("hookshop")
+    pm.add_hookspecs(hookspecs)
+    for source in (plugin, *owners):
+        add = getattr(source, "hookshop_addhooks", None)
+        if add is not None and hasattr(add, "hookshop_impl"):
+            add(pluginmanager=pm)
     implemented = []
     # isroutine, not callable: a module that imports flask's current_app or request would
     # otherwise have those proxies evaluated outside an app context (RuntimeError)
     for name, func in inspect.getmembers(plugin, inspect.isroutine):
         if not hasattr(func, "hookshop_impl"):
             continue
-        spec = getattr(hookspecs, name, None)
-        if spec is None or not hasattr(spec, "hookshop_spec"):
+        caller = getattr(pm.hook, name, None)
+        if caller is None or caller.spec is None:
             raise ConformanceError(f"{name} is not a hookshop hook (see docs/plugins.md for the list)")
-        allowed = set(inspect.signature(spec).parameters)
+        allowed = set(caller.spec.argnames) | set(caller.spec.kwargnames)
         wanted = set(inspect.signature(func).parameters) - {"self"}
         extra = wanted - allowed
         if extra:

@@ -16,9 +16,10 @@ from engine import hookimpl
 from engine.db import transaction
 
 from . import journal, models, receipts  # noqa: F401  (models: the tables exist once the plugin is imported)
-from .settings import EXTENSION, SettingsError, load
+from .settings import EXTENSION, SETTINGS, SettingsError, load
 
 log = logging.getLogger("hookshop.accounting_export")
+__all__ = ["SETTINGS"]  # the settings declaration (settings.py): `hookshop plugins` and docs list it
 
 
 @hookimpl

@@ -7,12 +7,25 @@ keeps the result in ``app.extensions``); a bad value is a sentence that disables
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
+
+from engine.plugin_settings import (
+    Integer,
+    Items,
+    Mapping,
+    Number,
+    Percent,
+    PluginSettings,
+    Secret,
+    Setting,
+    SettingsError,
+    Text,
+    Url,
+)
 
 EXTENSION = "accounting_export"
 
@@ -46,10 +59,6 @@ DEFAULT_XERO_CODES: dict[str, str] = {
 
 # beancount's rule for account names (ledger and hledger accept them too)
 ACCOUNT_RE = re.compile(r"^(Assets|Liabilities|Equity|Income|Expenses)(:[A-Z0-9][A-Za-z0-9-]*)+$")
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass
@@ -115,61 +124,33 @@ def net_of(gross: int, rate: Decimal) -> int:
     return int((Decimal(gross) * 100 / (100 + rate)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-# --------------------------------------------------------------------------- parsing
+# --------------------------------------------------------------------------- the settings, declared once
+
+SETTINGS = PluginSettings("ACCOUNTING", [
+    Setting("ACCOUNTS", Mapping(), doc="accounts by role (role=account, a table or JSON; also clearing:<provider>, "
+                                       "vat:<rate>); {provider} and {rate} are filled in"),
+    Setting("TAX_RATE", Percent(), default=Decimal("19"), doc="the VAT rate (percent) in the prices"),
+    Setting("SHIPPING_TAX_RATE", Percent(), default_doc="TAX_RATE", doc="the VAT rate of shipping"),
+    Setting("TAX_RATES", Mapping(Percent()), doc="VAT rates of skus (sku or glob=percent): exact skus first, "
+                                                 "then the globs in the order given"),
+    Setting("SYNC_URL", Url(), doc="the accounting system's endpoint that receives the entries"),
+    Setting("SYNC_SECRET", Secret(), doc="the HMAC secret of the sync; without it nothing is sent"),
+    Setting("SYNC_BATCH", Integer(min=1, max=10_000), default=100, doc="entries per sync request"),
+    Setting("SYNC_RETRY_DELAYS", Items(Integer(min=0), spaces=True, non_empty=True),
+            default=[10, 60, 300, 1800, 3600, 3600, 3600], doc="seconds between a failed sync batch's attempts"),
+    Setting("SYNC_TIMEOUT", Number(), default=10.0, doc="seconds a sync request may take"),
+    Setting("SELLER", Items(separator="|"), doc="the seller's lines on receipts (name|address|VAT id, "
+                                                "separated by |)"),
+    Setting("RECEIPT_PREFIX", Text(), default="", doc="put before every receipt number"),
+    Setting("XERO_CODES", Mapping(Text()), doc="Xero account codes by account or role (the Xero CSV)"),
+    Setting("XERO_DATE_FORMAT", Text(), default="%d/%m/%Y", doc="the Xero CSV's date format (strftime)"),
+    Setting("XERO_TAX_TYPE", Text(), default="No VAT", doc="the Xero CSV's tax type"),
+])
 
 
-def _mapping(name: str, value) -> dict:
-    if value in (None, ""):
-        return {}
-    if isinstance(value, dict):
-        return {str(k): v for k, v in value.items()}
-    text = str(value).strip()
-    if text.startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name} is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name} must be a JSON object")
-        return {str(k): v for k, v in data.items()}
-    result = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, val = item.partition("=")
-        if not sep:
-            raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name}: {item!r} is not key=value")
-        result[key.strip()] = val.strip()
-    return result
-
-
-def _rate(name: str, value) -> Decimal:
-    try:
-        rate = Decimal(str(value).strip().rstrip("%"))
-    except InvalidOperation:
-        raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name}: {value!r} is not a percentage") from None
-    if not rate.is_finite() or rate < 0 or rate >= 100:
-        raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name}: {value!r} must be a percentage from 0 to below 100")
-    return Decimal(rate_key(rate))
-
-
-def _int_list(name: str, value) -> list[int]:
-    if isinstance(value, str):
-        text = value.strip()
-        value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v.strip()]
-    try:
-        items = [int(v) for v in value]
-    except (TypeError, ValueError):
-        raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name} must be a list of seconds") from None
-    if not items or any(v < 0 for v in items):
-        raise SettingsError(f"HOOKSHOP_ACCOUNTING_{name} must be a non-empty list of seconds")
-    return items
-
-
-def load(config) -> Settings:
-    """Parse the ``ACCOUNTING_*`` settings of an app config; raises SettingsError with a sentence."""
-    get = config.get
-    settings = Settings()
+def _accounts(overrides: dict) -> dict[str, str]:
     accounts = dict(DEFAULT_ACCOUNTS)
-    for role, account in _mapping("ACCOUNTS", get("ACCOUNTING_ACCOUNTS")).items():
+    for role, account in overrides.items():
         base = role.split(":", 1)[0]
         if base not in DEFAULT_ACCOUNTS or (":" in role and base not in ("clearing", "vat")):
             raise SettingsError(f"HOOKSHOP_ACCOUNTING_ACCOUNTS: unknown role {role!r}; roles: {', '.join(ROLES)}, "
@@ -185,44 +166,21 @@ def load(config) -> Settings:
             raise SettingsError(f"HOOKSHOP_ACCOUNTING_ACCOUNTS: {account!r} ({role}) is not a valid account name: "
                                 "Assets|Liabilities|Equity|Income|Expenses, then ':'-separated parts that start "
                                 "with a capital letter or a digit")
-    settings.accounts = accounts
-    if get("ACCOUNTING_TAX_RATE") not in (None, ""):
-        settings.default_rate = _rate("TAX_RATE", get("ACCOUNTING_TAX_RATE"))
-    settings.shipping_rate = settings.default_rate
-    if get("ACCOUNTING_SHIPPING_TAX_RATE") not in (None, ""):
-        settings.shipping_rate = _rate("SHIPPING_TAX_RATE", get("ACCOUNTING_SHIPPING_TAX_RATE"))
-    overrides = _mapping("TAX_RATES", get("ACCOUNTING_TAX_RATES"))
-    # exact skus first, then the globs in the order given
-    settings.rate_overrides = sorted(((p, _rate("TAX_RATES", r)) for p, r in overrides.items()),
-                                     key=lambda item: any(c in item[0] for c in "*?["))
-    settings.sync_url = (get("ACCOUNTING_SYNC_URL") or None) and str(get("ACCOUNTING_SYNC_URL"))
-    settings.sync_secret = (get("ACCOUNTING_SYNC_SECRET") or None) and str(get("ACCOUNTING_SYNC_SECRET"))
-    if settings.sync_url and not settings.sync_url.startswith(("http://", "https://")):
-        raise SettingsError("HOOKSHOP_ACCOUNTING_SYNC_URL must be an http:// or https:// URL")
-    if get("ACCOUNTING_SYNC_BATCH") not in (None, ""):
-        try:
-            settings.sync_batch = int(get("ACCOUNTING_SYNC_BATCH"))
-        except ValueError:
-            raise SettingsError("HOOKSHOP_ACCOUNTING_SYNC_BATCH must be a whole number") from None
-        if not 1 <= settings.sync_batch <= 10_000:
-            raise SettingsError("HOOKSHOP_ACCOUNTING_SYNC_BATCH must be between 1 and 10000")
-    if get("ACCOUNTING_SYNC_RETRY_DELAYS") not in (None, ""):
-        settings.sync_delays = _int_list("SYNC_RETRY_DELAYS", get("ACCOUNTING_SYNC_RETRY_DELAYS"))
-    if get("ACCOUNTING_SYNC_TIMEOUT") not in (None, ""):
-        try:
-            settings.sync_timeout = float(get("ACCOUNTING_SYNC_TIMEOUT"))
-        except ValueError:
-            raise SettingsError("HOOKSHOP_ACCOUNTING_SYNC_TIMEOUT must be a number of seconds") from None
-    seller = get("ACCOUNTING_SELLER")
-    if seller:
-        settings.seller = list(seller) if isinstance(seller, list) else [s.strip() for s in str(seller).split("|")]
-    settings.receipt_prefix = str(get("ACCOUNTING_RECEIPT_PREFIX") or "")
-    settings.xero_codes = {k: str(v) for k, v in _mapping("XERO_CODES", get("ACCOUNTING_XERO_CODES")).items()}
-    if get("ACCOUNTING_XERO_DATE_FORMAT"):
-        settings.xero_date_format = str(get("ACCOUNTING_XERO_DATE_FORMAT"))
-    if get("ACCOUNTING_XERO_TAX_TYPE"):
-        settings.xero_tax_type = str(get("ACCOUNTING_XERO_TAX_TYPE"))
-    return settings
+    return accounts
+
+
+def load(config) -> Settings:
+    """Parse the ``ACCOUNTING_*`` settings of an app config; raises SettingsError with a sentence."""
+    values = SETTINGS.load(config)
+    return Settings(
+        accounts=_accounts(values.accounts or {}), default_rate=values.tax_rate,
+        shipping_rate=values.tax_rate if values.shipping_tax_rate is None else values.shipping_tax_rate,
+        # exact skus first, then the globs in the order given
+        rate_overrides=sorted((values.tax_rates or {}).items(), key=lambda item: any(c in item[0] for c in "*?[")),
+        sync_url=values.sync_url, sync_secret=values.sync_secret, sync_batch=values.sync_batch,
+        sync_delays=list(values.sync_retry_delays), sync_timeout=values.sync_timeout,
+        seller=list(values.seller or []), receipt_prefix=values.receipt_prefix, xero_codes=values.xero_codes or {},
+        xero_date_format=values.xero_date_format, xero_tax_type=values.xero_tax_type)
 
 
 def current() -> Settings:

@@ -18,9 +18,11 @@ from engine import hookimpl
 from plugins.carrier_generic import models  # noqa: F401 - the plugin's tables (its migrations create them)
 from plugins.carrier_generic.carrier import GenericCarrier
 from plugins.carrier_generic.config import ConfigError, load
+from plugins.carrier_generic.settings import SETTINGS
 from plugins.carrier_generic.tracking import secret_key
 
 log = logging.getLogger("hookshop.carrier_generic")
+__all__ = ["SETTINGS"]  # the settings declaration (settings.py): `hookshop plugins` and docs list it
 
 
 @hookimpl
@@ -34,7 +36,7 @@ def plugin_setup(app):
     if app.config.get("CARRIER_GENERIC_PUBLIC_URL") and not app.config.get("PUBLIC_URL"):
         log.warning("carrier_generic: HOOKSHOP_CARRIER_GENERIC_PUBLIC_URL is no longer read; set HOOKSHOP_PUBLIC_URL "
                     "(tracking links are relative paths until then)")
-    secret = app.config.get("CARRIER_GENERIC_TRACKING_SECRET")
+    secret = SETTINGS.get("TRACKING_SECRET", app.config)
     without = [c.name for c in settings.carriers if secret_key(c.tracking.secret or secret) is None]
     if without:
         why = "is not set" if not secret else "is not whsec_<base64>"

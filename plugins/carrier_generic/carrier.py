@@ -27,6 +27,7 @@ from plugins.carrier_generic.config import CarrierConfig, Zone, builtin_carrier
 # kept for code written against the first version of this module
 from plugins.carrier_generic.numbers import check_digit  # noqa: F401
 from plugins.carrier_generic.schedule import add_business_days  # noqa: F401
+from plugins.carrier_generic.settings import SETTINGS
 
 log = logging.getLogger("hookshop.carrier_generic")
 
@@ -213,7 +214,7 @@ class GenericCarrier:
     # ------------------------------------------------------------------ tracking
 
     def tracking_secret(self) -> str | None:
-        return self.config.tracking.secret or current_app.config.get("CARRIER_GENERIC_TRACKING_SECRET")
+        return self.config.tracking.secret or SETTINGS.get("TRACKING_SECRET")
 
     def parse_tracking_event(self, request) -> tracking.Event:
         """Verify the Standard Webhooks signature on the raw body, then parse the event.

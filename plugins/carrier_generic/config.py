@@ -18,6 +18,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from engine.api.schemas import CurrencyCode
+from plugins.carrier_generic.settings import SETTINGS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 STATUSES = ("in_transit", "out_for_delivery", "delivered", "exception", "returned_to_sender")
@@ -375,7 +376,10 @@ def read_file(path: str) -> dict:
 
 def load(config) -> Settings:
     """The settings from the app's config (``CARRIER_GENERIC_CONFIG``: a path, or a table already parsed)."""
-    value = config.get("CARRIER_GENERIC_CONFIG")
+    try:
+        value = SETTINGS.get("CONFIG", config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
     if not value:
         return Settings(carriers=(builtin_carrier(),))
     if isinstance(value, dict):

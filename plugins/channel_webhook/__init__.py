@@ -2,27 +2,29 @@
 Webhooks, Shopify, WooCommerce), and outbound webhooks that tell other systems about every stage.
 
 Settings prefix ``HOOKSHOP_CHANNEL_WEBHOOK_`` (all optional; see the README): ``ALLOW_PRIVATE_TARGETS``,
-``TIMEOUT``, ``RETRY_DELAYS``, ``RETRY_JITTER``, ``DISABLE_AFTER_HOURS``, ``TOLERANCE_SECONDS``.
+``TIMEOUT``, ``RETRY_DELAYS``, ``RETRY_JITTER``, ``DISABLE_AFTER_HOURS``, ``TOLERANCE_SECONDS``
+(declared in settings.py).
 """
 
 from __future__ import annotations
 
 from engine import hookimpl
 from engine.db import as_utc
-from plugins.channel_webhook import models, net, outbound
+from engine.plugin_settings import SettingsError
+from plugins.channel_webhook import models, outbound
 from plugins.channel_webhook.formats import FORMATS
+from plugins.channel_webhook.settings import SETTINGS
 
-__all__ = ["models"]  # imported for its tables (its migrations create them)
+__all__ = ["SETTINGS", "models"]  # its tables (its migrations create them); its settings, declared once
 
 
 @hookimpl
 def plugin_setup(app):
-    return outbound.check_settings(app.config) or _allow_setting(app)
-
-
-def _allow_setting(app):
-    with app.app_context():
-        return net.check_allow_setting()
+    try:
+        SETTINGS.load(app.config)
+    except SettingsError as exc:
+        return str(exc)
+    return None
 
 
 @hookimpl

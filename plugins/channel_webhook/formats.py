@@ -28,11 +28,10 @@ import re
 import time
 from decimal import Decimal, InvalidOperation
 
-from flask import current_app
-
 from engine.domain import locales, money
 from engine.errors import ValidationFailed
 from plugins.channel_webhook import signing
+from plugins.channel_webhook.settings import SETTINGS
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 COUNTRY = re.compile(r"^[A-Z]{2}$")
@@ -643,7 +642,7 @@ class GenericFormat:
         return None
 
     def verify(self, request, secrets):
-        tolerance = int(current_app.config.get("CHANNEL_WEBHOOK_TOLERANCE_SECONDS") or 300)
+        tolerance = SETTINGS.get("TOLERANCE_SECONDS")
         return signing.verify_standard(secrets, request.headers, request.get_data(), time.time(), tolerance)
 
     def delivery_id(self, request):

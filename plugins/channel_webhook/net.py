@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from flask import current_app
+from plugins.channel_webhook.settings import SETTINGS
 
 MAX_RESPONSE = 2000
 
@@ -40,24 +40,7 @@ class Result:
 
 
 def _allowed_networks():
-    setting = current_app.config.get("CHANNEL_WEBHOOK_ALLOW_PRIVATE_TARGETS")
-    if setting is True:
-        return True
-    if not setting:
-        return []
-    items = setting.split(",") if isinstance(setting, str) else list(setting)
-    if len(items) == 1 and str(items[0]).strip().lower() in ("true", "yes", "1", "all"):
-        return True
-    return [ipaddress.ip_network(str(item).strip(), strict=False) for item in items if str(item).strip()]
-
-
-def check_allow_setting() -> str | None:
-    """A reason when the setting cannot be read (for ``plugin_setup``)."""
-    try:
-        _allowed_networks()
-    except ValueError as exc:
-        return f"HOOKSHOP_CHANNEL_WEBHOOK_ALLOW_PRIVATE_TARGETS is not true or a list of networks: {exc}"
-    return None
+    return SETTINGS.get("ALLOW_PRIVATE_TARGETS")
 
 
 def is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

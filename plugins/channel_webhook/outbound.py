@@ -15,11 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import random
-import re
 import time
 from datetime import datetime, timedelta
 
-from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -28,62 +26,36 @@ from engine.domain.privacy import mask_url, redact_text
 from engine.errors import Conflict, NotFound, ValidationFailed
 from plugins.channel_webhook import net, signing
 from plugins.channel_webhook.models import Delivery, DeliveryAttempt, Subscription
+from plugins.channel_webhook.settings import SETTINGS
 
 log = logging.getLogger("hookshop.channel_webhook")
 
 EVENTS = ("order_placed", "order_paid", "order_on_hold", "order_released", "order_picked", "stock_low",
           "purchase_order_created", "order_confirmed", "order_packed", "order_shipped", "order_delivered",
           "order_completed", "order_cancelled", "return_requested", "return_received", "refund_issued")
-DEFAULT_DELAYS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
-DEFAULT_TIMEOUT = 10.0
 
 
-# --------------------------------------------------------------------------- settings
-
-
-def _number_list(value) -> list[float]:
-    if isinstance(value, str):
-        value = [part for part in re.split(r"[,\s]+", value) if part]
-    return [float(v) for v in value]
+# --------------------------------------------------------------------------- settings (settings.py)
 
 
 def retry_delays() -> list[float]:
-    value = current_app.config.get("CHANNEL_WEBHOOK_RETRY_DELAYS")
-    return _number_list(value) if value not in (None, "") else list(DEFAULT_DELAYS)
+    return list(SETTINGS.get("RETRY_DELAYS"))
 
 
 def jitter() -> float:
-    value = current_app.config.get("CHANNEL_WEBHOOK_RETRY_JITTER")
-    return 0.2 if value in (None, "") else float(value)
+    return SETTINGS.get("RETRY_JITTER")
 
 
 def timeout() -> float:
-    value = current_app.config.get("CHANNEL_WEBHOOK_TIMEOUT")
-    return DEFAULT_TIMEOUT if value in (None, "") else float(value)
+    return SETTINGS.get("TIMEOUT")
 
 
 def disable_after() -> timedelta:
-    value = current_app.config.get("CHANNEL_WEBHOOK_DISABLE_AFTER_HOURS")
-    return timedelta(hours=72 if value in (None, "") else float(value))
+    return timedelta(hours=SETTINGS.get("DISABLE_AFTER_HOURS"))
 
 
 def lease() -> timedelta:
     return timedelta(seconds=max(120.0, timeout() * 3))
-
-
-def check_settings(config) -> str | None:
-    """A reason when a setting cannot be read (for ``plugin_setup``)."""
-    try:
-        delays = config.get("CHANNEL_WEBHOOK_RETRY_DELAYS")
-        if delays not in (None, "") and any(d < 0 for d in _number_list(delays)):
-            raise ValueError("RETRY_DELAYS must not be negative")
-        for name in ("RETRY_JITTER", "TIMEOUT", "DISABLE_AFTER_HOURS", "TOLERANCE_SECONDS"):
-            value = config.get(f"CHANNEL_WEBHOOK_{name}")
-            if value not in (None, "") and float(value) < 0:
-                raise ValueError(f"{name} must not be negative")
-    except (TypeError, ValueError) as exc:
-        return f"a HOOKSHOP_CHANNEL_WEBHOOK_ setting is not valid: {exc}"
-    return None
 
 
 # --------------------------------------------------------------------------- subscriptions

@@ -4,7 +4,7 @@ Stage hooks queue a message per (event, template, recipient) in the plugin's tab
 sends it (``sending``); ``messages.CUSTOMER_MESSAGES`` maps each hook to its template; ``order_documents``
 of the other plugins gives the attachments (the receipt PDF, the packing slip). Settings: ``HOOKSHOP_SMTP_*``,
 ``HOOKSHOP_MAIL_FROM``, ``HOOKSHOP_SHOP_NAME``, ``HOOKSHOP_SUPPORT_EMAIL``, ``HOOKSHOP_DEFAULT_LOCALE``,
-``HOOKSHOP_WAREHOUSE_EMAIL`` (README). Without ``HOOKSHOP_SMTP_HOST`` the messages are written to the log.
+``HOOKSHOP_WAREHOUSE_EMAIL`` (declared in settings.py; README). Without ``HOOKSHOP_SMTP_HOST`` the messages are written to the log.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import logging
 from engine import hookimpl, hookspecs
 
 from . import models  # noqa: F401  (the plugin's table: its migrations create it)
-from .settings import EXTENSION, SettingsError, load
+from .settings import EXTENSION, SETTINGS, SettingsError, load
 
 log = logging.getLogger("hookshop.notify_email")
+__all__ = ["SETTINGS"]  # the settings declaration (settings.py): `hookshop plugins` and docs list it
 
 
 @hookimpl

@@ -8,22 +8,29 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
 from flask import current_app
 
 from engine.domain import locales
+from engine.plugin_settings import (  # noqa: F401  (SettingsError: plugin_setup catches it)
+    Choice,
+    Email,
+    Integer,
+    Items,
+    Number,
+    PluginSettings,
+    Secret,
+    Setting,
+    SettingsError,
+    Text,
+)
 
 EXTENSION = "notify_email"
 TLS_MODES = ("off", "starttls", "ssl")
 DEFAULT_PORTS = {"off": 25, "starttls": 587, "ssl": 465}
 LANGUAGES = ("en", "tr")  # the languages the plugin's catalogs have
-
-
-class SettingsError(ValueError):
-    pass
 
 
 @dataclass
@@ -53,45 +60,48 @@ class Settings:
         return (self.public_url or "") + path
 
 
-def _address(value: str, name: str) -> str:
-    if not parseaddr(value)[1] or "@" not in parseaddr(value)[1]:
-        raise SettingsError(f"HOOKSHOP_{name} must be an e-mail address (\"Shop <shop@example.com>\" or "
-                            f"shop@example.com), not {value!r}")
-    return value
+def _locale(value: str) -> str | None:
+    try:
+        locales.normalize(value)
+    except ValueError as exc:
+        return f"a language tag ({exc})"
+    return None
+
+
+SETTINGS = PluginSettings("", [
+    Setting("SMTP_HOST", Text(), doc="the SMTP server; unset: e-mails are written to the log"),
+    Setting("SMTP_PORT", Integer(min=1, max=65535), default_doc="587 (starttls), 465 (ssl), 25 (off)",
+            doc="the SMTP server's port"),
+    Setting("SMTP_USERNAME", Text(), doc="the SMTP login"),
+    Setting("SMTP_PASSWORD", Secret(), doc="the SMTP password"),
+    Setting("SMTP_TLS", Choice(*TLS_MODES), default="starttls", doc="how the connection is encrypted"),
+    Setting("SMTP_TIMEOUT", Number(min=0), default=10.0, doc="seconds the SMTP server may take"),
+    Setting("MAIL_FROM", Email(), default_doc="<SHOP_NAME> <no-reply@localhost>", doc="the sender"),
+    Setting("SHOP_NAME", Text(), default="hookshop", doc="the shop's name in every e-mail"),
+    Setting("SUPPORT_EMAIL", Email(), default_doc="MAIL_FROM's address",
+            doc="where customers write to (shown in the e-mails)"),
+    Setting("DEFAULT_LOCALE", Text(check=_locale), default="en",
+            doc="the language of customers without one (en, tr)"),
+    Setting("WAREHOUSE_EMAIL", Items(Email()),
+            doc="the core's setting: who else gets the low-stock e-mail (comma separated)"),
+    Setting("MAIL_RETRY_DELAYS", Items(Number(min=0), spaces=True), default=[60, 300, 1800, 3600, 3600, 3600],
+            doc="seconds between a failed e-mail's attempts"),
+    Setting("MAIL_QUEUE", Text(), default="email", doc="the rq queue of the sending jobs (one of HOOKSHOP_JOB_QUEUES)"),
+])
 
 
 def load(config) -> Settings:
     """Parse the settings; a bad value is a ``SettingsError`` whose sentence disables the plugin."""
-    tls = str(config.get("SMTP_TLS") or "starttls").strip().lower()
-    if tls not in TLS_MODES:
-        raise SettingsError(f"HOOKSHOP_SMTP_TLS must be one of {', '.join(TLS_MODES)}, not {tls!r}")
-    try:
-        port = int(config.get("SMTP_PORT") or DEFAULT_PORTS[tls])
-    except (TypeError, ValueError):
-        raise SettingsError(f"HOOKSHOP_SMTP_PORT must be a port number, not {config.get('SMTP_PORT')!r}") from None
-    shop_name = str(config.get("SHOP_NAME") or "hookshop").strip()
-    mail_from = _address(str(config.get("MAIL_FROM") or f"{shop_name} <no-reply@localhost>"), "MAIL_FROM")
-    support = config.get("SUPPORT_EMAIL")
-    try:
-        default_locale = locales.normalize(config.get("DEFAULT_LOCALE") or "en")
-    except ValueError as exc:
-        raise SettingsError(f"HOOKSHOP_DEFAULT_LOCALE: {exc}") from None
-    delays = config.get("MAIL_RETRY_DELAYS") or [60, 300, 1800, 3600, 3600, 3600]
-    if isinstance(delays, str):
-        delays = json.loads(delays)
-    if not isinstance(delays, list) or not all(isinstance(d, int | float) and d >= 0 for d in delays):
-        raise SettingsError("HOOKSHOP_MAIL_RETRY_DELAYS must be a JSON list of seconds, e.g. [60, 300, 1800]")
-    warehouse = config.get("WAREHOUSE_EMAIL") or []
-    if isinstance(warehouse, str):
-        warehouse = [w.strip() for w in warehouse.split(",") if w.strip()]
+    values = SETTINGS.load(config)
+    shop_name = values.shop_name.strip()
+    mail_from = values.mail_from or f"{shop_name} <no-reply@localhost>"
     return Settings(
-        host=(str(config.get("SMTP_HOST")).strip() or None) if config.get("SMTP_HOST") else None,
-        port=port, username=config.get("SMTP_USERNAME") or None, password=config.get("SMTP_PASSWORD") or None,
-        tls=tls, mail_from=mail_from, shop_name=shop_name,
-        support_email=_address(str(support), "SUPPORT_EMAIL") if support else parseaddr(mail_from)[1],
-        default_locale=default_locale, warehouse_email=[_address(w, "WAREHOUSE_EMAIL") for w in warehouse],
-        public_url=config.get("PUBLIC_URL"), retry_delays=[int(d) for d in delays],
-        timeout=float(config.get("SMTP_TIMEOUT") or 10.0), queue=str(config.get("MAIL_QUEUE") or "email"))
+        host=values.smtp_host, port=values.smtp_port or DEFAULT_PORTS[values.smtp_tls],
+        username=values.smtp_username, password=values.smtp_password, tls=values.smtp_tls, mail_from=mail_from,
+        shop_name=shop_name, support_email=values.support_email or parseaddr(mail_from)[1],
+        default_locale=locales.normalize(values.default_locale), warehouse_email=list(values.warehouse_email or []),
+        public_url=config.get("PUBLIC_URL"), retry_delays=[int(d) for d in values.mail_retry_delays],
+        timeout=values.smtp_timeout, queue=values.mail_queue)
 
 
 def current() -> Settings:

@@ -18,7 +18,6 @@ import secrets
 from contextlib import contextmanager
 
 import stripe
-from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -30,6 +29,7 @@ from engine.services import payments
 from engine.services.payments import PaymentOutcome, RefundOutcome
 
 from .models import StripeOperation
+from .settings import SETTINGS
 
 log = logging.getLogger("hookshop.payments_stripe")
 
@@ -100,26 +100,22 @@ def from_stripe(amount: int | None, currency: str) -> int | None:
 
 
 def capture_method() -> str:
-    return "manual" if str(current_app.config.get("STRIPE_CAPTURE") or "automatic").lower() == "manual" else "automatic"
+    return SETTINGS.get("CAPTURE")
 
 
 def payment_method_types() -> list[str]:
-    raw = current_app.config.get("STRIPE_PAYMENT_METHOD_TYPES") or "card"
-    if isinstance(raw, str):
-        raw = raw.split(",")
-    return [t.strip() for t in raw if t.strip()]
+    return SETTINGS.get("PAYMENT_METHOD_TYPES")
 
 
 @contextmanager
 def stripe_client():
     """A client for one call of the provider, with the configured API base (a fresh HTTP session)."""
-    cfg = current_app.config
-    http = stripe.RequestsClient(timeout=float(cfg.get("STRIPE_TIMEOUT") or 30))
-    options = {"max_network_retries": int(cfg.get("STRIPE_MAX_NETWORK_RETRIES", 2)), "http_client": http}
-    if cfg.get("STRIPE_API_BASE"):
-        options["base_addresses"] = {"api": str(cfg["STRIPE_API_BASE"]).rstrip("/")}
+    http = stripe.RequestsClient(timeout=SETTINGS.get("TIMEOUT") or 30)
+    options = {"max_network_retries": SETTINGS.get("MAX_NETWORK_RETRIES"), "http_client": http}
+    if SETTINGS.get("API_BASE"):
+        options["base_addresses"] = {"api": SETTINGS.get("API_BASE").rstrip("/")}
     try:
-        yield stripe.StripeClient(cfg["STRIPE_SECRET_KEY"], **options)
+        yield stripe.StripeClient(SETTINGS.get("SECRET_KEY"), **options)
     finally:
         http.close()
 

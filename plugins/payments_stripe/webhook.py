@@ -19,7 +19,6 @@ import json
 import time
 
 import stripe
-from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -42,6 +41,7 @@ from .provider import (
     retrieve_intent,
     stripe_client,
 )
+from .settings import SETTINGS
 
 SOURCE = "stripe"
 TOLERANCE = 300  # seconds, both ways
@@ -58,8 +58,7 @@ def _error(status: int, code: str, message: str):
 
 def webhook_secrets() -> list[str]:
     """``HOOKSHOP_STRIPE_WEBHOOK_SECRET``; several, comma separated, while an endpoint's secret is rolled."""
-    raw = current_app.config.get("STRIPE_WEBHOOK_SECRET") or ""
-    return [s.strip() for s in str(raw).split(",") if s.strip()]
+    return SETTINGS.get("WEBHOOK_SECRET") or []
 
 
 def verify(raw: bytes, header: str | None, secrets: list[str]) -> None:
