@@ -168,8 +168,13 @@ class Client:
     user_agent: str = "hookshop"
 
     def allowed(self) -> Allowed:
+        """The allowed networks; an unreadable setting refuses (TargetRefused naming it), never allows."""
         core = current_app.config.get(CORE_ALLOW_SETTING) if has_app_context() else None
-        return allowed_networks(core, self.allow_private)
+        try:
+            return allowed_networks(core, self.allow_private)
+        except ValueError as exc:
+            raise TargetRefused(f"HOOKSHOP_{CORE_ALLOW_SETTING} or {self.allow_hint} is not true or a list of "
+                                f"networks: {exc}") from exc
 
     def check_url(self, url: str) -> None:
         """TargetRefused when ``url`` could not be called now (a subscription's URL, say)."""
@@ -217,7 +222,7 @@ class Client:
                 raise failure from exc
         attempts = 1 + len(getattr(getattr(response.raw, "retries", None), "history", ()) or ())
         return Answer(response.status_code, content, int((time.monotonic() - started) * 1000), attempts,
-                      dict(response.headers))
+                      response.headers)  # case-insensitive
 
     def post(self, url: str, **kwargs) -> Answer:
         return self.send("POST", url, **kwargs)
