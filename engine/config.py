@@ -66,6 +66,9 @@ DEFAULTS: dict = {
     # reverse proxies in front of hookshop that set X-Forwarded-For/-Proto (werkzeug's ProxyFix trusts this
     # many hops): the client's address (login throttling, logs) and scheme come from them; 0: none
     "PROXY_COUNT": 0,
+    # outbound HTTP (engine.outbound): networks a guarded client may call although they are not public,
+    # for every plugin ("true", or "127.0.0.0/8, ::1"); None: public addresses only
+    "OUTBOUND_ALLOW_PRIVATE_TARGETS": None,
     # failed admin logins allowed (Flask-Limiter notation) per address and e-mail, and per address
     "ADMIN_LOGIN_LIMIT": "5 per minute",
     "ADMIN_LOGIN_LIMIT_PER_ADDRESS": "30 per minute",

@@ -13,19 +13,17 @@ in one ``POST`` outside any transaction, then records the outcome:
 
 Each entry carries its ``idempotency_key`` (the entry's ``uid``), stable across retries: an endpoint
 that keeps the keys it accepted never books an entry twice, even when an answer was lost and the batch
-is sent again. The body is signed: ``X-Hookshop-Signature: sha256=<hex HMAC-SHA256 of the body with
-the secret>``, plus ``X-Hookshop-Timestamp``.
+is sent again. The request is signed with Standard Webhooks (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature: v1,<base64 HMAC-SHA256 of "id.timestamp.body">``; the key is ``SYNC_SECRET``, a
+``whsec_<base64>`` secret or any text as its UTF-8 bytes), so a receiver that checks the timestamp
+refuses a replayed request. It goes out through the core's outbound client (``engine.outbound``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import logging
-import time
-import urllib.error
-import urllib.request
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -33,6 +31,7 @@ from sqlalchemy import func, select, update
 from engine.db import as_utc, db, is_postgres, transaction, utcnow
 from engine.domain.money import amount_text
 from engine.domain.privacy import redact_text
+from engine.outbound import Client, OutboundError, TargetRefused, sign_headers
 
 from .models import JournalEntry, Posting, SyncState
 from .settings import Settings, current
@@ -71,25 +70,35 @@ def payload(entry_ids: list[int]) -> dict:
         "postings": postings.get(e.id, [])} for e in (entries[i] for i in entry_ids if i in entries)]}
 
 
+def sync_key(secret: str) -> str | bytes:
+    """The Standard Webhooks key of ``SYNC_SECRET``: a ``whsec_<base64>`` secret as such, any other text
+    as its UTF-8 bytes (so a secret set before the sync was signed this way keeps working)."""
+    return secret if secret.startswith("whsec_") else secret.encode()
+
+
 def send(settings: Settings, body: bytes) -> tuple[bool, dict | str]:
-    """POST the batch; ``(True, answer)`` on a 2xx, ``(False, error text)`` otherwise."""
-    stamp = str(int(time.time()))
-    signature = hmac.new(settings.sync_secret.encode(), body, hashlib.sha256).hexdigest()
-    request = urllib.request.Request(settings.sync_url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": "hookshop-accounting-export",
-        "X-Hookshop-Signature": f"sha256={signature}", "X-Hookshop-Timestamp": stamp})
+    """POST the batch, signed with Standard Webhooks headers; ``(True, answer)`` on a 2xx, ``(False,
+    error text)`` otherwise. Its ``webhook-id`` is the body's digest: a batch sent again is the same
+    message. No retry here: ``record`` schedules the next attempt."""
+    msg_id = "msg_" + hashlib.sha256(body).hexdigest()[:32]
     try:
-        with urllib.request.urlopen(request, timeout=settings.sync_timeout) as response:
-            raw = response.read()
-    except urllib.error.HTTPError as exc:
-        return False, f"HTTP {exc.code}: {exc.read()[:300].decode(errors='replace')}"
-    except (urllib.error.URLError, TimeoutError, OSError) as exc:
-        return False, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        headers = sign_headers([sync_key(settings.sync_secret)], body, msg_id=msg_id)
+    except ValueError as exc:
+        return False, f"HOOKSHOP_ACCOUNTING_SYNC_SECRET cannot sign: {exc}"
+    client = Client(timeout=settings.sync_timeout, guard=False, user_agent="hookshop-accounting-export")
     try:
-        answer = json.loads(raw) if raw.strip() else {}
+        answer = client.post(settings.sync_url, body=body, headers={"Content-Type": "application/json", **headers})
+    except OutboundError as exc:
+        return False, exc.reason
+    except TargetRefused as exc:
+        return False, f"HOOKSHOP_ACCOUNTING_SYNC_URL cannot be called: {exc}"
+    if not answer.ok:
+        return False, f"HTTP {answer.status_code}: {answer.content[:300].decode(errors='replace')}"
+    try:
+        data = answer.json()
     except ValueError:
-        answer = {}
-    return True, answer if isinstance(answer, dict) else {}
+        data = {}
+    return True, data if isinstance(data, dict) else {}
 
 
 def record(entry_ids: list[int], ok: bool, answer, now: datetime, settings: Settings) -> None:

@@ -3,10 +3,14 @@
 The request body is a template from the carriers file: a string that is exactly
 ``"{name}"`` is replaced by the value itself (a number, an address object), and
 ``{name}`` inside a longer string by its text. The response is read with dotted
-paths (``"data.tracking.number"``). Connection errors, timeouts, 429 and 5xx
-answers are retried (``retries`` times, waiting ``backoff`` seconds, doubled each
-time); any other answer is final. Every attempt of one shipment sends the same
-``Idempotency-Key``, so a carrier that honours it creates the shipment once.
+paths (``"data.tracking.number"``). Connection errors, timeouts, 408, 425, 429 and
+5xx answers are retried (``retries`` times) by the core's outbound client
+(``engine.outbound``: requests and urllib3's ``Retry``); outside a web request it
+waits ``backoff`` seconds before the first retry, doubled each time, and inside one
+it retries at once (a request never sleeps). Any other answer is final. Every
+attempt of one shipment sends the same ``Idempotency-Key``, so a carrier that
+honours it creates the shipment once. The URLs come from the operator's carriers
+file, so they may be on a private network (no SSRF guard) and proxies apply.
 """
 
 from __future__ import annotations
@@ -15,12 +19,10 @@ import base64
 import json
 import logging
 import re
-import time
-import urllib.error
-import urllib.request
 from datetime import date
 
 from engine.domain.privacy import redact_text
+from engine.outbound import Client, OutboundError, TargetRefused
 
 log = logging.getLogger("hookshop.carrier_generic")
 
@@ -88,47 +90,40 @@ def read(response: dict, path: str | None):
 
 
 def call(api, method: str, url: str, body: dict | None, idempotency_key: str) -> dict:
-    """One logical call with retries; the parsed JSON answer, or ``CarrierApiError``."""
+    """One logical call with retries (the core's outbound client, urllib3's Retry); the parsed JSON
+    answer, or ``CarrierApiError``. Back-off waits only outside a web request: staff shipping an order
+    get the carrier's answer, or its failure, without a sleep."""
     data = json.dumps(body).encode() if body is not None else None
-    headers = {"Accept": "application/json", "Idempotency-Key": idempotency_key,
-               "User-Agent": "hookshop-carrier-generic", **api.headers}
+    headers = {"Accept": "application/json", "Idempotency-Key": idempotency_key, **api.headers}
     if data is not None:
         headers["Content-Type"] = "application/json"
-    attempts = api.retries + 1
-    delay = api.backoff
-    last = "no attempt made"
-    for attempt in range(1, attempts + 1):
-        request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        try:
-            with urllib.request.urlopen(request, timeout=api.timeout) as answer:
-                raw = answer.read()
-            try:
-                return json.loads(raw) if raw.strip() else {}
-            except ValueError as exc:
-                raise CarrierApiError(f"{method} {url} answered {answer.status} with a body that is not JSON") from exc
-        except urllib.error.HTTPError as exc:
-            detail = _detail(exc)
-            last = f"{method} {url} answered {exc.code}{': ' + detail if detail else ''}"
-            if exc.code not in RETRY_STATUSES:
-                raise CarrierApiError(last) from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(reason, TimeoutError) or isinstance(exc, TimeoutError):
-                last = f"{method} {url} timed out after {api.timeout:g} s"
-            else:
-                last = f"{method} {url} failed: {reason}"
-        log.warning("carrier API attempt %d of %d: %s", attempt, attempts, redact_text(last))
-        if attempt < attempts and delay:
-            time.sleep(delay)
-            delay *= 2
-    raise CarrierApiError(f"{last} (after {attempts} attempt{'s' if attempts != 1 else ''})")
-
-
-def _detail(exc: urllib.error.HTTPError) -> str:
+    client = Client(timeout=api.timeout, guard=False, retries=api.retries, backoff=api.backoff,
+                    retry_statuses=RETRY_STATUSES, idempotent_post=True, user_agent="hookshop-carrier-generic")
     try:
-        raw = exc.read()[:2000]
-    except Exception:  # noqa: BLE001
-        return ""
+        answer = client.send(method, url, body=data, headers=headers)
+    except OutboundError as exc:
+        what = f"timed out after {api.timeout:g} s" if exc.timed_out else f"failed: {exc.reason}"
+        raise CarrierApiError(f"{method} {url} {what}{_after(exc.attempts)}") from exc
+    except TargetRefused as exc:
+        raise CarrierApiError(f"{method} {url} cannot be called: {exc}") from exc
+    if answer.attempts > 1:
+        log.warning("carrier API %s %s took %d attempts", method, redact_text(url), answer.attempts)
+    if not answer.ok:
+        detail = _detail(answer.content)
+        last = f"{method} {url} answered {answer.status_code}{': ' + detail if detail else ''}"
+        raise CarrierApiError(last + (_after(answer.attempts) if answer.status_code in RETRY_STATUSES else ""))
+    try:
+        return answer.json()
+    except ValueError as exc:
+        raise CarrierApiError(f"{method} {url} answered {answer.status_code} with a body that is not JSON") from exc
+
+
+def _after(attempts: int) -> str:
+    return f" (after {attempts} attempt{'s' if attempts != 1 else ''})"
+
+
+def _detail(raw: bytes) -> str:
+    raw = raw[:2000]
     try:
         body = json.loads(raw)
     except ValueError:

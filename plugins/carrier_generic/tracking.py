@@ -3,17 +3,13 @@
 ``POST /api/v1/carriers/<name>/tracking`` with ``{tracking_number, status, occurred_at, location?}``
 and the headers ``webhook-id``, ``webhook-timestamp`` and ``webhook-signature``
 (``v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">``, the key being the base64 part of the
-``whsec_`` secret). The signature is checked on the raw body before it is parsed.
+``whsec_`` secret). The signature is checked on the raw body before it is parsed, by the core's
+Standard Webhooks verification (``engine.outbound``, on the ``standardwebhooks`` package).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 import json
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +20,9 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.db import as_utc, db, transaction
 from engine.models import Order, Shipment
+from engine.outbound import SignatureRefused, sign_headers, signature
+from engine.outbound import secret_key as standard_key
+from engine.outbound import verify as verify_standard
 from engine.services import inbox, orders
 from plugins.carrier_generic.config import STATUSES
 from plugins.carrier_generic.models import TrackingEvent
@@ -72,60 +71,37 @@ def secret_key(secret: str | None) -> bytes | None:
     if not secret or not secret.startswith("whsec_"):
         return None
     try:
-        key = base64.b64decode(secret[len("whsec_"):], validate=True)
-    except (binascii.Error, ValueError):
+        return standard_key(secret, min_bytes=1)
+    except ValueError:
         return None
-    return key or None
 
 
 def sign(secret: str, webhook_id: str, timestamp: int | str, body: bytes) -> str:
     """The ``webhook-signature`` header value of a delivery (what the carrier sends)."""
-    key = secret_key(secret)
-    if key is None:
+    if secret_key(secret) is None:
         raise ValueError("the secret must be whsec_ followed by base64")
-    digest = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
+    return signature(secret, webhook_id, int(timestamp), body)
 
 
 def signed_headers(secret: str, body: bytes, webhook_id: str, timestamp: int | None = None) -> dict:
     """The three Standard Webhooks headers for ``body`` (a carrier's side; tests use it)."""
-    timestamp = int(time.time()) if timestamp is None else timestamp
-    return {"webhook-id": webhook_id, "webhook-timestamp": str(timestamp),
-            "webhook-signature": sign(secret, webhook_id, timestamp, body)}
+    sign(secret, webhook_id, 0, b"")  # the same refusal of a malformed secret
+    return sign_headers([secret], body, msg_id=webhook_id, timestamp=timestamp)
 
 
 def verify(secret: str | None, headers, body: bytes, now: float | None = None) -> str:
-    """Check a delivery's signature and timestamp; its ``webhook-id``, or ``Rejected`` (401)."""
-    key = secret_key(secret)
-    if key is None:
+    """Check a delivery's signature and timestamp (the core's Standard Webhooks verification, ±5
+    minutes); its ``webhook-id``, or ``Rejected`` (401)."""
+    if secret_key(secret) is None:
         raise Rejected(401, "unauthorized", "tracking events are refused: HOOKSHOP_CARRIER_GENERIC_TRACKING_SECRET "
                        "is not set (or is not whsec_<base64>)")
-    webhook_id = headers.get("webhook-id") or ""
-    timestamp = headers.get("webhook-timestamp") or ""
-    signatures = headers.get("webhook-signature") or ""
-    if not webhook_id or not timestamp or not signatures:
-        raise Rejected(401, "unauthorized", "missing webhook-id, webhook-timestamp or webhook-signature header")
     try:
-        sent = int(timestamp)
-    except ValueError:
-        raise Rejected(401, "unauthorized", "webhook-timestamp is not a Unix time in seconds") from None
-    now = time.time() if now is None else now
-    if abs(now - sent) > TOLERANCE_SECONDS:
-        raise Rejected(401, "unauthorized", "webhook-timestamp is more than 5 minutes away from now")
-    expected = hmac.new(key, f"{webhook_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    for candidate in signatures.split():
-        version, _, value = candidate.partition(",")
-        if version != "v1":
-            continue
-        try:
-            given = base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            continue
-        if hmac.compare_digest(given, expected):
-            if len(webhook_id) > 200:
-                raise Rejected(400, "bad_request", "webhook-id is longer than 200 characters")
-            return webhook_id
-    raise Rejected(401, "unauthorized", "wrong signature")
+        webhook_id = verify_standard([secret], headers, body, now=now, tolerance=TOLERANCE_SECONDS)
+    except SignatureRefused as exc:
+        raise Rejected(401, "unauthorized", str(exc)) from None
+    if len(webhook_id) > 200:
+        raise Rejected(400, "bad_request", "webhook-id is longer than 200 characters")
+    return webhook_id
 
 
 def parse(raw: bytes, webhook_id: str) -> Event:

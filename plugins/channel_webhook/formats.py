@@ -25,11 +25,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import time
 from decimal import Decimal, InvalidOperation
 
 from engine.domain import locales, money
 from engine.errors import ValidationFailed
+from engine.outbound import SignatureRefused, secret_key
+from engine.outbound import verify as verify_standard
 from plugins.channel_webhook import signing
 from plugins.channel_webhook.settings import SETTINGS
 
@@ -636,14 +637,18 @@ class GenericFormat:
 
     def check_secret(self, secret: str) -> str | None:
         try:
-            signing.standard_key(secret)
+            secret_key(secret)
         except ValueError as exc:
             return str(exc)
         return None
 
     def verify(self, request, secrets):
         tolerance = SETTINGS.get("TOLERANCE_SECONDS")
-        return signing.verify_standard(secrets, request.headers, request.get_data(), time.time(), tolerance)
+        try:
+            verify_standard(secrets, request.headers, request.get_data(), tolerance=tolerance, min_bytes=16)
+        except SignatureRefused as exc:
+            return str(exc)
+        return None
 
     def delivery_id(self, request):
         return clean_delivery_id(_header(request, "webhook-id"), request)

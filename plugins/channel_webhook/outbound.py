@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import logging
 import random
-import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -24,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from engine.db import as_utc, db, page_by_id, transaction, utcnow
 from engine.domain.privacy import mask_url, redact_text
 from engine.errors import Conflict, NotFound, ValidationFailed
+from engine.outbound import sign_headers
 from plugins.channel_webhook import net, signing
 from plugins.channel_webhook.models import Delivery, DeliveryAttempt, Subscription
 from plugins.channel_webhook.settings import SETTINGS
@@ -220,8 +220,7 @@ def _attempt(delivery_id: int, now: datetime, *, manual: bool, schedule: bool) -
         return
     msg_id, body, url, secret, previous, expires = row
     payload = body.encode()
-    headers = signing.standard_headers(_secrets(secret, previous, expires, utcnow()), msg_id, int(time.time()),
-                                       payload)
+    headers = sign_headers(_secrets(secret, previous, expires, utcnow()), payload, msg_id=msg_id)
     result = net.post(url, payload, headers, timeout())
     _record_result(delivery_id, result, now, manual=manual, schedule=schedule)
 

@@ -3,8 +3,6 @@ arrives, the endpoint's ledger books each exactly once, failures back off and ar
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -13,6 +11,7 @@ from datetime import timedelta
 
 import pytest
 from conftest import place
+from standardwebhooks import Webhook, WebhookVerificationError
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -28,7 +27,8 @@ SECRET = "s3cret-sync"
 
 
 class LedgerEndpoint:
-    """A cloud accounting endpoint: checks the signature, books entries by idempotency key (a key seen
+    """A cloud accounting endpoint: checks the Standard Webhooks signature and timestamp with the
+    ``standardwebhooks`` package (the key being the secret's bytes), books entries by idempotency key (a key seen
     before is a duplicate, booked once), and misbehaves as ``plan`` says, request by request:
     ``500`` (nothing booked), ``slow`` (booked, but the answer comes after the client gave up),
     ``lost`` (booked, then a 503 as from a proxy that lost the answer), ``reject`` (the first entry
@@ -40,14 +40,17 @@ class LedgerEndpoint:
         self.bookings: Counter = Counter()  # how often each key was booked (must stay 1)
         self.received: Counter = Counter()  # how often each key arrived
         self.requests: list[tuple[str, list[str]]] = []
+        self.message_ids: list[str] = []
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
         request = Request(environ)
         body = request.get_data()
-        expected = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, request.headers.get("X-Hookshop-Signature", "")):
+        try:
+            Webhook(SECRET.encode()).verify(body, dict(request.headers))
+        except WebhookVerificationError:
             return Response('{"error": "bad signature"}', 401)(environ, start_response)
+        self.message_ids.append(request.headers["webhook-id"])
         entries = json.loads(body)["entries"]
         keys = [e["idempotency_key"] for e in entries]
         with self.lock:
@@ -130,6 +133,10 @@ def test_every_entry_arrives_once_through_failures_and_a_lost_answer(shop, app, 
     lost = [k for behaviour, keys in endpoint.requests if behaviour in ("slow", "lost") for k in keys]
     assert len(lost) == 8 and {k: n for k, n in endpoint.received.items() if n > 1} == dict.fromkeys(lost, 2)
     assert all(len(keys) <= 4 for _, keys in endpoint.requests)
+    # a batch sent again is the same Standard Webhooks message: the same webhook-id
+    for i, (behaviour, keys) in enumerate(endpoint.requests):
+        if behaviour in ("slow", "lost"):
+            assert endpoint.requests[i + 1][1] == keys and endpoint.message_ids[i + 1] == endpoint.message_ids[i]
     status = shop.get("/accounting/sync").get_json()
     assert status["enabled"] and status["counts"] == {"pending": 0, "synced": 15, "failed": 0, "rejected": 0}
     entries = shop.get("/accounting/entries?limit=500").get_json()["items"]
