@@ -9,15 +9,17 @@ Stage hooks never run in the request. After the commit that wrote them:
   before delivering it. ``drain(app)`` waits until the thread has delivered
   what it was handed; the ``hookshop`` command drains at its end, and the
   interpreter at exit (bounded by ``DELIVERY_DRAIN_TIMEOUT``).
-* production (``REDIS_URL``): the events are enqueued on rq (queue
-  ``HOOKSHOP_QUEUE``) and ``hookshop worker`` runs the jobs plus the sweeper.
+* production (``REDIS_URL``): a relay job is enqueued on rq (queue
+  ``HOOKSHOP_QUEUE``) unless one is already waiting, and ``hookshop worker``
+  runs the jobs plus the sweeper; a job delivers every due event in batches.
   If Redis cannot be reached the request still succeeds: the failure is
   logged once and the events wait, due, for the sweeper.
 
-Delivery is at least once. Each event is first *claimed* (a lease written in
-its own short transaction, so two relays do not run it at once); each plugin's
-success is committed separately, so a retry calls only the plugins that
-failed. No transaction is open while a plugin runs. A plugin that raises
+Delivery is at least once. Events are first *claimed* in batches (a lease
+written in one short transaction; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+two relays never run the same event at once); the events every plugin handled
+are marked done together after the batch, and an event with a failing plugin
+records the plugins that succeeded, so a retry calls only those that failed. No transaction is open while a plugin runs. A plugin that raises
 never affects the order: its error is recorded on the event and it is retried
 with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``), then the event is marked
 ``dead`` (visible with ``hookshop outbox``).
@@ -54,6 +56,8 @@ log = logging.getLogger("hookshop.jobs")
 LEASE = timedelta(minutes=5)
 BATCH = 100  # events a relay claims at once
 FLUSH_SECONDS = 1.0  # a long batch marks what it delivered done at least this often
+JOB_BATCHES = 20  # batches one rq job delivers at most (a busy shop has enqueued the next job meanwhile)
+WAITING_FLAG_SECONDS = 60  # a lost job's flag expires: later events enqueue a new one
 OUTBOX = OutboxEvent.__table__
 _LOADERS = {
     "order": ("order_id", Order),
@@ -112,9 +116,14 @@ def dispatch_events(events: list) -> None:
         return
     ids = [e[0] if isinstance(e, tuple) else e for e in events]
     state = app.extensions.setdefault("hookshop_rq", {})
+    q, flag = queue(), None
     try:
-        queue().enqueue(run_events, ids, job_timeout=600)
+        flag = f"{q.name}:relay-job-waiting"
+        # one relay job waits at a time: it claims every event due when it starts, these included
+        if q.connection.set(flag, "1", nx=True, ex=WAITING_FLAG_SECONDS):
+            q.enqueue(run_events, ids, flag, job_timeout=600)
     except Exception as exc:  # Redis down, refused, timed out: the order stands, the events wait
+        _forget(q, flag)
         if not state.get("failing"):
             log.warning("could not enqueue stage hooks on Redis (%s: %s); the events stay pending in the "
                         "outbox and are delivered by the sweeper of `hookshop worker` (or `hookshop relay`) "
@@ -168,14 +177,31 @@ def run_job(function: str, args: list) -> None:
 # --------------------------------------------------------------------------- delivery
 
 
-def run_events(event_ids: list[int]) -> None:
-    """The rq job: deliver these events, and with them other due events up to a batch, inside the worker's
-    app. One job per committed transaction is enqueued; a worker that is behind takes the backlog in
-    batches of ``BATCH`` (the jobs of events already delivered then find nothing to claim)."""
+def _forget(q, flag: str | None) -> None:
+    if flag:
+        try:
+            q.connection.delete(flag)
+        except Exception:  # noqa: BLE001 - Redis is down: the flag expires by itself
+            pass
+
+
+def run_events(event_ids: list[int], flag: str | None = None) -> None:
+    """The rq job: deliver every due event (``event_ids`` named the ones whose commit enqueued it) in
+    batches of ``BATCH``, at most ``JOB_BATCHES`` batches, inside the worker's app.
+
+    ``dispatch_events`` enqueues a job only when no other waits (the ``flag`` key in Redis). The job
+    deletes the flag before its first claim, so an event committed after that enqueues the next job and
+    an event committed before it is claimed by this one: none waits for the sweeper, and a busy shop
+    costs one job per batch instead of one per order."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None and flag:
+        job.connection.delete(flag)
     with _app().app_context():
-        deliver_events(event_ids)
-        if len(event_ids) < BATCH:
-            relay_due(limit=BATCH - len(event_ids))
+        for _ in range(JOB_BATCHES):
+            if relay_due() < BATCH:
+                break
 
 
 def _app():
