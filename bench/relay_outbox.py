@@ -8,6 +8,9 @@ listen. Listening: ``bench/relay_listener.py`` (registered with ``HOOKSHOP_EXTRA
 the order and its lines), and with ``--bundled`` also the bundled plugins that listen to stage hooks
 (channel_webhook without subscriptions, accounting_export, notify_email); without it those are disabled.
 
+``--backlog`` stops the worker while the orders are placed and starts a fresh one after: its
+delivered/s is then the worker's top speed on a backlog (what it can absorb), not the arrival rate.
+
 A sampler counts the outbox rows (pending / done) every 0.1 s. Printed: placed/s, delivered/s while
 placing, the backlog when the last order was answered, how long the worker took to catch up after, and
 delivered/s over the whole run (first order to the last event done). Goal: delivered/s >= placed/s.
@@ -143,12 +146,20 @@ def bench(args) -> dict:
     sampler.thread.start()
     if sampler.wait_until_caught_up(60) is None:  # the setup's events: the worker runs
         raise SystemExit("the worker did not deliver the setup's events within 60 s; see " + worker.log_path)
+    if args.backlog:
+        worker.stop()  # the orders pile up in the outbox; a fresh worker then works the backlog off
     base_done, base_all = sampler.counts()
     cpu_before = worker.cpu_seconds()
     placed, errors = run_engine(server.port, key, order_bodies(args.orders, args.threads), warmup=0)
     placing_ended = time.perf_counter()
     started = placing_ended - placed["seconds"]
+    if args.backlog:
+        worker = Worker(db)
+        started = placing_ended = time.perf_counter()
+        cpu_before = 0.0
     caught_up = sampler.wait_until_caught_up(args.drain_timeout, after=placing_ended)
+    if args.backlog:  # from the fresh worker's first delivery (its start-up is not delivery)
+        started = next((t for t, done, _ in sampler.samples if t >= placing_ended and done > base_done), started)
     done_then, all_then = sampler.at(placing_ended)
     final_done, final_all = sampler.counts()
     worker_cpu = worker.cpu_seconds() - cpu_before
@@ -166,7 +177,7 @@ def bench(args) -> dict:
         "delivered_per_second": round(events / (caught_up - started), 1) if caught_up else None,
         "backlog_after": final_all - final_done,
         "worker_cpu_ms_per_event": round(worker_cpu * 1000 / events, 2) if events else None,
-        "bundled_listeners": args.bundled, "load_average": round(os.getloadavg()[0], 1),
+        "bundled_listeners": args.bundled, "backlog_mode": args.backlog, "load_average": round(os.getloadavg()[0], 1),
     }
     print(f"   placed     {result['placed_per_second']:>7.1f} orders/s  ({result['orders']} orders in "
           f"{placed['seconds']} s, p95 {placed['p95_ms']} ms, {len(errors)} failed)")
@@ -191,6 +202,8 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=8, help="client threads")
     parser.add_argument("--server-threads", type=int, default=8)
     parser.add_argument("--bundled", action="store_true", help="keep the bundled stage-hook plugins enabled")
+    parser.add_argument("--backlog", action="store_true",
+                        help="no worker while placing; then one worker delivers the backlog (its top speed)")
     parser.add_argument("--drain-timeout", type=float, default=300.0, help="seconds to wait for the worker after")
     parser.add_argument("--pg-url", default=PG_URL)
     parser.add_argument("--json", help="write the figures to this file")
