@@ -221,6 +221,16 @@ def deliver_events(event_ids: list[int], now: datetime | None = None) -> int:
     return len(claimed)
 
 
+def deliver_event(event_id: int, now: datetime | None = None) -> str:
+    """Claim and deliver one event; returns its status after (``skipped``: not due, or another relay holds it)."""
+    now = now or utcnow()
+    if not deliver_events([event_id], now):
+        return "skipped"
+    status = db.session.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == event_id)).scalar_one()
+    db.session.commit()
+    return status
+
+
 def relay_due(now: datetime | None = None, limit: int | None = None) -> int:
     """Deliver pending events whose time has come (retries, events a crash left behind, and in the production
     mode every event rq has not run yet), in batches of at most ``BATCH``; returns how many it claimed."""

@@ -159,3 +159,13 @@ def test_relay_processes_deliver_each_event_to_each_plugin_exactly_once(relay_ap
         assert relay.returncode == 0, stderr
     calls = _check(app, record, ids)
     assert len({c["pid"] for c in calls}) > 1  # really concurrent: more than one process delivered
+
+
+def test_deliver_event_claims_one_event_and_skips_it_once_done(relay_app):
+    app, record, ids = relay_app
+    with app.app_context():
+        assert jobs.deliver_event(ids[0]) == "done"
+        assert jobs.deliver_event(ids[0]) == "skipped"  # done: nothing to claim
+        db.session.remove()
+    calls = [json.loads(line) for line in record.read_text().splitlines()]
+    assert sorted((c["plugin"], c["event_id"]) for c in calls) == [("first", ids[0]), ("second", ids[0])]
