@@ -67,44 +67,47 @@ class BackgroundDelivery:
         with self._cond:
             return self._handed - self._finished
 
-    def _next(self) -> tuple | None:
+    def _next(self) -> list[tuple]:
+        """The events handed so far, lowest id first, at most ``jobs.BATCH``; empty when idle too long."""
+        from engine.jobs import BATCH
+
         with self._cond:
             if not self._heap:
                 self._cond.wait(IDLE_SECONDS)
             if not self._heap:
                 self._thread = None  # from now on a hand-over starts a new thread
-                return None
-            return heapq.heappop(self._heap)
+                return []
+            return [heapq.heappop(self._heap) for _ in range(min(BATCH, len(self._heap)))]
 
-    def _done(self) -> None:
+    def _done(self, count: int) -> None:
         with self._cond:
-            self._finished += 1
+            self._finished += count
             self._cond.notify_all()
 
     def _run(self) -> None:
         from engine.jobs import LEASE
 
         while True:
-            event = self._next()
-            if event is None:
+            events = self._next()
+            if not events:
                 return
             try:
                 with self.app.app_context():
-                    _deliver(event)
-            except BaseException:  # never die: the event stays leased and the sweeper takes it over
-                log.exception("the delivery thread could not deliver outbox event #%s (%s); the sweeper delivers "
-                              "it after its lease (%g min)", event[0], event[1], LEASE.total_seconds() / 60)
+                    _deliver(events)
+            except BaseException:  # never die: the events stay leased and the sweeper takes them over
+                log.exception("the delivery thread could not deliver outbox events %s; the sweeper delivers "
+                              "what is not done after their lease (%g min)",
+                              ", ".join(f"#{e[0]} ({e[1]})" for e in events), LEASE.total_seconds() / 60)
             finally:
-                self._done()
+                self._done(len(events))
 
 
-def _deliver(event: tuple) -> None:
+def _deliver(events: list[tuple]) -> None:
+    from engine import jobs
     from engine.db import db
-    from engine.jobs import deliver_event
 
-    event_id, hook, payload, created_at = event
     try:
-        deliver_event(event_id, leased=(hook, payload, created_at))
+        jobs.deliver_leased(events)
     except BaseException:
         db.session.rollback()
         raise

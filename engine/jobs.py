@@ -9,15 +9,17 @@ Stage hooks never run in the request. After the commit that wrote them:
   before delivering it. ``drain(app)`` waits until the thread has delivered
   what it was handed; the ``hookshop`` command drains at its end, and the
   interpreter at exit (bounded by ``DELIVERY_DRAIN_TIMEOUT``).
-* production (``REDIS_URL``): the events are enqueued on rq (queue
-  ``HOOKSHOP_QUEUE``) and ``hookshop worker`` runs the jobs plus the sweeper.
+* production (``REDIS_URL``): a relay job is enqueued on rq (queue
+  ``HOOKSHOP_QUEUE``) unless one is already waiting, and ``hookshop worker``
+  runs the jobs plus the sweeper; a job delivers every due event in batches.
   If Redis cannot be reached the request still succeeds: the failure is
   logged once and the events wait, due, for the sweeper.
 
-Delivery is at least once. Each event is first *claimed* (a lease written in
-its own short transaction, so two relays do not run it at once); each plugin's
-success is committed separately, so a retry calls only the plugins that
-failed. No transaction is open while a plugin runs. A plugin that raises
+Delivery is at least once. Events are first *claimed* in batches (a lease
+written in one short transaction; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
+two relays never run the same event at once); the events every plugin handled
+are marked done together after the batch, and an event with a failing plugin
+records the plugins that succeeded, so a retry calls only those that failed. No transaction is open while a plugin runs. A plugin that raises
 never affects the order: its error is recorded on the event and it is retried
 with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``), then the event is marked
 ``dead`` (visible with ``hookshop outbox``).
@@ -30,6 +32,7 @@ import threading
 import time
 import traceback
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -51,6 +54,10 @@ from engine.plugins import log_hook_call, registry
 
 log = logging.getLogger("hookshop.jobs")
 LEASE = timedelta(minutes=5)
+BATCH = 100  # events a relay claims at once
+FLUSH_SECONDS = 1.0  # a long batch marks what it delivered done at least this often
+JOB_BATCHES = 20  # batches one rq job delivers at most (a busy shop has enqueued the next job meanwhile)
+WAITING_FLAG_SECONDS = 60  # a lost job's flag expires: later events enqueue a new one
 OUTBOX = OutboxEvent.__table__
 _LOADERS = {
     "order": ("order_id", Order),
@@ -61,6 +68,17 @@ _LOADERS = {
     "purchase_order": ("purchase_order_id", PurchaseOrder),
 }
 _worker_app = None
+
+
+class Claimed(NamedTuple):
+    """An outbox event leased to this relay."""
+
+    id: int
+    hook: str
+    payload: dict | None
+    created_at: datetime
+    done: tuple | list = ()
+    attempts: int = 0
 
 
 def queue():
@@ -98,9 +116,14 @@ def dispatch_events(events: list) -> None:
         return
     ids = [e[0] if isinstance(e, tuple) else e for e in events]
     state = app.extensions.setdefault("hookshop_rq", {})
+    q, flag = queue(), None
     try:
-        queue().enqueue(run_events, ids, job_timeout=600)
+        flag = f"{q.name}:relay-job-waiting"
+        # one relay job waits at a time: it claims every event due when it starts, these included
+        if q.connection.set(flag, "1", nx=True, ex=WAITING_FLAG_SECONDS):
+            q.enqueue(run_events, ids, flag, job_timeout=600)
     except Exception as exc:  # Redis down, refused, timed out: the order stands, the events wait
+        _forget(q, flag)
         if not state.get("failing"):
             log.warning("could not enqueue stage hooks on Redis (%s: %s); the events stay pending in the "
                         "outbox and are delivered by the sweeper of `hookshop worker` (or `hookshop relay`) "
@@ -154,10 +177,31 @@ def run_job(function: str, args: list) -> None:
 # --------------------------------------------------------------------------- delivery
 
 
-def run_events(event_ids: list[int]) -> None:
-    """The rq job: deliver events inside the worker's app."""
+def _forget(q, flag: str | None) -> None:
+    if flag:
+        try:
+            q.connection.delete(flag)
+        except Exception:  # noqa: BLE001 - Redis is down: the flag expires by itself
+            pass
+
+
+def run_events(event_ids: list[int], flag: str | None = None) -> None:
+    """The rq job: deliver every due event (``event_ids`` named the ones whose commit enqueued it) in
+    batches of ``BATCH``, at most ``JOB_BATCHES`` batches, inside the worker's app.
+
+    ``dispatch_events`` enqueues a job only when no other waits (the ``flag`` key in Redis). The job
+    deletes the flag before its first claim, so an event committed after that enqueues the next job and
+    an event committed before it is claimed by this one: none waits for the sweeper, and a busy shop
+    costs one job per batch instead of one per order."""
+    from rq import get_current_job
+
+    job = get_current_job()
+    if job is not None and flag:
+        job.connection.delete(flag)
     with _app().app_context():
-        deliver_events(event_ids)
+        for _ in range(JOB_BATCHES):
+            if relay_due() < BATCH:
+                break
 
 
 def _app():
@@ -169,38 +213,131 @@ def _app():
     return _worker_app
 
 
-def deliver_events(events: list, now: datetime | None = None) -> None:
-    """Deliver events, lowest id first, given as ids or as ``(id, hook, payload, created_at)`` leased
-    to this process when they were written."""
-    hook = registry().pm.hook
-    known = [e for e in events if isinstance(e, tuple)]
-    ids = [e for e in events if not isinstance(e, tuple)]
-    if ids:
-        known += [(eid, name, None, None) for eid, name in db.session.execute(
-            select(OutboxEvent.id, OutboxEvent.hook).where(OutboxEvent.id.in_(ids))).all()]
-        db.session.commit()
-    known.sort(key=lambda e: e[0])
-    idle = [e[0] for e in known if not getattr(hook, e[1]).get_hookimpls()]
-    if idle:  # nobody listens: done at once, in one statement
-        with transaction():
-            db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(idle), OUTBOX.c.status == "pending")
-                               .values(status="done", processed_at=utcnow()))
-    for event_id, name, payload, created_at in known:
-        if event_id not in idle:
-            deliver_event(event_id, now, leased=(name, payload, created_at) if payload is not None else None)
+def deliver_events(event_ids: list[int], now: datetime | None = None) -> int:
+    """Claim the given events that are due and not held by another relay, deliver them; returns how many."""
+    now = now or utcnow()
+    claimed = claim(now, limit=max(len(event_ids), 1), ids=event_ids)
+    deliver_claimed(claimed, now)
+    return len(claimed)
 
 
-def _claim(event_id: int, now: datetime) -> bool:
+def deliver_event(event_id: int, now: datetime | None = None) -> str:
+    """Claim and deliver one event; returns its status after (``skipped``: not due, or another relay holds it)."""
+    now = now or utcnow()
+    if not deliver_events([event_id], now):
+        return "skipped"
+    status = db.session.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == event_id)).scalar_one()
+    db.session.commit()
+    return status
+
+
+def relay_due(now: datetime | None = None, limit: int | None = None) -> int:
+    """Deliver pending events whose time has come (retries, events a crash left behind, and in the production
+    mode every event rq has not run yet), in batches of at most ``BATCH``; returns how many it claimed."""
+    now = now or utcnow()
+    limit = BATCH if limit is None else limit
+    claimed = claim(now, limit)
+    deliver_claimed(claimed, now)
+    return len(claimed)
+
+
+def claim(now: datetime, limit: int = BATCH, ids: list[int] | None = None) -> list[Claimed]:
+    """Lease due pending events (``ids``, or the oldest ``limit``) to this relay in one statement of its own
+    transaction. PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks the rows, so two relays never wait
+    for each other nor take the same event; SQLite: the same conditional UPDATE under its one writer lock.
+    The lease (``next_attempt_at`` = now + ``LEASE``) makes every other relay skip them until it runs out."""
+    due = (select(OUTBOX.c.id).where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
+           .order_by(OUTBOX.c.id).limit(limit))
+    if ids is not None:
+        if not ids:
+            return []
+        due = due.where(OUTBOX.c.id.in_(ids))
+    if db.session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    due = due.cte("due")
+    statement = (update(OUTBOX).where(OUTBOX.c.id.in_(select(due.c.id))).values(next_attempt_at=now + LEASE)
+                 .returning(OUTBOX.c.id, OUTBOX.c.hook, OUTBOX.c.payload, OUTBOX.c.created_at,
+                            OUTBOX.c.done_plugins, OUTBOX.c.attempts))
     with transaction():
-        result = db.session.execute(update(OUTBOX).where(
-            OUTBOX.c.id == event_id, OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
-            .values(next_attempt_at=now + LEASE))
-    return result.rowcount == 1
+        rows = db.session.execute(statement).all()
+    return sorted(Claimed(r.id, r.hook, r.payload, r.created_at, tuple(r.done_plugins or ()), r.attempts)
+                  for r in rows)
 
 
-def _arguments(event_id: int, hook: str, payload: dict, created_at) -> dict:
-    payload = payload or {}
-    args = {"event": {"id": event_id, "hook": hook, "created_at": as_utc(created_at).isoformat(),
+def deliver_leased(events: list[tuple]) -> None:
+    """Deliver ``(id, hook, payload, created_at)`` events this process leased when it wrote them (the embedded
+    mode's delivery thread): no claim and no read of the rows are needed."""
+    deliver_claimed(sorted(Claimed(*event[:4]) for event in events), utcnow())
+
+
+def deliver_claimed(events: list[Claimed], now: datetime) -> None:
+    """Call every plugin that has not yet handled each event, lowest id first; no transaction is open
+    while a plugin runs.
+
+    The events every plugin handled are marked done together (one UPDATE per plugin list) when the batch
+    ends, or earlier every ``FLUSH_SECONDS``; an event with a failing plugin gets one UPDATE recording the
+    plugins that did handle it (a retry skips them), the error and its next attempt. A process that dies
+    mid-batch leaves its events leased: after the lease another relay delivers them again (at least once)."""
+    if not events:
+        return
+    hooks = registry().pm.hook
+    _preload(events)
+    db.session.commit()  # end the read: a plugin may take its time (a webhook, a provider)
+    finished: dict[tuple, list[int]] = {}
+    claimed_at = flushed = time.monotonic()
+    for index, event in enumerate(events):
+        if time.monotonic() - claimed_at > LEASE.total_seconds() / 2:  # slow plugins: keep the rest leased
+            _renew([e.id for e in events[index:]])
+            claimed_at = time.monotonic()
+        impls = [impl for impl in reversed(getattr(hooks, event.hook).get_hookimpls())  # pluggy's order
+                 if impl.plugin_name not in event.done]
+        done, errors = _call_plugins(event, impls)
+        if errors:
+            _record_failure(event, done, errors, now)
+        else:
+            finished.setdefault(tuple(done), []).append(event.id)
+        if time.monotonic() - flushed > FLUSH_SECONDS:
+            _mark_done(finished)
+            flushed = time.monotonic()
+    _mark_done(finished)
+
+
+def _preload(events: list[Claimed]) -> None:
+    """Load the rows the events name, one query per kind (they then come from the session's identity map)."""
+    for key, model in _LOADERS.values():
+        wanted = {e.payload[key] for e in events if e.payload and key in e.payload}
+        if wanted:
+            db.session.execute(select(model).where(model.id.in_(wanted))).scalars().all()
+
+
+def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
+    done, errors = list(event.done), []
+    if not impls:
+        return done, errors
+    args = _arguments(event)
+    tracing = bool(current_app.config.get("TRACE_PLUGINS"))
+    for impl in impls:
+        started = time.perf_counter()
+        try:
+            impl.function(**{name: args.get(name) for name in impl.argnames})
+        except Exception as exc:
+            db.session.rollback()
+            if tracing:
+                log_hook_call(event.hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, exc, event.id)
+            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, event.hook, event.id, redact_text(exc))
+            # last_error is shown by `hookshop outbox`: masked like a log line
+            errors.append(redact_text(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}"))
+            continue
+        if tracing:
+            log_hook_call(event.hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, None, event.id)
+        done.append(impl.plugin_name)
+    db.session.commit()  # a plugin's reads end with it (no statement when nothing is open)
+    return done, errors
+
+
+def _arguments(event: Claimed) -> dict:
+    payload = event.payload or {}
+    args = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
                       "payload": payload}}
     for name, (key, model) in _LOADERS.items():
         if key in payload:
@@ -211,79 +348,32 @@ def _arguments(event_id: int, hook: str, payload: dict, created_at) -> dict:
     return args
 
 
-def deliver_event(event_id: int, now: datetime | None = None, leased: tuple | None = None) -> str:
-    """Call every plugin that has not yet handled the event; returns its status after.
-
-    ``leased``: ``(hook, payload, created_at)`` of an event this process leased when it
-    wrote it (the background delivery): no claim and no read of the row are needed.
-    Every write here is its own short transaction (``BEGIN IMMEDIATE`` on SQLite), and
-    none is open while a plugin runs."""
-    now = now or utcnow()
-    if leased is None:
-        if not _claim(event_id, now):
-            return "skipped"
-        hook, payload, done, created_at = db.session.execute(select(
-            OUTBOX.c.hook, OUTBOX.c.payload, OUTBOX.c.done_plugins, OUTBOX.c.created_at)
-            .where(OUTBOX.c.id == event_id)).one()
-        done = list(done or [])
-    else:
-        (hook, payload, created_at), done = leased, []
-    impls = getattr(registry().pm.hook, hook).get_hookimpls()
-    args = _arguments(event_id, hook, payload, created_at)
-    db.session.commit()  # end the read: a plugin may take its time (a webhook, a provider)
-    errors = []
-    # pluggy's own call order: last registered first
-    todo = [impl for impl in reversed(impls) if impl.plugin_name not in done]
-    tracing = bool(current_app.config.get("TRACE_PLUGINS"))
-    for index, impl in enumerate(todo):
-        started = time.perf_counter()
-        try:
-            impl.function(**{name: args.get(name) for name in impl.argnames})
-        except Exception as exc:
-            if tracing:
-                log_hook_call(hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, exc,
-                                      event_id)
-            db.session.rollback()
-            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, event_id, redact_text(exc))
-            # last_error is shown by `hookshop outbox`: masked like a log line
-            errors.append(redact_text(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}"))
-            continue
-        if tracing:
-            log_hook_call(hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, None, event_id)
-        done = [*done, impl.plugin_name]
-        values = {"done_plugins": done}
-        if index == len(todo) - 1 and not errors:  # the last one: the event is done in the same commit
-            values.update(status="done", processed_at=utcnow())
-        with transaction():
-            db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
-    if not errors:
-        if not todo:
-            with transaction():
-                db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id)
-                                   .values(status="done", processed_at=utcnow()))
-        return "done"
-    delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
+def _mark_done(finished: dict[tuple, list[int]]) -> None:
+    if not finished:
+        return
     with transaction():
-        attempts = db.session.execute(select(OUTBOX.c.attempts).where(OUTBOX.c.id == event_id)).scalar_one() + 1
-        values = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:]}
-        if attempts > len(delays):
-            values["status"] = "dead"
-        else:
-            values["next_attempt_at"] = now + timedelta(seconds=delays[attempts - 1])
-        db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event_id).values(**values))
-    return values.get("status", "pending")
+        for done, ids in finished.items():
+            db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
+                               .values(status="done", processed_at=utcnow(), done_plugins=list(done)))
+    finished.clear()
 
 
-def relay_due(now: datetime | None = None, limit: int = 100) -> int:
-    """Deliver pending events whose time has come (retries, or events a crash left behind)."""
-    now = now or utcnow()
-    ids = list(db.session.execute(select(OutboxEvent.id).where(
-        OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)
-        .order_by(OutboxEvent.id).limit(limit)).scalars())
-    db.session.commit()
-    for event_id in ids:
-        deliver_event(event_id, now)
-    return len(ids)
+def _record_failure(event: Claimed, done: list[str], errors: list[str], now: datetime) -> None:
+    delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
+    attempts = event.attempts + 1
+    values = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:], "done_plugins": done}
+    if attempts > len(delays):
+        values["status"] = "dead"
+    else:
+        values["next_attempt_at"] = now + timedelta(seconds=delays[attempts - 1])
+    with transaction():
+        db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event.id).values(**values))
+
+
+def _renew(ids: list[int]) -> None:
+    with transaction():
+        db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
+                           .values(next_attempt_at=utcnow() + LEASE))
 
 
 def complete_due_followups(now: datetime | None = None) -> int:

@@ -210,16 +210,16 @@ def test_the_delivery_thread_survives_an_error_outside_the_plugins(build, monkey
     recorder = Recorder()
     app, api, _ = build([("recorder", recorder)])
     shop(api)
-    real = jobs.deliver_event
+    real = jobs.deliver_leased
     broken = threading.Event()
 
-    def deliver_once_broken(event_id, now=None, leased=None):
+    def deliver_once_broken(events):
         if not broken.is_set():
             broken.set()
             raise RuntimeError("the database went away")
-        return real(event_id, now, leased)
+        return real(events)
 
-    monkeypatch.setattr(jobs, "deliver_event", deliver_once_broken)
+    monkeypatch.setattr(jobs, "deliver_leased", deliver_once_broken)
     with caplog.at_level(logging.ERROR, logger="hookshop.jobs"):
         first = api.post("/orders", order_body([("MUG", 1)]))
     assert first.status_code == 201 and recorder.calls == []
