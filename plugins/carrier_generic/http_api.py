@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from datetime import date
 
-from engine.domain.privacy import redact_text
+from engine.plugin_api import redact_text
 
 log = logging.getLogger("hookshop.carrier_generic")
 

@@ -7,8 +7,7 @@ Settings prefix ``HOOKSHOP_CHANNEL_WEBHOOK_`` (all optional; see the README): ``
 
 from __future__ import annotations
 
-from engine import hookimpl
-from engine.db import as_utc
+from engine.plugin_api import as_utc, hookimpl
 from plugins.channel_webhook import models, net, outbound
 from plugins.channel_webhook.formats import FORMATS
 

@@ -14,7 +14,7 @@ from email.utils import parseaddr
 
 from flask import current_app
 
-from engine.domain import locales
+from engine.plugin_api import normalize_locale
 
 EXTENSION = "notify_email"
 TLS_MODES = ("off", "starttls", "ssl")
@@ -73,7 +73,7 @@ def load(config) -> Settings:
     mail_from = _address(str(config.get("MAIL_FROM") or f"{shop_name} <no-reply@localhost>"), "MAIL_FROM")
     support = config.get("SUPPORT_EMAIL")
     try:
-        default_locale = locales.normalize(config.get("DEFAULT_LOCALE") or "en")
+        default_locale = normalize_locale(config.get("DEFAULT_LOCALE") or "en")
     except ValueError as exc:
         raise SettingsError(f"HOOKSHOP_DEFAULT_LOCALE: {exc}") from None
     delays = config.get("MAIL_RETRY_DELAYS") or [60, 300, 1800, 3600, 3600, 3600]
