@@ -18,7 +18,7 @@ from engine import hookimpl  # the pluggy marker of the project "hookshop": @hoo
 from engine.admin.permissions import require as require_permission  # @require_permission("x.view") on a view
 from engine.admin.plugin_screens import AdminScreen, protect  # admin_screens() items; the admin gate
 from engine.api import Blueprint, idempotent, public, require_scope, requires_scope
-from engine.api.schemas import CurrencyCode, Strict, boolean, mapping, query_integer
+from engine.api.schemas import CurrencyCode, Strict, boolean, integer, mapping, query_integer
 from engine.db import (
     JSONType,
     as_utc,
@@ -30,6 +30,7 @@ from engine.db import (
     transaction,
     utcnow,
 )
+from engine.delivery import drain
 from engine.domain.locales import lenient as lenient_locale
 from engine.domain.locales import normalize as normalize_locale
 from engine.domain.money import amount_text, currency_code, exponent, format_money, is_currency, percent_of
@@ -197,7 +198,7 @@ __all__ = [
     "TIMELINE_TRACKING_PREFIX", "MOVEMENT_RECEIPT", "MOVEMENT_SHIPMENT", "MOVEMENT_RETURN", "MOVEMENT_ADJUSTMENT",
     # REST API: blueprints, signed routes, scopes, idempotency, schema fields
     "Blueprint", "public", "requires_scope", "require_scope", "idempotent", "Strict", "CurrencyCode", "boolean",
-    "mapping", "query_integer",
+    "integer", "mapping", "query_integer",
     # admin screens
     "AdminScreen", "protect", "require_permission",
     # errors
@@ -210,5 +211,5 @@ __all__ = [
     "REDACTED", "mask_email", "mask_url", "mask_card_numbers", "redact_text", "redact_values",
     "redacted_traceback",
     # test kit (for a plugin's tests)
-    "check_plugin", "check_carrier", "check_payment_provider", "check_migrations", "DeliveringClient",
+    "check_plugin", "check_carrier", "check_payment_provider", "check_migrations", "DeliveringClient", "drain",
 ]
