@@ -1,7 +1,7 @@
 """Posting to the journal: what each stage books, idempotently, in balanced entries.
 
 Conventions: amounts are integer minor units, debit positive and credit negative; an entry balances
-per currency. Every function here runs inside ``engine.db.transaction()`` (one per stage hook), so an
+per currency. Every function here runs inside ``engine.plugin_api.transaction()`` (one per stage hook), so an
 entry, the order's bookkeeping row, the receipt and the sync row are committed together or not at all.
 
 What is booked (accounts are roles of the chart, see ``settings.DEFAULT_ACCOUNTS``):

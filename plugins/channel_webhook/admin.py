@@ -1,6 +1,6 @@
 """The admin's webhooks screen (``/admin/webhooks``, owner only: ``webhooks.view``, ``webhooks.change``): the
 outbound subscriptions, the delivery log with each attempt, and the buttons to redeliver a delivery and to
-enable or disable a subscription. Behind the admin's gate (``engine.admin.plugin_screens.protect``); every
+enable or disable a subscription. Behind the admin's gate (``engine.plugin_api.protect``); every
 change goes through ``outbound`` (the same functions as the API)."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Queue, claim, send and retry messages.
 
 A stage hook *queues* its messages (one transaction; the unique ``event_key`` makes a second delivery
-of the hook a no-op) and hands each new one to a background job (``engine.jobs.enqueue``: at once in the
+of the hook a no-op) and hands each new one to a background job (``engine.plugin_api.enqueue``: at once in the
 embedded mode, the rq queue ``email`` with ``REDIS_URL``). The job *claims* the message (a lease written
 in its own commit, so two workers never both send it), renders and sends it with no transaction open,
 then records ``sent`` — or ``failed`` with the error and the next attempt after a back-off

@@ -8,7 +8,7 @@ so a retry after a lost answer never charges, captures, cancels or refunds
 twice, even against a server that ignores idempotency keys.
 
 Stripe's answers become ``PaymentOutcome``s (``outcome_for``) that the core
-applies with ``engine.services.payments.apply_payment``.
+applies with ``engine.plugin_api.apply_payment``.
 """
 
 from __future__ import annotations
