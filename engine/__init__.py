@@ -1,8 +1,7 @@
 """hookshop: a plugin-based headless commerce engine.
 
-The public API for plugin authors is what this package exports plus the
-models (``engine.models``) and services (``engine.services``) documented in
-docs/plugins.md.
+The public API for plugin authors is one module, ``engine.plugin_api``: a plugin
+imports nothing else from the core (docs/plugins.md, "The public API for plugins").
 """
 
 import pluggy

@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from engine import hookimpl
-from engine.db import transaction
+from engine.plugin_api import hookimpl, transaction
 
 from . import journal, models, receipts  # noqa: F401  (models: the tables exist once the plugin is imported)
 from .settings import EXTENSION, SETTINGS, SettingsError, load

@@ -12,9 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
-from engine.admin.permissions import require
-from engine.admin.plugin_screens import AdminScreen, protect
-from engine.db import db
+from engine.plugin_api import AdminScreen, db, protect, require_permission
 
 from . import exporters, receipts
 from .api import entries_out
@@ -51,7 +49,7 @@ def _range() -> tuple[date | None, date | None, str | None]:
 
 
 @admin.route("")
-@require("accounting.view")
+@require_permission("accounting.view")
 def accounting():
     since, until, error = _range()
     if error:
@@ -77,7 +75,7 @@ def _journal(since: date | None, until: date | None) -> str:
 
 
 @admin.route("/export")
-@require("accounting.view")
+@require_permission("accounting.view")
 def export():
     """The journal of the range in one format, streamed (as the API's export)."""
     since, until, error = _range()
@@ -92,7 +90,7 @@ def export():
 
 
 @admin.route("/receipts/<int:receipt_id>/receipt.pdf")
-@require("accounting.view")
+@require_permission("accounting.view")
 def receipt_pdf(receipt_id: int):
     receipt = db.session.get(Receipt, receipt_id)
     if receipt is None:

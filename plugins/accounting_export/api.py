@@ -10,10 +10,7 @@ import marshmallow as ma
 from flask import Response, stream_with_context
 from marshmallow import RAISE, fields, validate, validates_schema
 
-from engine.api import Blueprint
-from engine.api.schemas import query_integer
-from engine.db import as_utc, db
-from engine.errors import NotFound
+from engine.plugin_api import Blueprint, NotFound, as_utc, db, query_integer
 
 from . import exporters, receipts, reports, sync
 from .models import JournalEntry, Posting, Receipt, SyncState

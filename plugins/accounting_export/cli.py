@@ -10,7 +10,7 @@ from datetime import date
 import click
 from flask.cli import with_appcontext
 
-from engine.db import transaction
+from engine.plugin_api import transaction
 
 
 def _date(_ctx, _param, value):
@@ -36,7 +36,7 @@ def accounting():
 @with_appcontext
 def export_command(fmt, since, until, output, progress):
     """Export the journal over a date range, streamed (constant memory)."""
-    from engine.plugins import registry
+    from engine.plugin_api import registry
 
     from . import exporters
 

@@ -18,8 +18,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import String, func, select, type_coerce
 
-from engine.db import db, is_postgres
-from engine.domain.money import amount_text, exponent
+from engine.plugin_api import amount_text, db, exponent, is_postgres
 
 from .models import JournalEntry, Posting
 from .settings import current

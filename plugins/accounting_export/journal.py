@@ -1,7 +1,7 @@
 """Posting to the journal: what each stage books, idempotently, in balanced entries.
 
 Conventions: amounts are integer minor units, debit positive and credit negative; an entry balances
-per currency. Every function here runs inside ``engine.db.transaction()`` (one per stage hook), so an
+per currency. Every function here runs inside ``engine.plugin_api.transaction()`` (one per stage hook), so an
 entry, the order's bookkeeping row, the receipt and the sync row are committed together or not at all.
 
 What is booked (accounts are roles of the chart, see ``settings.DEFAULT_ACCOUNTS``):
@@ -39,8 +39,23 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, insert, select, text
 
-from engine.db import as_utc, db, insert_if_absent, is_postgres, utcnow
-from engine.models import Order, OrderEvent, Payment, Product, StockMovement
+from engine.plugin_api import (
+    MOVEMENT_ADJUSTMENT,
+    MOVEMENT_RECEIPT,
+    MOVEMENT_RETURN,
+    MOVEMENT_SHIPMENT,
+    TIMELINE_ORDER_CONFIRMED,
+    Order,
+    OrderEvent,
+    Payment,
+    Product,
+    StockMovement,
+    as_utc,
+    db,
+    insert_if_absent,
+    is_postgres,
+    utcnow,
+)
 
 from .models import CostGap, JournalEntry, OrderBooks, Posting, State, SyncState
 from .settings import Settings, current, net_of, rate_key
@@ -339,7 +354,7 @@ def lock_books(order) -> OrderBooks:
 def was_confirmed(order) -> bool:
     """The order reached stage 3 (its sale is, or will be, booked), whatever the hooks' order."""
     return db.session.execute(select(OrderEvent.id).where(
-        OrderEvent.order_id == order.id, OrderEvent.kind == "order_confirmed").limit(1)).first() is not None
+        OrderEvent.order_id == order.id, OrderEvent.kind == TIMELINE_ORDER_CONFIRMED).limit(1)).first() is not None
 
 
 def _revenue_line(settings: Settings, role: str, rate: str, amount: int, currency: str) -> Line:
@@ -519,7 +534,7 @@ def book_shipment(order, shipment, event: dict) -> int | None:
         return None
     day = event_date(event)
     book_payments(order, day)
-    shipped = {pid: -qty for pid, qty in _movements(order.id, "shipment").items() if qty}
+    shipped = {pid: -qty for pid, qty in _movements(order.id, MOVEMENT_SHIPMENT).items() if qty}
     products = {p.id: p for p in db.session.execute(select(Product).where(Product.id.in_(list(shipped)))).scalars()}
     lines: list[Line] = []
     for product_id, quantity in sorted(shipped.items()):
@@ -550,7 +565,7 @@ def book_return(order, order_return, event: dict) -> int | None:
     if exists(key):
         return None
     day = event_date(event)
-    restocked = _movements(order.id, "return")
+    restocked = _movements(order.id, MOVEMENT_RETURN)
     booked = _booked_quantities(order.id, "return", "inventory")
     shipped = _booked_quantities(order.id, "shipment", "cogs")
     products = {p.id: p for p in db.session.execute(select(Product).where(Product.id.in_(list(restocked)))).scalars()}
@@ -576,7 +591,7 @@ def book_return(order, order_return, event: dict) -> int | None:
                 order=order, source_id=order_return.id if order_return is not None else None, checked=True)
 
 
-STOCK_KINDS = ("receipt", "adjustment")
+STOCK_KINDS = (MOVEMENT_RECEIPT, MOVEMENT_ADJUSTMENT)
 LOOKBACK = 1000  # movements committed late (concurrent receipts) are still found
 
 
@@ -608,7 +623,7 @@ def book_stock_movements(limit: int = 500) -> int:
         if key in done or not movement.quantity:
             continue
         handled += 1
-        kind = "stock_receipt" if movement.kind == "receipt" else "stock_adjustment"
+        kind = "stock_receipt" if movement.kind == MOVEMENT_RECEIPT else "stock_adjustment"
         if product.unit_cost is None:
             _cost_gap(key, kind, None, product.sku, movement.quantity)
             continue

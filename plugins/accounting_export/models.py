@@ -48,7 +48,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import JSONType, db, utcnow
+from engine.plugin_api import JSONType, db, utcnow
 
 ENTRIES = "accounting_export_entries"
 POSTINGS = "accounting_export_postings"

@@ -13,9 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select, update
 
-from engine.db import as_utc, db, insert_if_absent
-from engine.domain.money import amount_text, format_money
-from engine.errors import NotFound
+from engine.plugin_api import NotFound, amount_text, as_utc, db, format_money, insert_if_absent
 
 from .journal import line_rate
 from .models import OrderBooks, Receipt, ReceiptCounter

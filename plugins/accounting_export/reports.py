@@ -11,9 +11,16 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from engine.db import db, is_postgres
-from engine.domain.money import amount_text
-from engine.models import Product, StockLevel, StockMovement
+from engine.plugin_api import (
+    MOVEMENT_ADJUSTMENT,
+    MOVEMENT_RECEIPT,
+    Product,
+    StockLevel,
+    StockMovement,
+    amount_text,
+    db,
+    is_postgres,
+)
 
 from .models import CostGap, JournalEntry, Posting
 from .settings import REVENUE_ROLES
@@ -136,7 +143,7 @@ def inventory_valuation() -> dict:
         gaps[sku] += int(quantity)
     # every receipt (or adjustment) becomes one entry, or one cost gap when its product had no cost
     movements = db.session.execute(select(func.count()).select_from(StockMovement).where(
-        StockMovement.kind.in_(("receipt", "adjustment")), StockMovement.quantity != 0)).scalar_one()
+        StockMovement.kind.in_((MOVEMENT_RECEIPT, MOVEMENT_ADJUSTMENT)), StockMovement.quantity != 0)).scalar_one()
     posted = db.session.execute(select(func.count()).select_from(JournalEntry).where(
         JournalEntry.kind.in_(("stock_receipt", "stock_adjustment")))).scalar_one()
     gapped = db.session.execute(select(func.count()).select_from(CostGap).where(

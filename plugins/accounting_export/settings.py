@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 
-from engine.plugin_settings import (
+from engine.plugin_api import (
     Integer,
     Items,
     Mapping,

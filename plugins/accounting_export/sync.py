@@ -28,10 +28,20 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
-from engine.db import as_utc, db, is_postgres, transaction, utcnow
-from engine.domain.money import amount_text
-from engine.domain.privacy import redact_text
-from engine.outbound import Client, OutboundError, TargetRefused, sign_headers
+from engine.plugin_api import (
+    Client,
+    OutboundError,
+    TargetRefused,
+    amount_text,
+    as_utc,
+    db,
+    end_read,
+    is_postgres,
+    redact_text,
+    sign_headers,
+    transaction,
+    utcnow,
+)
 
 from .models import JournalEntry, Posting, SyncState
 from .settings import Settings, current
@@ -63,7 +73,7 @@ def payload(entry_ids: list[int]) -> dict:
         postings.setdefault(p.entry_id, []).append({
             "account": p.account, "role": p.role, "amount": p.amount, "amount_text": amount_text(p.amount, p.currency),
             "currency": p.currency, "tax_rate": p.tax_rate, "sku": p.sku, "quantity": p.quantity, "memo": p.memo})
-    db.session.commit()
+    end_read()
     return {"entries": [{
         "idempotency_key": e.uid, "id": e.id, "date": e.booking_date.isoformat(), "kind": e.kind,
         "order": e.order_number, "channel": e.channel, "payee": e.payee, "description": e.description,

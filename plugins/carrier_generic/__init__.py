@@ -14,7 +14,7 @@ import logging
 
 from flask import current_app
 
-from engine import hookimpl
+from engine.plugin_api import hookimpl
 from plugins.carrier_generic import models  # noqa: F401 - the plugin's tables (its migrations create them)
 from plugins.carrier_generic.carrier import GenericCarrier
 from plugins.carrier_generic.config import ConfigError, load

@@ -7,10 +7,7 @@ from flask import Response, current_app, render_template_string
 from marshmallow import Schema, fields
 from sqlalchemy import select
 
-from engine.api import Blueprint
-from engine.db import as_utc, db
-from engine.errors import NotFound
-from engine.models import Order, Shipment
+from engine.plugin_api import Blueprint, NotFound, Order, Shipment, as_utc, db
 from plugins.carrier_generic.models import TrackingEvent
 
 blp = Blueprint("carrier_generic", __name__, url_prefix="/api/v1",
@@ -44,7 +41,7 @@ def _iso(value):
 
 
 def _carriers() -> dict:
-    from engine.plugins import registry
+    from engine.plugin_api import registry
 
     settings = current_app.extensions.get("carrier_generic")
     names = {c.name for c in settings.carriers} if settings else {"generic"}

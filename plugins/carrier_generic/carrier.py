@@ -17,10 +17,7 @@ from urllib.parse import quote
 from flask import current_app
 from sqlalchemy import select
 
-from engine.db import db
-from engine.errors import ValidationFailed
-from engine.models import Order, Product
-from engine.services.shipping import Rate, ShipmentInfo
+from engine.plugin_api import Order, Product, Rate, ShipmentInfo, ValidationFailed, db
 from plugins.carrier_generic import http_api, numbers, schedule, tracking
 from plugins.carrier_generic.config import CarrierConfig, Zone, builtin_carrier
 

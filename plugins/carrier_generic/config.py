@@ -17,7 +17,7 @@ from pathlib import Path
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from engine.api.schemas import CurrencyCode
+from engine.plugin_api import CurrencyCode
 from plugins.carrier_generic.settings import SETTINGS
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

@@ -21,8 +21,7 @@ import logging
 import re
 from datetime import date
 
-from engine.domain.privacy import redact_text
-from engine.outbound import Client, OutboundError, TargetRefused
+from engine.plugin_api import Client, OutboundError, TargetRefused, redact_text
 
 log = logging.getLogger("hookshop.carrier_generic")
 

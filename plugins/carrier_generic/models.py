@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import db, utcnow
+from engine.plugin_api import db, utcnow
 
 
 class TrackingSequence(db.Model):

@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import update
 
-from engine.db import db, transaction
+from engine.plugin_api import db, transaction
 from plugins.carrier_generic.models import TrackingSequence
 
 S10_WEIGHTS = (8, 6, 4, 2, 3, 5, 9, 7)

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from engine.plugin_settings import Path, PluginSettings, Secret, Setting
+from engine.plugin_api import FilePath, PluginSettings, Secret, Setting
 
 SETTINGS = PluginSettings("CARRIER_GENERIC", [
-    Setting("CONFIG", Path(table=True), doc="the carriers file (TOML or JSON; in the TOML config also a table); "
+    Setting("CONFIG", FilePath(table=True), doc="the carriers file (TOML or JSON; in the TOML config also a table); "
                                             "unset: the built-in carrier generic"),
     Setting("TRACKING_SECRET", Secret(), doc="the tracking webhook's Standard Webhooks secret (whsec_<base64>); "
                                              "unset: tracking events are refused (401)"),

@@ -18,12 +18,30 @@ from marshmallow import fields, validate
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.db import as_utc, db, transaction
-from engine.models import Order, Shipment
-from engine.outbound import SignatureRefused, sign_headers, signature
-from engine.outbound import secret_key as standard_key
-from engine.outbound import verify as verify_standard
-from engine.services import inbox, orders
+from engine.plugin_api import (
+    TIMELINE_TRACKING_PREFIX,
+    Order,
+    Shipment,
+    SignatureRefused,
+    as_utc,
+    db,
+    deliver_order,
+    inbox_seen,
+    note_order,
+    record_once,
+    reset_session,
+    sign_headers,
+    transaction,
+)
+from engine.plugin_api import (
+    verify_webhook as verify_standard,
+)
+from engine.plugin_api import (
+    webhook_secret_key as standard_key,
+)
+from engine.plugin_api import (
+    webhook_signature as signature,
+)
 from plugins.carrier_generic.config import STATUSES
 from plugins.carrier_generic.models import TrackingEvent
 
@@ -139,7 +157,7 @@ def apply(carrier_name: str, event: Event) -> tuple[dict, int]:
     source = f"carrier_generic:{carrier_name}"
     try:
         with transaction():
-            if inbox.seen(source, event.webhook_id):
+            if inbox_seen(source, event.webhook_id):
                 return {"received": True, "duplicate": True}, 200
             shipment = db.session.execute(
                 select(Shipment).where(Shipment.carrier == carrier_name,
@@ -150,7 +168,7 @@ def apply(carrier_name: str, event: Event) -> tuple[dict, int]:
                         f"{event.tracking_number}", "errors": {"tracking_number": ["unknown"]}}, 404
             # the order row locked: one event of an order at a time
             order = db.session.get(Order, shipment.order_id, with_for_update=True, populate_existing=True)
-            inbox.record_once(source, event.webhook_id, {"tracking_number": event.tracking_number})
+            record_once(source, event.webhook_id, {"tracking_number": event.tracking_number})
             occurred = _naive_utc(event.occurred_at)
             same = db.session.execute(select(TrackingEvent.id).where(
                 TrackingEvent.shipment_id == shipment.id, TrackingEvent.status == event.status,
@@ -169,7 +187,7 @@ def apply(carrier_name: str, event: Event) -> tuple[dict, int]:
             when = event.occurred_at.strftime("%Y-%m-%d %H:%M UTC")
             if event.status == "delivered" and order.status == "shipped":
                 record.moved_order = True
-                orders.deliver_order(order.id, source=carrier_name, occurred_at=event.occurred_at.isoformat())
+                deliver_order(order.id, source=carrier_name, occurred_at=event.occurred_at.isoformat())
             else:
                 text = STATUS_TEXT[event.status]
                 message = (f"{carrier_name}: {text}{' at ' + event.location if event.location else ''}, "
@@ -178,11 +196,11 @@ def apply(carrier_name: str, event: Event) -> tuple[dict, int]:
                     message += "; reported after a later event, so it changes nothing"
                 elif event.status == "delivered":
                     message += f"; the order is already {order.status}"
-                orders.note(order, f"tracking_{event.status}", message, carrier=carrier_name,
+                note_order(order, TIMELINE_TRACKING_PREFIX + event.status, message, carrier=carrier_name,
                             shipment_id=shipment.id, tracking_number=event.tracking_number, status=event.status,
                             occurred_at=event.occurred_at.isoformat(), location=event.location, late=late)
             return {"received": True, "duplicate": False, "tracking_number": event.tracking_number,
                     "status": event.status, "late": late, "order_status": order.status}, 200
     except IntegrityError:  # the same delivery (or event), committed a moment ago by another request
-        db.session.rollback()
+        reset_session()
         return {"received": True, "duplicate": True}, 200

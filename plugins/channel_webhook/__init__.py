@@ -8,9 +8,7 @@ Settings prefix ``HOOKSHOP_CHANNEL_WEBHOOK_`` (all optional; see the README): ``
 
 from __future__ import annotations
 
-from engine import hookimpl
-from engine.db import as_utc
-from engine.plugin_settings import SettingsError
+from engine.plugin_api import SettingsError, as_utc, hookimpl
 from plugins.channel_webhook import models, outbound
 from plugins.channel_webhook.formats import FORMATS
 from plugins.channel_webhook.settings import SETTINGS

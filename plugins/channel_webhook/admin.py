@@ -1,6 +1,6 @@
 """The admin's webhooks screen (``/admin/webhooks``, owner only: ``webhooks.view``, ``webhooks.change``): the
 outbound subscriptions, the delivery log with each attempt, and the buttons to redeliver a delivery and to
-enable or disable a subscription. Behind the admin's gate (``engine.admin.plugin_screens.protect``); every
+enable or disable a subscription. Behind the admin's gate (``engine.plugin_api.protect``); every
 change goes through ``outbound`` (the same functions as the API)."""
 
 from __future__ import annotations
@@ -10,11 +10,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from engine.admin.permissions import require
-from engine.admin.plugin_screens import AdminScreen, protect
-from engine.db import db
-from engine.domain.privacy import mask_url, redact_text
-from engine.errors import DomainError
+from engine.plugin_api import AdminScreen, DomainError, db, mask_url, protect, redact_text, require_permission
 
 from . import outbound
 from .models import Delivery, Subscription
@@ -62,13 +58,13 @@ def _page(status: int = 200):
 
 
 @admin.route("")
-@require("webhooks.view")
+@require_permission("webhooks.view")
 def webhooks():
     return _page()
 
 
 @admin.route("/deliveries/<int:delivery_id>")
-@require("webhooks.view")
+@require_permission("webhooks.view")
 def delivery(delivery_id: int):
     try:
         row = outbound.get_delivery(delivery_id)
@@ -88,7 +84,7 @@ def _back():
 
 
 @admin.route("/deliveries/<int:delivery_id>/redeliver", methods=["POST"])
-@require("webhooks.change")
+@require_permission("webhooks.change")
 def redeliver(delivery_id: int):
     """Send the delivery again now (same webhook-id: the receiver deduplicates)."""
     try:
@@ -106,7 +102,7 @@ def redeliver(delivery_id: int):
 
 
 @admin.route("/subscriptions/<int:subscription_id>/active", methods=["POST"])
-@require("webhooks.change")
+@require_permission("webhooks.change")
 def set_active(subscription_id: int):
     """Enable (its run of failures forgotten) or disable a subscription."""
     active = request.form.get("active") == "1"

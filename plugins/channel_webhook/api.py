@@ -10,9 +10,17 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from engine.api import Blueprint, idempotent, public, require_scope, requires_scope
-from engine.api.schemas import boolean, mapping, query_integer
-from engine.db import utcnow
+from engine.plugin_api import (
+    Blueprint,
+    boolean,
+    idempotent,
+    mapping,
+    public,
+    query_integer,
+    require_scope,
+    requires_scope,
+    utcnow,
+)
 from plugins.channel_webhook import channels, inbound, outbound
 
 blp = Blueprint("channel_webhook", __name__, url_prefix="/api/v1",

@@ -10,10 +10,18 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from sqlalchemy import case, func, select
 
-from engine.db import as_utc, db, page_by_id, transaction, utcnow
-from engine.errors import Conflict, NotFound, ValidationFailed
-from engine.models import Order
-from engine.plugins import registry
+from engine.plugin_api import (
+    Conflict,
+    NotFound,
+    Order,
+    ValidationFailed,
+    as_utc,
+    db,
+    page_by_id,
+    registry,
+    transaction,
+    utcnow,
+)
 from plugins.channel_webhook import signing
 from plugins.channel_webhook.models import Channel, InboundDelivery
 

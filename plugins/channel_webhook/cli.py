@@ -7,7 +7,7 @@ import json
 import click
 from flask.cli import with_appcontext
 
-from engine.errors import DomainError
+from engine.plugin_api import DomainError
 
 
 def _fail(exc: DomainError):

@@ -27,10 +27,16 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 
-from engine.domain import locales, money
-from engine.errors import ValidationFailed
-from engine.outbound import SignatureRefused, secret_key
-from engine.outbound import verify as verify_standard
+from engine.plugin_api import (
+    SignatureRefused,
+    ValidationFailed,
+    currency_code,
+    exponent,
+    is_currency,
+    lenient_locale,
+)
+from engine.plugin_api import verify_webhook as verify_standard
+from engine.plugin_api import webhook_secret_key as secret_key
 from plugins.channel_webhook import signing
 from plugins.channel_webhook.settings import SETTINGS
 
@@ -111,7 +117,7 @@ def minor_units(value, currency: str, path: str, problems: Problems) -> int | No
     if not amount.is_finite() or amount < 0:
         problems.add(path, "must be a finite amount of at least 0")
         return None
-    scaled = amount.scaleb(money.exponent(currency))
+    scaled = amount.scaleb(exponent(currency))
     if scaled != scaled.to_integral_value():
         problems.add(path, f"{value!r} has more decimals than {currency} has")
         return None
@@ -202,10 +208,10 @@ def check_currency(value, path: str, problems: Problems) -> str | None:
     if not currency:
         problems.add(path, "an ISO 4217 currency code is required")
         return None
-    if not money.is_currency(currency):
+    if not is_currency(currency):
         problems.add(path, f"{currency!r} is not an active ISO 4217 currency code (e.g. EUR, USD, JPY)")
         return None
-    return money.currency_code(currency)
+    return currency_code(currency)
 
 
 def external_id_of(value, path: str, problems: Problems) -> str | None:
@@ -376,7 +382,7 @@ class ShopifyFormat:
             "note": text(data.get("note"), 2000),
             "payment_status": "paid" if financial == "paid" else None,
             # the language the buyer used at checkout (``tr-TR``); an unknown tag is dropped, never an error
-            "locale": locales.lenient(data.get("customer_locale")),
+            "locale": lenient_locale(data.get("customer_locale")),
         })
         cancelled = bool(data.get("cancelled_at")) or financial == "voided"
         if cancelled:
@@ -605,7 +611,7 @@ class WooCommerceFormat:
             "payment_reference": text(data.get("transaction_id")),
             # WooCommerce keeps no language on an order; WPML's WooCommerce Multilingual adds ``lang``
             # (and the ``wpml_language`` meta entry): read either, drop an unknown tag
-            "locale": locales.lenient(data.get("lang") or _meta(data, "wpml_language")),
+            "locale": lenient_locale(data.get("lang") or _meta(data, "wpml_language")),
         })
         result["cancelled"] = status in ("cancelled", "failed", "trash")
         result["refunds"], result["refunded"] = refunds, status == "refunded"
@@ -724,7 +730,7 @@ class GenericFormat:
             "billing_address": billing, "lines": lines, **amounts, "note": text(body.get("note"), 2000),
             "payment_status": "paid" if status == "paid" else None,
             "payment_reference": text(body.get("payment_reference")), "gift": bool(body.get("gift")),
-            "locale": locales.lenient(body.get("locale")),
+            "locale": lenient_locale(body.get("locale")),
         })
         return result
 

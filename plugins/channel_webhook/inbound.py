@@ -21,12 +21,29 @@ import logging
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine.db import db, transaction, utcnow
-from engine.domain import privacy
-from engine.errors import DomainError, ValidationFailed
-from engine.models import Order, Product
-from engine.plugins import registry
-from engine.services import inbox, orders
+from engine.plugin_api import (
+    DomainError,
+    Order,
+    Product,
+    ValidationFailed,
+    apply_refund,
+    cancel_order,
+    change_order_details,
+    db,
+    end_read,
+    find_channel_order,
+    get_order,
+    inbox_seen,
+    order_is_open,
+    place_order,
+    record_once,
+    redact_values,
+    registry,
+    reset_session,
+    transaction,
+    utcnow,
+)
+from engine.plugin_api import redact_text as redact_for_log
 from plugins.channel_webhook import channels
 from plugins.channel_webhook.formats import Problems
 from plugins.channel_webhook.models import InboundDelivery
@@ -90,7 +107,7 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
             return _ignored(channel, delivery_id, parsed, raw)
         action = parsed.get("action") or "create"
         if action != "create":
-            existing = orders.find_channel_order(name, parsed["external_id"])
+            existing = find_channel_order(name, parsed["external_id"])
             if action == "update" and existing is None and not parsed.get("cancelled"):
                 action = "create"  # an update that arrives before (or instead of) the creation
             else:
@@ -108,16 +125,16 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
             if replay is not None:
                 return replay
             _check_currency(parsed.get("currency"), data["lines"], paths.get("currency", "currency"))
-            order, created = orders.place_order(data)
+            order, created = place_order(data)
             body, status = order_out(order), 201 if created else 200
-            inbox.record_once(source, delivery_id, {"status": status, "body": body})
+            record_once(source, delivery_id, {"status": status, "body": body})
             _log_delivery(name, delivery_id, parsed.get("topic"), data.get("external_id"), order.id,
                           "created" if created else "existing", status, None, {}, extra, _payload_for_audit(raw))
     except IntegrityError:  # a twin of this delivery (or of this order) committed a moment ago
-        db.session.rollback()
+        reset_session()
         return _after_race(source, delivery_id, name, data.get("external_id"))
     except DomainError as exc:
-        db.session.rollback()
+        reset_session()
         race = _after_race(source, delivery_id, name, data.get("external_id"), reraise=False)
         if race is not None:  # e.g. the twin took the last units, then this one found no stock
             return race
@@ -125,7 +142,7 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
         return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, errors, extra)
     if created:
         log.info("channel %s: order %s placed from %s %s", name, body["number"], channel.format,
-                 privacy.redact_text(data["external_id"]))
+                 redact_for_log(data["external_id"]))
     return body, status
 
 
@@ -141,20 +158,20 @@ def _follow_up(channel, delivery_id, parsed, raw, action, order):
     try:
         if action in ("cancel", "update") and (action == "cancel" or parsed.get("cancelled")):
             if order.status != "cancelled":
-                orders.cancel_order(order.id, f"cancelled on {name}")
+                cancel_order(order.id, f"cancelled on {name}")
                 outcome = "cancelled"
         elif action == "refund":
             outcome = _refund(channel, order, parsed)
         elif action == "update":
             outcome = _update(channel, order, parsed)
     except DomainError as exc:
-        db.session.rollback()
+        reset_session()
         return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, exc.errors, {})
-    order = orders.get_order(order.id)
+    order = get_order(order.id)
     body, status = {**order_out(order), "outcome": outcome}, 200
     with transaction():
         if _replay(_source(name), delivery_id) is None:
-            inbox.record_once(_source(name), delivery_id, {"status": status, "body": body})
+            record_once(_source(name), delivery_id, {"status": status, "body": body})
         _log_delivery(name, delivery_id, parsed.get("topic"), order.external_id, order.id, "existing", status,
                       f"{action}: {outcome}", {}, {}, _payload_for_audit(raw))
     return body, status
@@ -162,9 +179,9 @@ def _follow_up(channel, delivery_id, parsed, raw, action, order):
 
 def _refund(channel, order, parsed) -> str:
     """A refund made on the platform, recorded with the core's payments service (once per refund id)."""
-    from engine.services import payments
+    from engine.plugin_api import RefundOutcome
 
-    order = orders.get_order(order.id)  # as it stands now (an earlier refund of this delivery counted)
+    order = get_order(order.id)  # as it stands now (an earlier refund of this delivery counted)
     amount = int(parsed.get("refund_amount") or 0)
     payment = next((p for p in order.payments if p.status in ("paid", "partially_refunded")), None)
     reference = f"{channel.name}:refund:{parsed.get('refund_id')}"
@@ -175,7 +192,7 @@ def _refund(channel, order, parsed) -> str:
     if order.paid_total - order.refunded_total <= 0:
         return "already refunded"
     # capped at what is left under the order's lock, by the core
-    payments.apply_refund(order.id, payment.id, payments.RefundOutcome(amount=amount, reference=reference),
+    apply_refund(order.id, payment.id, RefundOutcome(amount=amount, reference=reference),
                           reason=parsed.get("note") or f"refunded on {channel.name}")
     return "refunded"
 
@@ -185,8 +202,6 @@ def _update(channel, order, parsed) -> str:
     shipping, the shipping address, e-mail, phone and note change through the core's service (idempotent:
     an update that changes nothing records nothing). Lines and prices are the platform's business after
     placement: they are not changed here."""
-    from engine.domain import transitions as tx
-
     refunded = []
     for item in parsed.get("refunds") or []:
         refunded.append(_refund(channel, order, {"refund_amount": item["amount"], "refund_id": item["id"],
@@ -196,22 +211,22 @@ def _update(channel, order, parsed) -> str:
         refunded.append(_refund(channel, order, {"refund_amount": due, "refund_id": f"order-{order.external_id}",
                                                  "note": f"refunded on {channel.name}"}))
     changed: list[str] = []
-    current = orders.get_order(order.id)
-    if tx.is_open(current.status):
+    current = get_order(order.id)
+    if order_is_open(current.status):
         customer = parsed.get("customer") or {}
         changes = {"email": customer.get("email"), "phone": customer.get("phone")}
         if customer.get("shipping_address"):
             changes["shipping_address"] = customer["shipping_address"]
         if parsed.get("note"):
             changes["note"] = mask_card_numbers(parsed["note"])
-        _, changed = orders.change_order_details(order.id, changes, source=f"channel {channel.name}", lenient=True)
+        _, changed = change_order_details(order.id, changes, source=f"channel {channel.name}", lenient=True)
     if changed:
         return "updated: " + ", ".join(changed) + (" (refunded)" if "refunded" in refunded else "")
     return "refunded" if "refunded" in refunded else "unchanged"
 
 
 def _replay(source: str, delivery_id: str):
-    record = inbox.seen(source, delivery_id)
+    record = inbox_seen(source, delivery_id)
     if record is None:
         return None
     stored = record.response or {}
@@ -222,10 +237,10 @@ def _after_race(source, delivery_id, name, external_id, reraise=True):
     replay = _replay(source, delivery_id)
     if replay is not None:
         return replay
-    existing = orders.find_channel_order(name, external_id) if external_id is not None else None
+    existing = find_channel_order(name, external_id) if external_id is not None else None
     if existing is not None:
         return order_out(existing), 200
-    db.session.commit()
+    end_read()
     if reraise:
         raise
     return None
@@ -330,8 +345,8 @@ def _ignored(channel, delivery_id: str, parsed: dict, raw: bytes):
 
 
 def _refuse(channel, delivery_id, parsed, raw, status, code, message, errors, extra):
-    log.warning("channel %s: refused delivery %s (%s): %s %s", channel.name, privacy.redact_text(delivery_id),
-                status, privacy.redact_text(message), privacy.redact_values(errors))
+    log.warning("channel %s: refused delivery %s (%s): %s %s", channel.name, redact_for_log(delivery_id),
+                status, redact_for_log(message), redact_values(errors))
     _record_refusal(channel.name, delivery_id, parsed, raw, "rejected", status, message, errors, extra,
                     code=code)
     return error(status, code, message, errors)
@@ -346,7 +361,7 @@ def _record_refusal(name, delivery_id, parsed, raw, outcome, status, reason, err
                               f"{code}: {reason}" if code else reason, errors, extra, _payload_for_audit(raw))
             return
         except IntegrityError:  # a twin recorded the same delivery a moment ago: update it
-            db.session.rollback()
+            reset_session()
 
 
 def _external_id_guess(raw: bytes) -> str | None:

@@ -14,7 +14,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import JSONType, db, utcnow
+from engine.plugin_api import JSONType, db, utcnow
 
 
 class Channel(db.Model):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.outbound import Client, OutboundError, TargetRefused, allowed_networks
+from engine.plugin_api import Client, OutboundError, TargetRefused, allowed_networks
 from plugins.channel_webhook.settings import SETTINGS
 
 MAX_RESPONSE = 2000

@@ -20,10 +20,21 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from engine.db import as_utc, db, page_by_id, transaction, utcnow
-from engine.domain.privacy import mask_url, redact_text
-from engine.errors import Conflict, NotFound, ValidationFailed
-from engine.outbound import sign_headers
+from engine.plugin_api import (
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    as_utc,
+    db,
+    end_read,
+    mask_url,
+    page_by_id,
+    redact_text,
+    reset_session,
+    sign_headers,
+    transaction,
+    utcnow,
+)
 from plugins.channel_webhook import net, signing
 from plugins.channel_webhook.models import Delivery, DeliveryAttempt, Subscription
 from plugins.channel_webhook.settings import SETTINGS
@@ -199,7 +210,7 @@ def record_event(event: dict, data) -> list[int]:
             db.session.flush()
             ids = [row.id for row in rows]
     except IntegrityError:  # a concurrent run of the same event recorded them
-        db.session.rollback()
+        reset_session()
         return []
     return ids
 
@@ -215,7 +226,7 @@ def _attempt(delivery_id: int, now: datetime, *, manual: bool, schedule: bool) -
         select(Delivery.webhook_id, Delivery.body, Subscription.url, Subscription.secret,
                Subscription.previous_secret, Subscription.previous_secret_expires_at)
         .join(Subscription, Subscription.id == Delivery.subscription_id).where(Delivery.id == delivery_id)).one_or_none()
-    db.session.commit()  # end the read: no transaction stays open during the HTTP call
+    end_read()  # end the read: no transaction stays open during the HTTP call
     if row is None:
         return
     msg_id, body, url, secret, previous, expires = row
@@ -277,7 +288,7 @@ def claim_due(now: datetime, limit: int = 50) -> list[int]:
         .where(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now,
                Subscription.status == "active")
         .order_by(Delivery.next_attempt_at).limit(limit)).scalars())
-    db.session.commit()
+    end_read()
     if not due:
         return []
     claimed = []

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from engine.domain.privacy import REDACTED, mask_card_numbers
+from engine.plugin_api import REDACTED, mask_card_numbers
 
 __all__ = ["REDACTED", "mask_card_numbers", "mask_values", "redact", "redact_text"]
 

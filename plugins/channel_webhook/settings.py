@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from engine.plugin_settings import Integer, Items, Networks, Number, PluginSettings, Setting
+from engine.plugin_api import Integer, Items, Networks, Number, PluginSettings, Setting
 
 DEFAULT_DELAYS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
 DEFAULT_TIMEOUT = 10.0

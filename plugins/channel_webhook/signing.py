@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 
-from engine.outbound import new_secret
+from engine.plugin_api import new_secret
 
 __all__ = ["body_hmac_base64", "new_secret", "verify_body_hmac"]
 

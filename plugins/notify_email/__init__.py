@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from engine import hookimpl, hookspecs
+from engine.plugin_api import hookimpl, known_hook
 
 from . import models  # noqa: F401  (the plugin's table: its migrations create it)
 from .settings import EXTENSION, SETTINGS, SettingsError, load
@@ -56,7 +56,7 @@ def _register_customer_hooks() -> None:
     from .messages import CUSTOMER_MESSAGES
 
     for hook in CUSTOMER_MESSAGES:
-        if hasattr(hookspecs, hook):  # a row for a hook the core does not declare yet waits for it
+        if known_hook(hook):  # a row for a hook the core does not declare yet waits for it
             globals()[hook] = _customer_hook(hook)
 
 

@@ -9,12 +9,16 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
-from engine.admin.permissions import require
-from engine.admin.plugin_screens import AdminScreen, protect
-from engine.db import db
-from engine.domain.privacy import mask_email, redact_text
-from engine.models import Order
-from engine.models.orders import ORDER_NUMBER_OFFSET
+from engine.plugin_api import (
+    ORDER_NUMBER_OFFSET,
+    AdminScreen,
+    Order,
+    db,
+    mask_email,
+    protect,
+    redact_text,
+    require_permission,
+)
 
 from .api import list_messages
 from .models import STATUSES, Message
@@ -49,7 +53,7 @@ def _helpers() -> dict:
 
 
 @admin.route("")
-@require("notifications.view")
+@require_permission("notifications.view")
 def notifications():
     status = request.args.get("status") if request.args.get("status") in STATUSES else None
     number = (request.args.get("order") or "").strip()[:64]

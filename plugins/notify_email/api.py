@@ -6,9 +6,7 @@ from flask.views import MethodView
 from marshmallow import RAISE, fields, validate
 from sqlalchemy import select
 
-from engine.api import Blueprint
-from engine.api.schemas import Strict, query_integer
-from engine.db import as_utc, db, page_by_id
+from engine.plugin_api import Blueprint, Strict, as_utc, end_read, page_by_id, query_integer
 
 from .models import STATUSES, Message
 
@@ -76,5 +74,5 @@ class Notifications(MethodView):
         items, next_cursor = list_messages(order=query.get("order"), status=query.get("status"),
                                            limit=query["limit"],
                                            cursor=int(query["cursor"]) if query.get("cursor") else None)
-        db.session.commit()
+        end_read()
         return {"items": [message_out(m) for m in items], "next_cursor": str(next_cursor) if next_cursor else None}

@@ -19,8 +19,7 @@ from babel.dates import format_date
 from babel.numbers import format_currency
 from flask_babel import Babel, Domain
 
-from engine.domain.money import exponent
-from engine.i18n import catalog_directory
+from engine.plugin_api import catalog_directory, exponent
 
 DOMAIN = "notify_email"
 SOURCE = Path(__file__).parent / "translations"

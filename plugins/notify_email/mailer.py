@@ -8,7 +8,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from engine.domain.privacy import mask_email, redact_text
+from engine.plugin_api import mask_email, redact_text
 
 from .settings import Settings
 

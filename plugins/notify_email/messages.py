@@ -17,8 +17,7 @@ from flask_babel import force_locale
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 
-from engine.db import db
-from engine.models import Order, Product, Return, Shipment, StaffUser
+from engine.plugin_api import Order, Product, Return, Shipment, StaffUser, db
 
 from . import i18n
 from .settings import LANGUAGES, Settings

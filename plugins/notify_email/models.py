@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import JSONType, db, utcnow
+from engine.plugin_api import JSONType, db, utcnow
 
 STATUSES = ("queued", "sent", "failed", "dead")
 

@@ -1,7 +1,7 @@
 """Queue, claim, send and retry messages.
 
 A stage hook *queues* its messages (one transaction; the unique ``event_key`` makes a second delivery
-of the hook a no-op) and hands each new one to a background job (``engine.jobs.enqueue``: at once in the
+of the hook a no-op) and hands each new one to a background job (``engine.plugin_api.enqueue``: at once in the
 embedded mode, the rq queue ``email`` with ``REDIS_URL``). The job *claims* the message (a lease written
 in its own commit, so two workers never both send it), renders and sends it with no transaction open,
 then records ``sent`` — or ``failed`` with the error and the next attempt after a back-off
@@ -16,10 +16,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
 
-from engine import jobs
-from engine.db import db, transaction, utcnow
-from engine.domain.privacy import mask_email, redact_text
-from engine.plugins import registry
+from engine.plugin_api import (
+    db,
+    end_read,
+    enqueue,
+    mask_email,
+    redact_text,
+    registry,
+    reset_session,
+    transaction,
+    utcnow,
+)
 
 from . import mailer, messages
 from .models import Message
@@ -49,7 +56,7 @@ def queue(hook: str, event: dict, template: str, recipients, *, order=None, lang
             else:
                 new_ids.append(message_id)
     for message_id in new_ids:
-        jobs.enqueue(current().queue, JOB, message_id)
+        enqueue(current().queue, JOB, message_id)
     return new_ids
 
 
@@ -78,7 +85,7 @@ def documents(message) -> list:
     """What the plugins attach to this message (``order_documents``); a plugin that fails attaches nothing."""
     if message.order_id is None:
         return []
-    from engine.models import Order
+    from engine.plugin_api import Order
 
     order = db.session.get(Order, message.order_id)
     found = []
@@ -87,7 +94,7 @@ def documents(message) -> list:
             found.extend(impl.function(**{name: {"order": order, "kind": message.hook}[name]
                                           for name in impl.argnames}) or [])
         except Exception as exc:
-            db.session.rollback()
+            reset_session()
             log.warning("plugin %s could not give the documents of %s: %s", impl.plugin_name, message.hook,
                         redact_text(exc))
     return [doc for doc in found if isinstance(doc, tuple | list) and len(doc) >= 3]
@@ -97,7 +104,7 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
     """The job: claim, render, send, record. Returns the message's status after (``skipped``: not ours)."""
     now = now or utcnow()
     if not _claim(message_id, now):
-        db.session.rollback()
+        reset_session()
         return "skipped"
     settings = current()
     message = db.session.get(Message, message_id)
@@ -106,10 +113,10 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         rendered = messages.render(message, settings, documents(message))
         mail = mailer.build(settings, to=message.recipient, subject=rendered.subject, text=rendered.text,
                             html=rendered.html, attachments=rendered.attachments, key=message.event_key)
-        db.session.commit()  # no transaction is open while the SMTP server takes its time
+        end_read()  # no transaction is open while the SMTP server takes its time
         mailer.send(settings, mail)
     except Exception as exc:  # the server is down, refused the message, or a template broke
-        db.session.rollback()
+        reset_session()
         error = redact_text(f"{type(exc).__name__}: {exc}")[-2000:]
         rendered = None
     with transaction():
@@ -142,7 +149,7 @@ def send_due(now: datetime | None = None, limit: int = 50) -> int:
         Message.status.in_(("queued", "failed")), Message.next_attempt_at <= now,
         or_(Message.claimed_until.is_(None), Message.claimed_until <= now))
         .order_by(Message.id).limit(limit)).scalars())
-    db.session.commit()
+    end_read()
     for message_id in ids:
         send_message(message_id, now)
     return len(ids)

@@ -13,8 +13,7 @@ from email.utils import parseaddr
 
 from flask import current_app
 
-from engine.domain import locales
-from engine.plugin_settings import (  # noqa: F401  (SettingsError: plugin_setup catches it)
+from engine.plugin_api import (  # noqa: F401  (SettingsError: plugin_setup catches it)
     Choice,
     Email,
     Integer,
@@ -25,6 +24,7 @@ from engine.plugin_settings import (  # noqa: F401  (SettingsError: plugin_setup
     Setting,
     SettingsError,
     Text,
+    normalize_locale,
 )
 
 EXTENSION = "notify_email"
@@ -62,7 +62,7 @@ class Settings:
 
 def _locale(value: str) -> str | None:
     try:
-        locales.normalize(value)
+        normalize_locale(value)
     except ValueError as exc:
         return f"a language tag ({exc})"
     return None
@@ -99,7 +99,7 @@ def load(config) -> Settings:
         host=values.smtp_host, port=values.smtp_port or DEFAULT_PORTS[values.smtp_tls],
         username=values.smtp_username, password=values.smtp_password, tls=values.smtp_tls, mail_from=mail_from,
         shop_name=shop_name, support_email=values.support_email or parseaddr(mail_from)[1],
-        default_locale=locales.normalize(values.default_locale), warehouse_email=list(values.warehouse_email or []),
+        default_locale=normalize_locale(values.default_locale), warehouse_email=list(values.warehouse_email or []),
         public_url=config.get("PUBLIC_URL"), retry_delays=[int(d) for d in values.mail_retry_delays],
         timeout=values.smtp_timeout, queue=values.mail_queue)
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from engine import hookimpl
-from engine.plugin_settings import SettingsError
+from engine.plugin_api import SettingsError, hookimpl
 
 from . import models  # noqa: F401  (the plugin's table: its migrations create it)
 from .provider import NAME, StripeProvider

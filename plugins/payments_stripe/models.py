@@ -21,7 +21,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import db, utcnow
+from engine.plugin_api import db, utcnow
 
 
 class StripeOperation(db.Model):

@@ -8,7 +8,7 @@ so a retry after a lost answer never charges, captures, cancels or refunds
 twice, even against a server that ignores idempotency keys.
 
 Stripe's answers become ``PaymentOutcome``s (``outcome_for``) that the core
-applies with ``engine.services.payments.apply_payment``.
+applies with ``engine.plugin_api.apply_payment``.
 """
 
 from __future__ import annotations
@@ -21,12 +21,23 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine.db import db, transaction
-from engine.domain import money
-from engine.errors import Conflict, PaymentFailed, ValidationFailed
-from engine.models import Payment
-from engine.services import payments
-from engine.services.payments import PaymentOutcome, RefundOutcome
+from engine.plugin_api import (
+    Conflict,
+    Payment,
+    PaymentFailed,
+    PaymentOutcome,
+    RefundOutcome,
+    ValidationFailed,
+    apply_payment,
+    currency_code,
+    db,
+    end_read,
+    exponent,
+    format_money,
+    is_currency,
+    reset_session,
+    transaction,
+)
 
 from .models import StripeOperation
 from .settings import SETTINGS
@@ -59,8 +70,8 @@ STRIPE_EXPONENTS = {"ISK": 2, "MGA": 0}
 
 
 def _exponents(currency: str) -> tuple[int, int]:
-    ours = money.exponent(currency)
-    return ours, STRIPE_EXPONENTS.get(money.currency_code(currency), ours)
+    ours = exponent(currency)
+    return ours, STRIPE_EXPONENTS.get(currency_code(currency), ours)
 
 
 def to_stripe(amount: int, currency: str) -> int:
@@ -70,18 +81,18 @@ def to_stripe(amount: int, currency: str) -> int:
     ours, theirs = _exponents(currency)
     if ours == 3 and amount % 10:
         raise ValidationFailed(
-            f"Stripe charges {money.currency_code(currency)} only in multiples of 10 minor units: "
-            f"{money.format_money(amount, currency)} cannot be charged",
-            errors={"amount": [f"{money.currency_code(currency)} amounts at Stripe end in 0 (e.g. "
-                               f"{money.format_money(amount - amount % 10, currency)})"]})
+            f"Stripe charges {currency_code(currency)} only in multiples of 10 minor units: "
+            f"{format_money(amount, currency)} cannot be charged",
+            errors={"amount": [f"{currency_code(currency)} amounts at Stripe end in 0 (e.g. "
+                               f"{format_money(amount - amount % 10, currency)})"]})
     if theirs >= ours:
         return amount * 10 ** (theirs - ours)
     whole, rest = divmod(amount, 10 ** (ours - theirs))
     if rest:
         raise ValidationFailed(
-            f"Stripe charges {money.currency_code(currency)} in whole units only: "
-            f"{money.format_money(amount, currency)} cannot be charged",
-            errors={"amount": [f"whole {money.currency_code(currency)} only at Stripe"]})
+            f"Stripe charges {currency_code(currency)} in whole units only: "
+            f"{format_money(amount, currency)} cannot be charged",
+            errors={"amount": [f"whole {currency_code(currency)} only at Stripe"]})
     return whole
 
 
@@ -171,7 +182,7 @@ def latest_operation(order_id: int, operation: str) -> StripeOperation | None:
     row = db.session.execute(select(StripeOperation).where(
         StripeOperation.order_id == order_id, StripeOperation.operation == operation)
         .order_by(StripeOperation.attempt.desc()).limit(1)).scalar_one_or_none()
-    db.session.commit()  # no transaction left open while Stripe is called
+    end_read()  # no transaction left open while Stripe is called
     return row
 
 
@@ -179,7 +190,7 @@ def intent_rows(order_id: int) -> list[StripeOperation]:
     rows = list(db.session.execute(select(StripeOperation).where(
         StripeOperation.order_id == order_id, StripeOperation.operation == "intent")
         .order_by(StripeOperation.attempt)).scalars())
-    db.session.commit()
+    end_read()
     return rows
 
 
@@ -205,7 +216,7 @@ def claim(order_id: int, operation: str, *, amount: int | None = None, payment_i
                 db.session.add(row)
             return row
         except IntegrityError:  # the same attempt was stored a moment ago by another request: use it
-            db.session.rollback()
+            reset_session()
             new_attempt = False
     raise RuntimeError(f"could not store the Stripe operation {operation} of order {order_id}")
 
@@ -261,7 +272,7 @@ def fee_of(pi: dict) -> int | None:
     if not isinstance(txn, dict) or txn.get("fee") is None:
         return None
     currency = txn.get("currency") or pi["currency"]
-    return from_stripe(txn["fee"], currency) if money.is_currency(currency) else txn["fee"]
+    return from_stripe(txn["fee"], currency) if is_currency(currency) else txn["fee"]
 
 
 def outcome_for(pi: dict) -> PaymentOutcome:
@@ -401,7 +412,7 @@ class StripeProvider:
             self._remember(payment.order_id, pi)
         outcome = outcome_for(pi)
         if outcome.status in ("paid", "failed"):  # failed: the authorisation was canceled or expired
-            payments.apply_payment(payment.order_id, NAME, outcome)
+            apply_payment(payment.order_id, NAME, outcome)
 
     # -------------------------------------------------------------- void and refund
 

@@ -6,7 +6,7 @@ followed at once; ``plugin_setup`` checks them all at start-up.
 
 from __future__ import annotations
 
-from engine.plugin_settings import Choice, Integer, Items, Number, PluginSettings, Secret, Setting, Url
+from engine.plugin_api import Choice, Integer, Items, Number, PluginSettings, Secret, Setting, Url
 
 
 def _secret_key(key: str) -> str | None:

@@ -22,10 +22,20 @@ import stripe
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from engine.db import db, transaction
-from engine.models import Order, Payment, Refund
-from engine.services import inbox, payments
-from engine.services.payments import RefundOutcome
+from engine.plugin_api import (
+    Order,
+    Payment,
+    Refund,
+    RefundOutcome,
+    apply_payment,
+    apply_refund,
+    db,
+    end_read,
+    inbox_seen,
+    record_once,
+    reset_session,
+    transaction,
+)
 
 from .models import StripeOperation
 from .provider import (
@@ -98,14 +108,14 @@ def handle(request):
     event_id, event_type = event["id"], event["type"]
     if event_type not in PAYMENT_EVENTS | REFUND_EVENTS:
         return {"received": True, "ignored": f"hookshop does not use {event_type} events"}, 200
-    duplicate = inbox.seen(SOURCE, event_id) is not None
-    db.session.commit()
+    duplicate = inbox_seen(SOURCE, event_id) is not None
+    end_read()
     if duplicate:
         return {"received": True, "duplicate": True}, 200
     try:
         return _process(event_id, event_type, obj)
     except (StripeUnavailable, StripeRefused) as exc:
-        db.session.rollback()
+        reset_session()
         return _error(502, "provider_unavailable",
                       f"could not read the payment from Stripe: {exc}; nothing was recorded, Stripe retries the event")
 
@@ -114,7 +124,7 @@ def _intent_row(**where) -> StripeOperation | None:
     conditions = [getattr(StripeOperation, k) == v for k, v in where.items()]
     row = db.session.execute(select(StripeOperation).where(StripeOperation.operation == "intent", *conditions)
                              ).scalar_one_or_none()
-    db.session.commit()
+    end_read()
     return row
 
 
@@ -140,12 +150,12 @@ def _process(event_id: str, event_type: str, obj: dict):
         refunds = list_refunds(client, pi_id) if event_type in REFUND_EVENTS and pi["status"] == "succeeded" else []
     try:
         with transaction():
-            if inbox.seen(SOURCE, event_id):
+            if inbox_seen(SOURCE, event_id):
                 return {"received": True, "duplicate": True}, 200
-            inbox.record_once(SOURCE, event_id, {"type": event_type, "payment_intent": pi_id})
+            record_once(SOURCE, event_id, {"type": event_type, "payment_intent": pi_id})
             result = apply_state(row.id, pi, refunds)
     except IntegrityError:  # the same event, committed a moment ago by a concurrent delivery
-        db.session.rollback()
+        reset_session()
         return {"received": True, "duplicate": True}, 200
     return {"received": True, "event": event_id, "payment_intent": pi_id, "result": result}, 200
 
@@ -173,11 +183,11 @@ def apply_state(row_id: int, pi: dict, refunds: list[dict]) -> str:
     payment = _payment(order_id, pi["id"])
     result = outcome.status
     if outcome.status in ("paid", "authorized"):  # money moved: always recorded
-        payments.apply_payment(order_id, NAME, outcome)
+        apply_payment(order_id, NAME, outcome)
     elif order.status == "cancelled" or (payment is not None and payment.status == "voided") or row.attempt != latest:
         result = "unchanged"  # a voided intent, or an older attempt: the order's payment is elsewhere
     else:
-        payments.apply_payment(order_id, NAME, outcome)
+        apply_payment(order_id, NAME, outcome)
     for refund in sorted(refunds, key=lambda r: (r.get("created") or 0, r["id"])):
         _apply_refund(order_id, pi["id"], refund)
     return result
@@ -193,13 +203,13 @@ def _apply_refund(order_id: int, pi_id: str, refund: dict) -> None:
     reason = refund.get("failure_reason") or refund.get("status")
     amount = from_stripe(refund["amount"], payment.currency)
     if status != "failed":
-        payments.apply_refund(order_id, payment.id, RefundOutcome(amount, refund["id"], status),
+        apply_refund(order_id, payment.id, RefundOutcome(amount, refund["id"], status),
                               reason="refunded at Stripe")
     elif refund["id"] in recorded and recorded[refund["id"]].status != "failed":
-        payments.apply_refund(order_id, payment.id, RefundOutcome(
+        apply_refund(order_id, payment.id, RefundOutcome(
             amount, f"{refund['id']}:failed", "failed",
             message=f"Stripe refund {refund['id']} failed after it was recorded ({reason}): the money did not "
                     "go back, check the Stripe dashboard"))
     else:
-        payments.apply_refund(order_id, payment.id, RefundOutcome(
+        apply_refund(order_id, payment.id, RefundOutcome(
             amount, refund["id"], "failed", message=f"Stripe refund {refund['id']} failed ({reason})"))

@@ -12,7 +12,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import op
 
-from engine.schema import widen_integers
+from engine.plugin_api import widen_integers
 
 revision = "0002_accounting_export_64bit"
 down_revision = "0001_accounting_export_baseline"

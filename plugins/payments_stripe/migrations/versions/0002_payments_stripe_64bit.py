@@ -6,7 +6,7 @@ Revises: 0001_payments_stripe_baseline
 Create Date: 2026-12-01 18:25:00
 """
 
-from engine.schema import widen_integers
+from engine.plugin_api import widen_integers
 
 revision = "0002_payments_stripe_64bit"
 down_revision = "0001_payments_stripe_baseline"
