@@ -12,6 +12,7 @@ subscription at once; so does a run of failures lasting ``CHANNEL_WEBHOOK_DISABL
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import random
@@ -23,6 +24,7 @@ from flask import current_app
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from engine import hookspecs
 from engine.db import as_utc, db, page_by_id, transaction, utcnow
 from engine.domain.privacy import mask_url, redact_text
 from engine.errors import Conflict, NotFound, ValidationFailed
@@ -31,9 +33,10 @@ from plugins.channel_webhook.models import Delivery, DeliveryAttempt, Subscripti
 
 log = logging.getLogger("hookshop.channel_webhook")
 
-EVENTS = ("order_placed", "order_paid", "order_on_hold", "order_released", "order_picked", "stock_low",
-          "purchase_order_created", "order_confirmed", "order_packed", "order_shipped", "order_delivered",
-          "order_completed", "order_cancelled", "return_requested", "return_received", "refund_issued")
+# Every stage hook of the core, in the order its hookspecs declare them (the stages' order): the hooks
+# with an ``event`` argument. The plugin forwards each of them (see ``__init__``).
+EVENTS = tuple(name for name, spec in vars(hookspecs).items()
+               if getattr(spec, "hookshop_spec", None) is not None and "event" in inspect.signature(spec).parameters)
 DEFAULT_DELAYS = (5, 30, 120, 600, 1800, 3600, 7200, 14400, 28800, 43200, 86400, 86400)
 DEFAULT_TIMEOUT = 10.0
 
