@@ -174,6 +174,18 @@ def reset_session() -> None:
         session.rollback()
 
 
+def stage_hookspecs() -> dict:
+    """The core's stage hooks, in the stages' order: ``{name: spec function}`` (the hookspecs with an
+    ``event`` argument). A plugin that handles every stage alike (forwarding, auditing) builds its
+    hookimpls from these, with the spec's own argument names."""
+    import inspect
+
+    from engine import hookspecs
+
+    return {name: spec for name, spec in vars(hookspecs).items()
+            if getattr(spec, "hookshop_spec", None) is not None and "event" in inspect.signature(spec).parameters}
+
+
 def known_hook(name: str) -> bool:
     """True when the core declares a hook of that name (a hook of a newer core is not known yet)."""
     from engine import hookspecs
@@ -209,7 +221,7 @@ MOVEMENT_ADJUSTMENT = "adjustment"  # a counted or corrected quantity (reason an
 
 __all__ = [
     # hooks
-    "hookimpl", "known_hook", "registry",
+    "hookimpl", "known_hook", "stage_hookspecs", "registry",
     # database: the session, the transaction rule, helpers for a plugin's own tables and queries
     "db", "transaction", "end_read", "reset_session", "is_postgres", "insert_if_absent", "page_by_id",
     "JSONType", "utcnow", "as_utc", "widen_integers", "enqueue",

@@ -8,7 +8,10 @@ Settings prefix ``HOOKSHOP_CHANNEL_WEBHOOK_`` (all optional; see the README): ``
 
 from __future__ import annotations
 
-from engine.plugin_api import SettingsError, as_utc, hookimpl
+import functools
+import inspect
+
+from engine.plugin_api import SettingsError, as_utc, hookimpl, stage_hookspecs
 from plugins.channel_webhook import models, outbound
 from plugins.channel_webhook.formats import FORMATS
 from plugins.channel_webhook.settings import SETTINGS
@@ -116,83 +119,40 @@ def _forward(event, **parts):
         outbound.send(ids)
 
 
-@hookimpl
-def order_placed(order, event):
-    _forward(event, order=(_order, order))
+def _product(product) -> dict | None:
+    return {"id": product.id, "sku": product.sku, "name": product.name} if product is not None else None
 
 
-@hookimpl
-def order_paid(order, payment, event):
-    _forward(event, order=(_order, order), payment=(_payment, payment))
+def _purchase_order(po) -> dict | None:
+    if po is None:
+        return None
+    return {"id": po.id, "sku": po.product.sku, "quantity": po.quantity, "status": po.status, "reason": po.reason}
 
 
-@hookimpl
-def order_on_hold(order, event):
-    _forward(event, order=(_order, order))
+# How each stage hook's object arguments appear in the webhook's ``data`` (its ``event`` and plain
+# values such as ``reason`` or ``available`` are in the event's payload already).
+SERIALIZERS = {"order": _order, "payment": _payment, "shipment": _shipment, "order_return": _return,
+               "product": _product, "purchase_order": _purchase_order}
 
 
-@hookimpl
-def order_released(order, event):
-    _forward(event, order=(_order, order))
+def _forwarding_hook(spec):
+    """The hookimpl for the stage hook ``spec``: forward the event with the spec's object arguments.
+
+    pluggy reads an implementation's argument names from the function it unwraps to, so the wrapper
+    takes the spec's own names (``__wrapped__``) and pluggy passes exactly those."""
+    params = tuple(inspect.signature(spec).parameters)
+    objects = [name for name in params if name in SERIALIZERS]
+
+    def forward(*args, **kwargs):
+        kwargs.update(zip(params, args, strict=False))
+        _forward(kwargs["event"], **{name: (SERIALIZERS[name], kwargs.get(name)) for name in objects})
+
+    functools.update_wrapper(forward, spec, updated=())
+    forward.__module__ = __name__
+    return hookimpl(forward)
 
 
-@hookimpl
-def order_picked(order, event):
-    _forward(event, order=(_order, order))
-
-
-@hookimpl
-def stock_low(product, event):
-    _forward(event, product=(lambda p: {"id": p.id, "sku": p.sku, "name": p.name} if p else None, product))
-
-
-@hookimpl
-def purchase_order_created(purchase_order, event):
-    _forward(event, purchase_order=(lambda po: {"id": po.id, "sku": po.product.sku, "quantity": po.quantity,
-                                                "status": po.status, "reason": po.reason} if po else None,
-                                    purchase_order))
-
-
-@hookimpl
-def order_confirmed(order, event):
-    _forward(event, order=(_order, order))
-
-
-@hookimpl
-def order_packed(order, event):
-    _forward(event, order=(_order, order))
-
-
-@hookimpl
-def order_shipped(order, shipment, event):
-    _forward(event, order=(_order, order), shipment=(_shipment, shipment))
-
-
-@hookimpl
-def order_delivered(order, event):
-    _forward(event, order=(_order, order))
-
-
-@hookimpl
-def order_completed(order, event):
-    _forward(event, order=(_order, order))
-
-
-@hookimpl
-def order_cancelled(order, event):
-    _forward(event, order=(_order, order))
-
-
-@hookimpl
-def return_requested(order, order_return, event):
-    _forward(event, order=(_order, order), order_return=(_return, order_return))
-
-
-@hookimpl
-def return_received(order, order_return, event):
-    _forward(event, order=(_order, order), order_return=(_return, order_return))
-
-
-@hookimpl
-def refund_issued(order, payment, event):
-    _forward(event, order=(_order, order), payment=(_payment, payment))
+# Every stage hook of the core (``outbound.EVENTS``) is forwarded: one loop, no copies.
+for _name, _spec in stage_hookspecs().items():
+    globals()[_name] = _forwarding_hook(_spec)
+del _name, _spec

@@ -32,6 +32,7 @@ from engine.plugin_api import (
     redact_text,
     reset_session,
     sign_headers,
+    stage_hookspecs,
     transaction,
     utcnow,
 )
@@ -41,9 +42,9 @@ from plugins.channel_webhook.settings import SETTINGS
 
 log = logging.getLogger("hookshop.channel_webhook")
 
-EVENTS = ("order_placed", "order_paid", "order_on_hold", "order_released", "order_picked", "stock_low",
-          "purchase_order_created", "order_confirmed", "order_packed", "order_shipped", "order_delivered",
-          "order_completed", "order_cancelled", "return_requested", "return_received", "refund_issued")
+# Every stage hook of the core, in the stages' order (the hookspecs with an ``event`` argument). The plugin
+# forwards each of them (see ``__init__``).
+EVENTS = tuple(stage_hookspecs())
 
 
 # --------------------------------------------------------------------------- settings (settings.py)

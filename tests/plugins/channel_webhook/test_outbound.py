@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sqlite3
 from datetime import timedelta
@@ -327,9 +328,44 @@ def test_the_plugin_keeps_the_hook_contracts():
     hooks = check_plugin(plugin)
     assert {"plugin_setup", "register_channels", "register_blueprints", "register_commands",
             "periodic_tasks"} <= set(hooks)
+    from engine import hookspecs
     from plugins.channel_webhook.outbound import EVENTS
 
-    assert set(EVENTS) <= set(hooks)  # every stage event can be subscribed to
+    stage_hooks = [name for name, spec in vars(hookspecs).items()
+                   if getattr(spec, "hookshop_spec", None) is not None and "event" in inspect.signature(spec).parameters]
+    assert len(stage_hooks) >= 18 and list(EVENTS) == stage_hooks  # every stage event, in the stages' order
+    assert set(EVENTS) <= set(hooks)  # ... can be subscribed to, and is forwarded
+    for name in EVENTS:  # with the spec's own argument names (pluggy passes exactly those)
+        impl = getattr(plugin, name)
+        assert list(inspect.signature(impl).parameters) == list(inspect.signature(getattr(hookspecs, name)).parameters)
+
+
+def test_return_decisions_are_forwarded_with_the_return(shop, app, receiver):
+    """return_approved and return_rejected reach subscribers like every other stage, with the order and
+    the return in ``data`` (the forwarding hooks are made from the core's stage hookspecs in one loop)."""
+    api = shop
+    receiver.start()
+    sub = subscribe(api, receiver.url, ["return_approved", "return_rejected"])
+    oid = place(api, [("MUG", 2)])["id"]
+    for action, body in (("pay", {}), ("pick", {"scans": ["MUG"] * 2}), ("confirm", {}),
+                         ("pack", {"scans": ["MUG"] * 2}), ("ship", {"carrier": "generic", "service": "standard"}),
+                         ("deliver", {})):
+        assert api.post(f"/orders/{oid}/{action}", body).status_code == 200, action
+    returns = []
+    for _ in range(2):
+        resp = api.post(f"/orders/{oid}/returns", {"lines": [{"sku": "MUG", "quantity": 1}], "reason": "chipped",
+                                                   "resolution": "refund"})
+        assert resp.status_code == 201, resp.get_json()
+        returns.append(resp.get_json()["id"])
+    # staff's own returns are approved at once (no RETURNS_REQUIRE_APPROVAL); an approved one can be rejected
+    assert api.post(f"/returns/{returns[1]}/reject", {"reason": "outside the window"}).status_code == 200
+
+    bodies = [verified(sub["secret"], r) for r in receiver.received]
+    got = sorted((b["type"], b["data"]["order_return"]["id"], b["data"]["order"]["id"]) for b in bodies)
+    assert got == [("return_approved", returns[0], oid), ("return_approved", returns[1], oid),
+                   ("return_rejected", returns[1], oid)]
+    rejected = next(b for b in bodies if b["type"] == "return_rejected")
+    assert rejected["data"]["order_return"]["status"] == "rejected"
 
 
 @pytest.mark.parametrize("setting, value", [("CHANNEL_WEBHOOK_RETRY_DELAYS", "5,soon"),
