@@ -46,8 +46,12 @@ def _order_model(app, order_id):
 
 
 class PaymentProviderContract:
-    """Provide ``provider`` (the registered provider object). Override ``settle(api, order)`` when the
-    money only arrives by the provider's webhook (the default pays with ``POST /orders/{id}/pay``)."""
+    """Provide ``provider`` (the registered provider object). Set ``placement`` to what an order body
+    needs to be charged at placement (e.g. a test card's ``payment_method``); override
+    ``settle(api, order)`` when the money only arrives by the provider's webhook (the default pays with
+    ``POST /orders/{id}/pay``)."""
+
+    placement: dict = {}
 
     @pytest.fixture
     def provider(self):
@@ -66,7 +70,8 @@ class PaymentProviderContract:
             check_payment_provider(provider, _order_model(hookshop_app, order["id"]))
 
     def test_refunds_never_go_above_the_capture(self, provider, hookshop_api, hookshop_orders):
-        order = self.settle(hookshop_api, hookshop_orders.place(payment_provider=provider.name))
+        order = self.settle(hookshop_api, hookshop_orders.place(payment_provider=provider.name,
+                                                                     **self.placement))
         total = order["totals"]["paid"]
         assert total > 0, order
         first = hookshop_api.post(f"/orders/{order['id']}/refunds", {"amount": total - 1})
