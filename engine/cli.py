@@ -233,7 +233,16 @@ def create_user_command(email, role, password_stdin, locale):
     click.echo(f"user {user.email} ({user.role}) created")
 
 
-@cli.command("plugins")
+@cli.group("plugins", invoke_without_command=True)
+@click.pass_context
+def plugins_group(ctx):
+    """List discovered plugins, enabled or not, and their hooks (works before init); `hookshop plugins new`
+    writes a new plugin."""
+    if ctx.invoked_subcommand is None:
+        ctx.invoke(plugins_command)
+
+
+@plugins_group.command("list")
 @with_appcontext
 def plugins_command():
     """List discovered plugins, enabled or not, their hooks and their settings (works before init).
@@ -255,6 +264,15 @@ def plugins_command():
             click.echo(f"    setting {row['name']} = {shown}")
         if found["missing_settings"]:
             click.echo(f"    missing: {', '.join(found['missing_settings'])}")
+
+
+def _add_scaffold():
+    from engine.scaffold import new_command
+
+    plugins_group.add_command(new_command)
+
+
+_add_scaffold()
 
 
 @cli.command("worker")

@@ -1,22 +1,25 @@
-"""The conformance kit for plugin authors.
+"""The conformance kit for plugin authors (``pip install 'hookshop[testing]'``).
 
-Use it from your plugin's tests (it is also a pytest plugin, loaded
-automatically once hookshop is installed, giving the fixtures below):
+Use it from your plugin's tests (it is also a pytest plugin, loaded automatically once hookshop is
+installed, giving the fixtures below):
 
-* ``check_plugin(plugin)`` — every hookimpl names a known hook with arguments
-  the hook provides.
+* ``check_plugin(plugin)`` — every hookimpl names a known hook with arguments the hook provides.
 * ``check_carrier(carrier, order)`` — the carrier protocol: rates and a shipment.
 * ``check_payment_provider(provider, order)`` — the provider protocol: pay, refund.
 * ``check_migrations(app)`` — the loaded models and the migrations agree (``hookshop db check``).
-* fixtures ``hookshop_plugins`` (override: a list of ``(name, plugin)``),
-  ``hookshop_app`` (an app on a fresh SQLite file with those plugins, its schema made by the
-  migrations: the core's and every loaded plugin's ``migrations/versions``),
-  ``hookshop_api`` (a test client with an admin API key: ``.get(path)``,
-  ``.post(path, json)``, paths under ``/api/v1``).
-* ``DeliveringClient`` — the fixtures' test client: after each request it
-  waits until the background delivery thread has run the stage hooks the
-  request fired (``engine.jobs.drain(app)``), so a test sees their effects
-  when the request returns. After calling services directly, call
+* Fixtures (``engine.testing.pytest_plugin``): ``hookshop_app`` (an app on a fresh database whose schema
+  the migrations built, on SQLite and on PostgreSQL: ``hookshop_database``), configured by the fixtures
+  you override — ``hookshop_plugins`` (extra ``(name, plugin)`` pairs), ``hookshop_only`` (the discovered
+  plugins to load; ``None``: all), ``hookshop_settings`` (extra settings); ``hookshop_api`` (a client with
+  an API key of every scope); ``hookshop_orders`` (the order factory: ``place(lines)``,
+  ``advance(order, until)``); ``hook_recorder`` (records every stage hook call; ``fail[hook] = n``
+  makes it raise); ``hookshop_run_jobs(now=None)`` (the worker's sweep, once); ``hookshop_clock`` (a
+  frozen clock: ``now``, ``advance(seconds)``).
+* Contract test classes (``engine.testing.contracts``) to subclass: ``PaymentProviderContract``,
+  ``CarrierContract``, ``SalesChannelContract``, ``ExporterContract``, ``StageHookContract``.
+* ``DeliveringClient`` — the fixtures' test client: after each request it waits until the background
+  delivery thread has run the stage hooks the request fired (``engine.jobs.drain(app)``), so a test
+  sees their effects when the request returns. After calling services directly, call
   ``engine.jobs.drain(app)`` yourself before asserting on a hook's effects.
 """
 
