@@ -23,6 +23,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -138,8 +139,8 @@ class Shop:
                 db.engine.dispose()
 
 
-@pytest.fixture
-def shop(tmp_path):
+@contextmanager
+def private_shop(folder: Path):
     """A private schema of the machine's PostgreSQL (the first ``hookshop serve`` migrates it); dropped after."""
     name = f"hs_rel_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
@@ -149,12 +150,20 @@ def shop(tmp_path):
     except Exception as exc:  # noqa: BLE001
         service_missing(f"PostgreSQL is not reachable at {PG_URL}: {exc}")
     url = PG_URL + ("&" if "?" in PG_URL else "?") + f"options=-csearch_path%3D{name}"
-    result = Shop(url, name, tmp_path)
-    yield result
-    result.sql.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
-    admin.dispose()
+    result = Shop(url, name, folder)
+    try:
+        yield result
+    finally:
+        result.sql.dispose()
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def shop(tmp_path):
+    with private_shop(tmp_path) as result:
+        yield result
 
 
 # ------------------------------------------------------------------------------------ processes
@@ -189,11 +198,11 @@ class Processes:
             except OSError:
                 return False
 
-        wait_for(answers, 90, "hookshop serve to answer")
+        wait_for(answers, 300, "hookshop serve to answer")
         if workers > 1:
             from engine.serve_processes import pids_of_workers
 
-            wait_for(lambda: len(pids_of_workers(proc.pid)) == workers, 60, "the server's workers")
+            wait_for(lambda: len(pids_of_workers(proc.pid)) == workers, 120, "the server's workers")
         shop.create_key()
         return base
 

@@ -35,7 +35,7 @@ def _kill_in_flight(processes, env, receiver):
     receiver.release.clear()
     receiver.hold = True
     worker = processes.worker(env)
-    wait_for(receiver.held.is_set, 90, "the worker's webhook POST")
+    wait_for(receiver.held.is_set, 180, "the worker's webhook POST")
     kill9(worker)
     receiver.release.set()
 
@@ -51,12 +51,12 @@ def _kill_after_answer(processes, env, receiver, answers: int):
             killed.set()
 
     receiver.after_answer = after
-    wait_for(killed.is_set, 90, f"answer number {answers}")
+    wait_for(killed.is_set, 180, f"answer number {answers}")
     worker.wait(30)
     receiver.after_answer = None
 
 
-def test_killed_workers_lose_nothing_and_repeat_nothing(shop, processes, private_redis, receiver):
+def test_killed_workers_lose_nothing_and_repeat_nothing(shop, private_redis, receiver, processes):
     env = shop.env(REDIS_URL=private_redis.url)
     base = processes.serve(shop, env, workers=1)
     sub = subscribe(base, shop, receiver)
