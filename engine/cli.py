@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -281,13 +282,16 @@ def worker_command(burst, with_sweeper, fork):
     # plugins' jobs (engine.jobs.enqueue): the e-mails' "email" queue by default
     queues = [q] + [Queue(name, connection=q.connection) for name in app.config.get("JOB_QUEUES") or []]
     # no rq scheduler (a process of its own): hookshop schedules nothing on rq, its retries are the outbox's
-    _work_through_redis_outages(lambda: worker_class(queues, connection=q.connection), burst)
+    # after a lost Redis the command starts afresh (same pid): no thread or client of the rq worker that quit
+    # stays behind to share state with the next one
+    _work_through_redis_outages(lambda: worker_class(queues, connection=q.connection), burst,
+                                restart=lambda: os.execv(sys.executable, [sys.executable, *sys.argv]))
 
 
-def _work_through_redis_outages(make_worker, burst: bool, pause: float = 2.0) -> None:
+def _work_through_redis_outages(make_worker, burst: bool, pause: float = 2.0, restart=None) -> None:
     """Run rq workers until one stops normally (burst done, SIGTERM). rq gives up on a Redis error raised
-    while it finishes a job; the worker then starts again here (the sweeper thread keeps delivering from
-    the outbox meanwhile) instead of exiting and leaving the outbox to nobody."""
+    while it finishes a job; the worker then starts again ``pause`` seconds later (``restart``: the
+    command re-executes itself) instead of exiting and leaving the outbox to nobody."""
     import logging
     import threading
 
@@ -314,6 +318,8 @@ def _work_through_redis_outages(make_worker, burst: bool, pause: float = 2.0) ->
             signal.signal(sig, handler)
         if stopped:
             return
+        if restart is not None:
+            restart()
 
 
 def _worker_queue(app):

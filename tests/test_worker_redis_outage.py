@@ -44,3 +44,16 @@ def test_a_burst_worker_reports_the_lost_redis():
 def test_other_errors_are_not_swallowed():
     with pytest.raises(ValueError):
         _work_through_redis_outages(lambda: FakeWorker([ValueError("a bug")], []), burst=False, pause=0)
+
+
+def test_the_command_starts_afresh_after_a_lost_redis():
+    restarts = []
+
+    def restart():
+        restarts.append(True)
+        raise SystemExit(0)  # os.execv never returns
+
+    with pytest.raises(SystemExit):
+        _work_through_redis_outages(lambda: FakeWorker([RedisConnectionError("refused")], []), burst=False, pause=0,
+                                    restart=restart)
+    assert restarts == [True]
