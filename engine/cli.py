@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 
@@ -312,7 +313,44 @@ def worker_command(burst, with_sweeper, fork):
     # plugins' jobs (engine.jobs.enqueue): the e-mails' "email" queue by default
     queues = [q] + [Queue(name, connection=q.connection) for name in app.config.get("JOB_QUEUES") or []]
     # no rq scheduler (a process of its own): hookshop schedules nothing on rq, its retries are the outbox's
-    worker_class(queues, connection=q.connection).work(burst=burst, with_scheduler=False)
+    # after a lost Redis the command starts afresh (same pid): no thread or client of the rq worker that quit
+    # stays behind to share state with the next one
+    _work_through_redis_outages(lambda: worker_class(queues, connection=q.connection), burst,
+                                restart=lambda: os.execv(sys.executable, [sys.executable, *sys.argv]))
+
+
+def _work_through_redis_outages(make_worker, burst: bool, pause: float = 2.0, restart=None) -> None:
+    """Run rq workers until one stops normally (burst done, SIGTERM). rq gives up on a Redis error raised
+    while it finishes a job; the worker then starts again ``pause`` seconds later (``restart``: the
+    command re-executes itself) instead of exiting and leaving the outbox to nobody."""
+    import logging
+    import threading
+
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    log = logging.getLogger("hookshop.worker")
+    stop = threading.Event()  # SIGTERM/SIGINT between two workers: stop, as rq's warm shutdown would
+    while True:
+        worker = make_worker()
+        try:
+            worker.work(burst=burst, with_scheduler=False)
+            return
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if burst:
+                raise
+            if worker._shutdown_requested_date is not None:  # asked to stop: only rq's goodbye to Redis failed
+                return
+            log.warning("lost Redis (%s); starting the rq worker again in %.0f s (the sweeper keeps delivering "
+                        "stage hooks from the outbox meanwhile)", exc, pause)
+        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+        stopped = stop.wait(pause)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if stopped:
+            return
+        if restart is not None:
+            restart()
 
 
 def _worker_queue(app):
