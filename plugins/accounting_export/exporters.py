@@ -18,6 +18,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import String, func, select, type_coerce
 
+from engine.contracts import Exporter as ExporterContract
 from engine.db import db, is_postgres
 from engine.domain.money import amount_text, exponent
 
@@ -146,7 +147,7 @@ class _Batch:
         return text
 
 
-class Exporter:
+class Exporter(ExporterContract):
     format = ""
     extension = "txt"
     content_type = "text/plain; charset=utf-8"

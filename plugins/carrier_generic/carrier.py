@@ -17,6 +17,7 @@ from urllib.parse import quote
 from flask import current_app
 from sqlalchemy import select
 
+from engine.contracts import Carrier
 from engine.db import db
 from engine.errors import ValidationFailed
 from engine.models import Order, Product
@@ -41,7 +42,7 @@ class Quote:
     weight_grams: int
 
 
-class GenericCarrier:
+class GenericCarrier(Carrier):
     """A carrier of the carriers file (the built-in ``generic`` when no config is given)."""
 
     # the shipping day; a method so that tests (and subclasses) can move it

@@ -30,6 +30,7 @@ from decimal import Decimal, InvalidOperation
 
 from flask import current_app
 
+from engine.contracts import SalesChannel
 from engine.domain import locales, money
 from engine.errors import ValidationFailed
 from plugins.channel_webhook import signing
@@ -255,7 +256,7 @@ def _allocated(item: dict, currency: str, path: str, problems: Problems) -> int:
     return total
 
 
-class ShopifyFormat:
+class ShopifyFormat(SalesChannel):
     """Shopify's ``orders/create`` webhook (REST Admin API order object, prices as decimal strings).
 
     Signature: ``X-Shopify-Hmac-Sha256`` = base64 HMAC-SHA256 of the raw body with the app's client
@@ -463,7 +464,7 @@ _WOO_ADDRESS = {"name": lambda a: person_name(a), "company": "company", "line1":
                 "city": "city", "region": "state", "postal_code": "postcode", "country": "country", "phone": "phone"}
 
 
-class WooCommerceFormat:
+class WooCommerceFormat(SalesChannel):
     """WooCommerce's ``order.created`` webhook (REST API v3 order object).
 
     Signature: ``X-WC-Webhook-Signature`` = base64 HMAC-SHA256 of the raw body with the webhook's
@@ -621,7 +622,7 @@ _GENERIC_ADDRESS = {"name": "name", "company": "company", "line1": "line1", "lin
                     "region": "region", "postal_code": "postal_code", "country": "country", "phone": "phone"}
 
 
-class GenericFormat:
+class GenericFormat(SalesChannel):
     """Any other channel (an own website, a marketplace connector): the REST order body, signed with
     Standard Webhooks (``webhook-id``, ``webhook-timestamp`` within ±5 minutes, ``webhook-signature``).
 

@@ -22,6 +22,7 @@ from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from engine.contracts import PaymentProvider
 from engine.db import db, transaction
 from engine.domain import money
 from engine.errors import Conflict, PaymentFailed, ValidationFailed
@@ -314,7 +315,7 @@ def refund_status(status: str | None) -> str:
 # ------------------------------------------------------------------ the provider
 
 
-class StripeProvider:
+class StripeProvider(PaymentProvider):
     """``pay`` / ``refund`` / ``void`` / ``handle_webhook`` of the core's provider protocol."""
 
     name = NAME
