@@ -178,11 +178,13 @@ class SalesChannel(Protocol):
         (answered 401). Never parse the body before this says None."""
         ...
 
-    def delivery_id(self, request: Any) -> str | None:
-        """The sender's delivery or event id: a redelivery with the same id answers the first answer."""
+    def delivery_id(self, request: Any) -> str:
+        """The sender's delivery or event id (deduplicated in the inbox: a redelivery with the same id gets
+        the first answer). When the sender gives none, derive one from the raw body (the bundled formats
+        hash it)."""
         ...
 
-    def parse(self, request: Any) -> Mapping[str, Any]:
+    def parse(self, request: Any) -> dict[str, Any]:
         """The order data, with the keys of ``ChannelOrder``; raise ``ValidationFailed`` with errors named after the
         payload's fields when it is malformed."""
         ...

@@ -229,3 +229,19 @@ def test_the_values_are_frozen_and_the_old_import_paths_still_work():
     assert payments.PaymentOutcome is contracts.PaymentOutcome and payments.RefundOutcome is contracts.RefundOutcome
     with pytest.raises(AttributeError):
         ShipmentInfo("T-1").tracking_number = ""  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("protocol, heading", [(PaymentProvider, "## The payment provider protocol"),
+                                               (Carrier, "## The carrier protocol"),
+                                               (SalesChannel, "## The sales channel protocol"),
+                                               (Exporter, "## The exporter protocol")])
+def test_docs_show_every_member_of_each_protocol(protocol, heading):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
+    section = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+    assert f"`engine.contracts.{protocol.__name__}`" in section
+    assert f"class {protocol.__name__}(Protocol):" in section
+    for member in contracts.members(protocol):
+        assert f"| `{member}" in section or f", `{member}`" in section, f"{member} is not in the table"
+        assert re.search(rf"\b{member}\b", section.split("```python", 1)[1].split("```", 1)[0]), member

@@ -5,7 +5,7 @@ A format (registered with ``register_channels``) is an object with:
 * ``name``;
 * ``verify(request, secrets) -> None | str``: ``None`` when the raw body (``request.get_data()``) carries
   a valid signature of one of the channel's secrets, else the reason (answered 401);
-* ``delivery_id(request) -> str | None``: the sender's delivery (or event) id, for deduplication;
+* ``delivery_id(request) -> str``: the sender's delivery (or event) id, for deduplication;
 * optional ``is_ping(request) -> bool``: an unsigned "hello" to acknowledge with 200 (WooCommerce);
 * ``parse(request) -> dict``: ``place_order`` data. Besides the core's fields (``external_id``,
   ``customer`` with ``shipping_address``, ``lines`` with ``sku``/``quantity``/``unit_price``,
