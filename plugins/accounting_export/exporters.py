@@ -132,7 +132,8 @@ class _Batch:
     """Collects the text of several entries and hands it out in pieces of about ``size`` postings."""
 
     def __init__(self, progress, size: int = 2000):
-        self.progress, self.size, self.parts, self.count = progress, size, [], 0
+        self.progress, self.size, self.count = progress, size, 0
+        self.parts: list[str] = []
 
     def add(self, text: str, postings: int) -> str | None:
         self.parts.append(text)

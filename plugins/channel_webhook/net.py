@@ -95,7 +95,7 @@ def resolve_checked(host: str, port: int) -> str:
     allowed = _allowed_networks()
     addresses = []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%", 1)[0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         if not is_public(ip) and allowed is not True and not any(ip in net for net in allowed
                                                                   if net.version == ip.version):
             raise TargetRefused(f"{host} resolves to {ip}, a private, loopback, link-local or reserved address "
