@@ -215,15 +215,15 @@ CALLS: dict[type, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
                    "parse": (("request",), ())},
     Exporter: {"export": (("since", "until", "fh"), ())},
 }
-# members the engine uses when present (same form); attributes listed with None
-OPTIONAL: dict[type, dict[str, tuple[tuple[str, ...], tuple[str, ...]] | None]] = {
+# members the engine uses when present (same form), checked only then
+OPTIONAL: dict[type, dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
     PaymentProvider: {"handle_webhook": (("request",), ())},
     Carrier: {"label": (("shipment",), ()), "cancel_shipment": (("shipment",), ()),
               "handle_tracking": (("request",), ())},
     SalesChannel: {"is_ping": (("request",), ()), "check_secret": (("secret",), ())},
     Exporter: {},
 }
-# the attribute each registry keys its objects by, and its type
+# the attribute each registry keys its objects by, and what the messages call each kind
 KEYS: dict[type, str] = {PaymentProvider: "name", Carrier: "name", SalesChannel: "name", Exporter: "format"}
 KINDS: dict[type, str] = {PaymentProvider: "payment provider", Carrier: "carrier", SalesChannel: "sales channel",
                           Exporter: "exporter"}
@@ -276,14 +276,15 @@ def problems(obj: object, protocol: type) -> list[str]:
             found.append(f"missing attribute {attribute} ({kind})")
         elif attribute == KEYS[protocol] and (not isinstance(value, str) or not value):
             found.append(f"{attribute} must be a non-empty str, not {value!r}")
-        elif attribute == "services" and (isinstance(value, str) or not all(isinstance(s, str) for s in value)):
+        elif attribute == "services" and (not isinstance(value, list | tuple)
+                                          or not all(isinstance(s, str) for s in value)):
             found.append(f"services must be a list of str, not {value!r}")
     for method, form in CALLS[protocol].items():
         problem = _method_problem(obj, method, form)
         if problem:
             found.append(problem)
     for method, optional_form in OPTIONAL[protocol].items():
-        if optional_form is not None and getattr(obj, method, None) is not None:
+        if getattr(obj, method, None) is not None:
             problem = _method_problem(obj, method, optional_form)
             if problem:
                 found.append(f"{problem} (optional, but wrong when present)")

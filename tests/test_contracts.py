@@ -124,6 +124,8 @@ def test_wrong_optional_members_and_attributes_are_named_too(tmp_path):
                      "(optional, but wrong when present)"]
     assert contracts.problems(type("Nameless", (ManualProvider,), {"name": ""})(), PaymentProvider) == [
         "name must be a non-empty str, not ''"]
+    assert contracts.problems(type("Counted", (BadLabel,), {"services": 3, "label": None})(), Carrier) == [
+        "services must be a list of str, not 3"]
 
 
 def test_a_subclass_of_the_protocol_that_forgets_a_method_is_caught(tmp_path):
