@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextvars
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import overload
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Integer, MetaData, event, insert
@@ -49,6 +50,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+@overload
+def as_utc(value: datetime) -> datetime: ...
+@overload
+def as_utc(value: None) -> None: ...
 def as_utc(value: datetime | None) -> datetime | None:
     """SQLite gives naive datetimes back: they are UTC."""
     if value is not None and value.tzinfo is None:
@@ -186,7 +191,7 @@ def insert_if_absent(model, values: dict, unique: list[str]) -> None:
     if db.session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
     else:
-        from sqlalchemy.dialects.sqlite import insert
+        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API, other dialect
     db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))
 
 

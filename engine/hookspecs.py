@@ -48,7 +48,7 @@ def hookshop_addhooks(pluginmanager):
 
 @hookspec
 def register_payment_providers():
-    """Return a list of payment provider objects.
+    """Return a list of payment provider objects (``engine.contracts.PaymentProvider``, checked at start-up).
 
     A provider has ``name`` (str) and:
 
@@ -61,17 +61,17 @@ def register_payment_providers():
       ``POST /api/v1/payments/<name>/webhook``: verify the signature on the raw
       body before parsing.
 
-    ``PaymentOutcome`` and ``RefundOutcome`` are in ``engine.services.payments``.
+    ``PaymentOutcome`` and ``RefundOutcome`` are in ``engine.contracts`` (and ``engine.services.payments``).
     """
 
 
 @hookspec
 def register_carriers():
-    """Return a list of carrier objects.
+    """Return a list of carrier objects (``engine.contracts.Carrier``, checked at start-up).
 
     A carrier has ``name`` (str), ``services`` (list of str) and:
 
-    * ``rates(order) -> list[Rate]`` (``engine.services.shipping.Rate``)
+    * ``rates(order) -> list[Rate]`` (``engine.contracts.Rate``)
     * ``create_shipment(order, service) -> ShipmentInfo`` (tracking number,
       estimated delivery, tracking url, optional label PDF bytes, price)
     * optional ``label(shipment) -> bytes`` (a PDF) when the label is made on demand
@@ -83,13 +83,15 @@ def register_carriers():
 
 @hookspec
 def register_channels():
-    """Return a list of sales channel formats (objects with ``name`` and
-    ``parse(request) -> dict`` producing ``place_order`` data)."""
+    """Return a list of sales channel formats (``engine.contracts.SalesChannel``, checked at start-up:
+    ``name``, ``verify(request, secrets)``, ``delivery_id(request)`` and ``parse(request)`` producing
+    ``place_order`` data)."""
 
 
 @hookspec
 def register_exporters():
-    """Return a list of exporters (objects with ``format`` and ``export(since, until, fh)``)."""
+    """Return a list of exporters (``engine.contracts.Exporter``, checked at start-up: ``format`` and
+    ``export(since, until, fh)``)."""
 
 
 @hookspec

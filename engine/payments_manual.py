@@ -10,10 +10,11 @@ from __future__ import annotations
 import uuid
 
 from engine import hookimpl
+from engine.contracts import PaymentProvider
 from engine.services.payments import PaymentOutcome, RefundOutcome
 
 
-class ManualProvider:
+class ManualProvider(PaymentProvider):
     name = "manual"
 
     def pay(self, order, payment_method=None, data=None):

@@ -19,6 +19,10 @@ from engine.admin.permissions import require as require_permission  # @require_p
 from engine.admin.plugin_screens import AdminScreen, protect  # admin_screens() items; the admin gate
 from engine.api import Blueprint, idempotent, public, require_scope, requires_scope
 from engine.api.schemas import CurrencyCode, Strict, boolean, integer, mapping, query_integer
+
+# contracts: the typing.Protocol classes a registered provider, carrier, channel format or exporter satisfies
+# (checked at start-up), and the value of a channel's parse
+from engine.contracts import Carrier, ChannelOrder, Exporter, PaymentProvider, SalesChannel
 from engine.db import (
     JSONType,
     as_utc,
@@ -98,8 +102,6 @@ from engine.outbound import secret_key as webhook_secret_key
 from engine.outbound import signature as webhook_signature
 from engine.outbound import verify as verify_webhook
 
-# ---- contracts: the merger adds `from engine.contracts import ...` here (PaymentProvider, Carrier,
-# ---- SalesChannel, Exporter and their dataclasses) and lists those names in __all__ below.
 # settings: a plugin declares its settings once (docs/plugins.md, "Settings")
 from engine.plugin_settings import (
     Choice,
@@ -254,6 +256,8 @@ __all__ = [
     # privacy: what may be logged
     "REDACTED", "mask_email", "mask_url", "mask_card_numbers", "redact_text", "redact_values",
     "redacted_traceback",
+    # contracts (typing.Protocol, checked at registration)
+    "PaymentProvider", "Carrier", "SalesChannel", "Exporter", "ChannelOrder",
     # settings: declared once, read from HOOKSHOP_<PREFIX>_* and the TOML file
     "PluginSettings", "Setting", "SettingsError", "Text", "Secret", "Choice", "Integer", "Number", "Percent",
     "Flag", "Url", "FilePath", "Email", "Items", "Networks", "Mapping",

@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 
 import pluggy
 
-from engine import hookspecs, plugin_settings
+from engine import contracts, hookspecs, plugin_settings
 from engine.domain.privacy import redact_text
 from engine.errors import PluginError
 
@@ -180,9 +180,24 @@ def setup(pm: pluggy.PluginManager, infos: list[PluginInfo], app) -> None:
 
 def collect(pm: pluggy.PluginManager, hook_name: str) -> list:
     """Flatten the lists returned by a ``register_*`` contract hook."""
-    items = []
+    items: list = []
     for result in getattr(pm.hook, hook_name)():
         items.extend(result or [])
+    return items
+
+
+def collect_checked(pm: pluggy.PluginManager, hook_name: str, protocol: type) -> list:
+    """``collect``, one plugin at a time (in pluggy's calling order), each object checked against
+    ``protocol`` (``engine.contracts.check``): an object that does not satisfy it fails start-up with a
+    ``PluginError`` naming the plugin, the object, the Protocol and the member."""
+    items: list = []
+    everyone = pm.get_plugins()
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        alone = pm.subset_hook_caller(hook_name, remove_plugins=[p for p in everyone if p is not impl.plugin])
+        for result in alone():  # through pluggy, so HOOKSHOP_TRACE_PLUGINS still logs the call
+            for item in result or []:
+                contracts.check(item, protocol, impl.plugin_name)
+                items.append(item)
     return items
 
 
@@ -192,16 +207,18 @@ class Registry:
 
     pm: pluggy.PluginManager
     infos: list[PluginInfo]
-    providers: dict = field(default_factory=dict)
-    carriers: dict = field(default_factory=dict)
-    channels: dict = field(default_factory=dict)
-    exporters: dict = field(default_factory=dict)
+    providers: dict[str, contracts.PaymentProvider] = field(default_factory=dict)
+    carriers: dict[str, contracts.Carrier] = field(default_factory=dict)
+    channels: dict[str, contracts.SalesChannel] = field(default_factory=dict)
+    exporters: dict[str, contracts.Exporter] = field(default_factory=dict)
 
     def refresh(self) -> None:
-        self.providers = {p.name: p for p in collect(self.pm, "register_payment_providers")}
-        self.carriers = {c.name: c for c in collect(self.pm, "register_carriers")}
-        self.channels = {c.name: c for c in collect(self.pm, "register_channels")}
-        self.exporters = {e.format: e for e in collect(self.pm, "register_exporters")}
+        """Collect the registered objects, each checked against its Protocol (``engine.contracts``)."""
+        pm = self.pm
+        self.providers = {p.name: p for p in collect_checked(pm, "register_payment_providers", contracts.PaymentProvider)}
+        self.carriers = {c.name: c for c in collect_checked(pm, "register_carriers", contracts.Carrier)}
+        self.channels = {c.name: c for c in collect_checked(pm, "register_channels", contracts.SalesChannel)}
+        self.exporters = {e.format: e for e in collect_checked(pm, "register_exporters", contracts.Exporter)}
 
 
 def registry() -> Registry:

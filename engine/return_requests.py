@@ -39,7 +39,7 @@ def init_app(app) -> None:
 
 
 def _serializer() -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.secret_key, salt="hookshop-return-request")
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="hookshop-return-request")
 
 
 def csrf_token() -> str:

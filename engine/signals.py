@@ -28,8 +28,9 @@ stock_event = _signals.signal("stock-event")
 
 def _outbox(hook: str, payload: dict) -> None:
     """Buffer an outbox row; ``engine.db`` inserts the buffer in one statement just before commit."""
+    created_at = utcnow()
     row = {"hook": hook, "payload": payload, "status": "pending", "attempts": 0, "done_plugins": [],
-           "created_at": utcnow(), "next_attempt_at": utcnow(), "processed_at": None}
+           "created_at": created_at, "next_attempt_at": utcnow(), "processed_at": None}
     if not current_app.config.get("REDIS_URL"):
         if not _listened(hook):
             # embedded mode, no plugin implements the hook: the relay would only mark the row done
@@ -40,7 +41,7 @@ def _outbox(hook: str, payload: dict) -> None:
             # the start, so the sweeper only takes it over if this process dies before marking it done
             from engine.jobs import LEASE
 
-            row["next_attempt_at"] = row["created_at"] + LEASE
+            row["next_attempt_at"] = created_at + LEASE
     buffer_row(OutboxEvent, row)
 
 

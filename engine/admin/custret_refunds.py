@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -49,7 +51,7 @@ def refund_list():
 
 
 def new_context(order: Order | None, query: str = "") -> dict:
-    refunds = []
+    refunds: Sequence[Refund] = []
     if order is not None:
         refunds = db.session.execute(select(Refund).where(Refund.order_id == order.id).order_by(Refund.id.desc())
                                      .options(selectinload(Refund.payment))).scalars().all()

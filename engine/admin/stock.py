@@ -142,7 +142,8 @@ def product_context(sku: str) -> dict:
     own = levels_of([product.id])[product.id]
     _product, rules = reorder.get_rules(sku)
     status = request.args.get("serials") if request.args.get("serials") in SERIAL_STATUSES else None
-    serial_rows, more_serials = [], None
+    serial_rows: list = []
+    more_serials = None
     if product.track_serials:
         serial_rows, more_serials = serial_units.list_serials(sku, status, SERIALS_SHOWN, _cursor_arg())
     suppliers, _next = purchasing.list_suppliers(limit=200)

@@ -44,7 +44,7 @@ def validated(schema: type[ma.Schema], data: dict) -> dict:
         return schema().load(data)
     except ma.ValidationError as exc:
         leaves = [f"{path}: {message}" for path, message in _leaves(exc.messages)]
-        raise ValidationFailed("; ".join(leaves[:5]) or str(exc), errors=exc.messages) from None
+        raise ValidationFailed("; ".join(leaves[:5]) or str(exc), errors=exc.messages_dict) from None
 
 
 def _leaves(messages, path: str = ""):

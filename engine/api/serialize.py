@@ -3,6 +3,8 @@ document the same shapes; tests check they agree)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from engine.db import as_utc
 from engine.domain.customers import averages
 from engine.domain.transitions import allowed_actions
@@ -110,7 +112,7 @@ def customer_summary(c) -> dict:
             "merged_into": c.merged_into_id, "merged_at": _iso(c.merged_at), "created_at": _iso(c.created_at)}
 
 
-def customer(c, history: list, preferred: dict | None = None) -> dict:
+def customer(c, history: Sequence, preferred: dict | None = None) -> dict:
     data = customer_summary(c)
     data["history"] = [{"id": o.id, "number": o.number, "status": o.status, "total": o.total, "currency": o.currency,
                         "flags": list(o.flags or []), "created_at": _iso(o.created_at)} for o in history]

@@ -38,7 +38,7 @@ def tax_id(value: str, country: str | None) -> tuple[str, bool]:
     try:
         return module.validate(given), True
     except ValidationError as exc:
-        raise InvalidTaxId(f"not a valid tax id of {country.upper()}: {exc}") from None
+        raise InvalidTaxId(f"not a valid tax id of {(country or '').upper()}: {exc}") from None
 
 
 def locale(value: str) -> str:

@@ -197,7 +197,7 @@ def _location_for(code: str | None, adding: bool) -> Location:
 
 
 def describe(movement: StockMovement, units: list[SerialUnit], summary: dict) -> dict:
-    location = db.session.get(Location, movement.location_id)
+    location = db.session.get_one(Location, movement.location_id)
     return {"id": movement.id, "sku": summary["sku"], "location": location.code, "quantity": movement.quantity,
             "reason": movement.reason, "staff": movement.staff, "note": movement.note,
             "reference": movement.reference, "serials": sorted(u.serial for u in units),

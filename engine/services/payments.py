@@ -18,12 +18,12 @@ on (payment, reference).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from engine.contracts import PaymentOutcome, RefundOutcome
 from engine.db import before_outside_call, db, transaction, utcnow
 from engine.domain import transitions as tx
 from engine.errors import Conflict, DomainError, PaymentFailed, ProviderUnavailable
@@ -31,30 +31,7 @@ from engine.models import Order, Payment, Refund
 from engine.plugins import registry
 from engine.services import orders as order_service
 
-
-@dataclass
-class PaymentOutcome:
-    """What a provider says about a payment.
-
-    ``status``: ``paid`` (money captured), ``authorized`` (held, to capture
-    later), ``pending`` (waiting for the customer or a webhook), ``failed``.
-    """
-
-    status: str
-    amount: int
-    reference: str
-    message: str = ""
-    fee: int | None = None
-    client_secret: str | None = None
-    data: dict = field(default_factory=dict)
-
-
-@dataclass
-class RefundOutcome:
-    amount: int
-    reference: str
-    status: str = "succeeded"  # succeeded, pending, failed
-    message: str = ""
+__all__ = ["PaymentOutcome", "RefundOutcome"]  # the contract's values, kept importable from here
 
 
 def provider_for(order: Order):

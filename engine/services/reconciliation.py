@@ -111,7 +111,7 @@ def snapshot():
 
 
 def product_count() -> int:
-    return db.session.execute(select(func.count(Product.id))).scalar()
+    return db.session.execute(select(func.count(Product.id))).scalar_one()
 
 
 def reconcile(chunk: int = CHUNK) -> dict:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from datetime import date
 
+from engine.contracts import Rate, ShipmentInfo
 from engine.db import db, transaction
 from engine.domain import flags
 from engine.domain import transitions as tx
@@ -17,25 +16,7 @@ from engine.services import orders as order_service
 from engine.services import stock
 
 log = logging.getLogger("hookshop.shipping")
-
-
-@dataclass
-class Rate:
-    carrier: str
-    service: str
-    price: int
-    currency: str
-    estimated_delivery: date | None
-
-
-@dataclass
-class ShipmentInfo:
-    tracking_number: str
-    estimated_delivery: date | None = None
-    tracking_url: str | None = None
-    label_pdf: bytes | None = None
-    price: int = 0
-    data: dict = field(default_factory=dict)
+__all__ = ["Rate", "ShipmentInfo"]  # the contract's values, kept importable from here
 
 
 def carrier(name: str, field_name: str = "carrier"):
@@ -138,7 +119,7 @@ def label_pdf(shipment_id: int) -> bytes:
         raise NotFound(f"no shipment with id {shipment_id}")
     if shipment.label_pdf:
         return shipment.label_pdf
-    chosen = registry().carriers.get(shipment.carrier)
-    if chosen is None or not hasattr(chosen, "label"):
+    label = getattr(registry().carriers.get(shipment.carrier), "label", None)  # optional (contracts.OPTIONAL)
+    if label is None:
         raise NotFound(f"carrier {shipment.carrier} made no label for shipment {shipment_id}")
-    return chosen.label(shipment)
+    return label(shipment)

@@ -323,7 +323,7 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
 
 def _tracked(product_id: int) -> bool:
     """Whether the product tracks serials (from the session's identity map when it is loaded: no query)."""
-    return db.session.get(Product, product_id).track_serials
+    return db.session.get_one(Product, product_id).track_serials
 
 
 def open_reservations(order: Order) -> list[Reservation]:

@@ -95,12 +95,13 @@ def check_plugin(plugin, *owners) -> list[str]:
 
 def check_carrier(carrier, order) -> None:
     """Rates and a shipment for ``order`` (call inside an app context)."""
+    from engine.contracts import Carrier, problems
     from engine.domain.money import is_currency
     from engine.services.shipping import Rate, ShipmentInfo
 
-    for attribute in ("name", "services", "rates", "create_shipment"):
-        if not hasattr(carrier, attribute):
-            raise ConformanceError(f"a carrier needs {attribute!r}")
+    wrong = problems(carrier, Carrier)
+    if wrong:
+        raise ConformanceError(f"the carrier does not satisfy engine.contracts.Carrier: {'; '.join(wrong)}")
     rates = carrier.rates(order)
     if not rates or not all(isinstance(rate, Rate) for rate in rates):
         raise ConformanceError("rates(order) must return a non-empty list of engine.services.shipping.Rate")
@@ -119,11 +120,12 @@ def check_carrier(carrier, order) -> None:
 
 def check_payment_provider(provider, order) -> None:
     """Pay and refund ``order`` with the provider (call inside an app context)."""
+    from engine.contracts import PaymentProvider, problems
     from engine.services.payments import PaymentOutcome, RefundOutcome
 
-    for attribute in ("name", "pay", "refund", "void"):
-        if not hasattr(provider, attribute):
-            raise ConformanceError(f"a payment provider needs {attribute!r}")
+    wrong = problems(provider, PaymentProvider)
+    if wrong:
+        raise ConformanceError(f"the provider does not satisfy engine.contracts.PaymentProvider: {'; '.join(wrong)}")
     outcome = provider.pay(order, payment_method=None, data={"amount": order.total, "reference": None})
     if not isinstance(outcome, PaymentOutcome) or outcome.status not in ("paid", "authorized", "pending", "failed"):
         raise ConformanceError("pay must return a PaymentOutcome with status paid, authorized, pending or failed")

@@ -18,6 +18,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import String, func, select, type_coerce
 
+from engine.plugin_api import Exporter as ExporterContract
 from engine.plugin_api import amount_text, db, exponent, is_postgres
 
 from .models import JournalEntry, Posting
@@ -130,7 +131,8 @@ class _Batch:
     """Collects the text of several entries and hands it out in pieces of about ``size`` postings."""
 
     def __init__(self, progress, size: int = 2000):
-        self.progress, self.size, self.parts, self.count = progress, size, [], 0
+        self.progress, self.size, self.count = progress, size, 0
+        self.parts: list[str] = []
 
     def add(self, text: str, postings: int) -> str | None:
         self.parts.append(text)
@@ -145,7 +147,7 @@ class _Batch:
         return text
 
 
-class Exporter:
+class Exporter(ExporterContract):
     format = ""
     extension = "txt"
     content_type = "text/plain; charset=utf-8"

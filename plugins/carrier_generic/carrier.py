@@ -17,7 +17,7 @@ from urllib.parse import quote
 from flask import current_app
 from sqlalchemy import select
 
-from engine.plugin_api import Order, Product, Rate, ShipmentInfo, ValidationFailed, db
+from engine.plugin_api import Carrier, Order, Product, Rate, ShipmentInfo, ValidationFailed, db
 from plugins.carrier_generic import http_api, numbers, schedule, tracking
 from plugins.carrier_generic.config import CarrierConfig, Zone, builtin_carrier
 
@@ -39,7 +39,7 @@ class Quote:
     weight_grams: int
 
 
-class GenericCarrier:
+class GenericCarrier(Carrier):
     """A carrier of the carriers file (the built-in ``generic`` when no config is given)."""
 
     # the shipping day; a method so that tests (and subclasses) can move it

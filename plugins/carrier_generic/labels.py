@@ -136,7 +136,7 @@ def shipping_label(*, carrier_label: str, service: str, tracking_number: str, se
     c.drawString(margin, y, "SHIP TO")
     lines = address_lines(recipient, recipient_name)
     for index, line in enumerate(lines):
-        size = 14 if index == 0 else 12
+        size: float = 14 if index == 0 else 12
         font = bold if index == 0 or index == len(lines) - 1 else regular
         size = _fit(c, line, font, size, inner)
         y -= size + 4

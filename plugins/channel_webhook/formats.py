@@ -5,7 +5,7 @@ A format (registered with ``register_channels``) is an object with:
 * ``name``;
 * ``verify(request, secrets) -> None | str``: ``None`` when the raw body (``request.get_data()``) carries
   a valid signature of one of the channel's secrets, else the reason (answered 401);
-* ``delivery_id(request) -> str | None``: the sender's delivery (or event) id, for deduplication;
+* ``delivery_id(request) -> str``: the sender's delivery (or event) id, for deduplication;
 * optional ``is_ping(request) -> bool``: an unsigned "hello" to acknowledge with 200 (WooCommerce);
 * ``parse(request) -> dict``: ``place_order`` data. Besides the core's fields (``external_id``,
   ``customer`` with ``shipping_address``, ``lines`` with ``sku``/``quantity``/``unit_price``,
@@ -28,6 +28,7 @@ import re
 from decimal import Decimal, InvalidOperation
 
 from engine.plugin_api import (
+    SalesChannel,
     SignatureRefused,
     ValidationFailed,
     currency_code,
@@ -261,7 +262,7 @@ def _allocated(item: dict, currency: str, path: str, problems: Problems) -> int:
     return total
 
 
-class ShopifyFormat:
+class ShopifyFormat(SalesChannel):
     """Shopify's ``orders/create`` webhook (REST Admin API order object, prices as decimal strings).
 
     Signature: ``X-Shopify-Hmac-Sha256`` = base64 HMAC-SHA256 of the raw body with the app's client
@@ -469,7 +470,7 @@ _WOO_ADDRESS = {"name": lambda a: person_name(a), "company": "company", "line1":
                 "city": "city", "region": "state", "postal_code": "postcode", "country": "country", "phone": "phone"}
 
 
-class WooCommerceFormat:
+class WooCommerceFormat(SalesChannel):
     """WooCommerce's ``order.created`` webhook (REST API v3 order object).
 
     Signature: ``X-WC-Webhook-Signature`` = base64 HMAC-SHA256 of the raw body with the webhook's
@@ -627,7 +628,7 @@ _GENERIC_ADDRESS = {"name": "name", "company": "company", "line1": "line1", "lin
                     "region": "region", "postal_code": "postal_code", "country": "country", "phone": "phone"}
 
 
-class GenericFormat:
+class GenericFormat(SalesChannel):
     """Any other channel (an own website, a marketplace connector): the REST order body, signed with
     Standard Webhooks (``webhook-id``, ``webhook-timestamp`` within ±5 minutes, ``webhook-signature``).
 

@@ -26,6 +26,7 @@ from engine.plugin_api import (
     Payment,
     PaymentFailed,
     PaymentOutcome,
+    PaymentProvider,
     RefundOutcome,
     ValidationFailed,
     apply_payment,
@@ -321,7 +322,7 @@ def refund_status(status: str | None) -> str:
 # ------------------------------------------------------------------ the provider
 
 
-class StripeProvider:
+class StripeProvider(PaymentProvider):
     """``pay`` / ``refund`` / ``void`` / ``handle_webhook`` of the core's provider protocol."""
 
     name = NAME
