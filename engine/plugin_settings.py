@@ -380,8 +380,9 @@ class PluginSettings:
         try:
             loaded = self.schema.load(raw)
         except ma.ValidationError as exc:
-            problems += [self._message(name, raw.get(name), exc.messages[name])
-                         for name in self.settings if name in exc.messages]
+            messages = exc.messages if isinstance(exc.messages, dict) else {}
+            problems += [self._message(name, raw.get(name), messages[name])
+                         for name in self.settings if name in messages]
             loaded = {}
         if problems:
             raise SettingsError("; ".join(problems))

@@ -76,6 +76,8 @@ def allowed_networks(*settings) -> Allowed:
 def is_allowed(ip: IPAddress, allowed: Allowed) -> bool:
     if allowed is True:
         return True
+    if allowed is False:
+        return False
     candidates = [ip] + [inner for inner in (embedded_ipv4(ip),) if inner is not None]
     return any(c in net for c in candidates for net in allowed if net.version == c.version)
 
@@ -96,7 +98,7 @@ def resolve_checked(host: str, port: int, allowed: Allowed, hint: str = "") -> l
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise TargetRefused(f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}") from exc
-    addresses = _unique(info[4][0].split("%", 1)[0] for info in infos)
+    addresses = _unique(str(info[4][0]).split("%", 1)[0] for info in infos)
     if not addresses:
         raise TargetRefused(f"cannot resolve {host}")
     for address in addresses:

@@ -195,6 +195,7 @@ class Client:
     def _session(self) -> requests.Session:
         session = requests.Session()
         retry = self._retry()
+        adapter: HTTPAdapter
         if self.guard:
             session.trust_env = False  # no environment proxies: the guard checks the real destination
             adapter = GuardedAdapter(self.allowed(), self.allow_hint, max_retries=retry)

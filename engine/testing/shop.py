@@ -92,7 +92,7 @@ class Clock:
         except ImportError as exc:  # pragma: no cover - the dev extra has it
             raise RuntimeError("the frozen clock needs time-machine: pip install time-machine") from exc
         self.now = start or datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-        self._traveller = time_machine.travel(self.now, tick=False)
+        self._traveller: time_machine.travel | None = time_machine.travel(self.now, tick=False)
         self._coordinates = self._traveller.start()
 
     def advance(self, by) -> datetime:

@@ -41,7 +41,7 @@ DEFAULT_RESPONSE = {
     "shipment_id": "id",
 }
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)\}")
-RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
 
 class CarrierApiError(Exception):
