@@ -11,21 +11,22 @@ only the spy listening: the bundled plugins that listen to stage hooks are disab
 the engine's own behaviour.
 """
 
+# ruff: noqa: F811  (the tests take test_hooks' `build` fixture, imported below, as their argument)
+
 from __future__ import annotations
 
 import inspect
-import os
 import re
 from pathlib import Path
 
 import pytest
-from conftest import ApiClient, make_app, new_key, place, product, receive
+from conftest import place, product, receive
+from test_hooks import build  # noqa: F401  (the fixture: an app with extra plugins, the bundled listeners off)
 
 from engine import hookimpl, hookspecs, jobs
 from engine.db import db
 
 ROOT = Path(__file__).resolve().parent.parent
-LISTENERS = ["channel_webhook", "accounting_export", "notify_email"]
 
 
 def _brief(value):
@@ -103,30 +104,10 @@ class Spy:
 
 
 @pytest.fixture
-def build(database, tmp_path, request):
-    """``build(*plugins, **config)`` -> (app, api) with the spy-like plugins given as (name, object)."""
-    made = []
-
-    def _build(*plugins, **config):
-        if not os.environ.get("HOOKSHOP_PLUGINS_DISABLED"):
-            config.setdefault("PLUGINS_DISABLED", LISTENERS)
-        app = make_app(database, tmp_path, request, EXTRA_PLUGINS=list(plugins), **config)
-        made.append(app)
-        return app, ApiClient(app.test_client(), new_key(app))
-
-    yield _build
-    for app in made:
-        jobs.drain(app)
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-
-
-@pytest.fixture
 def spied(build):
     """(spy, api) on a shop with MUG (5 in stock, reorder point 3) and POSTER (backorderable)."""
     spy = Spy()
-    app, api = build(("spy", spy))
+    app, api = build([("spy", spy)])
     product(api, "MUG", price=1290, reorder_point=3, reorder_quantity=10)
     product(api, "POSTER", price=2490, allow_backorder=True)
     receive(api, "MUG", 5)
@@ -302,7 +283,7 @@ def test_hook_order_delivered(spied):
 
 def test_hook_order_completed(build):
     spy = Spy()
-    app, api = build(("spy", spy), FOLLOWUP_AFTER="PT1H")
+    app, api = build([("spy", spy)], FOLLOWUP_AFTER="PT1H")
     product(api, "MUG", price=1290)
     receive(api, "MUG", 2)
     oid = one_mug(api)
@@ -393,7 +374,7 @@ def test_hook_plugin_setup(build):
         def plugin_setup(self, app):
             raise RuntimeError("no licence file")
 
-    app, api = build(("unready", Unready()), ("crashing", Crashing()))
+    app, api = build([("unready", Unready()), ("crashing", Crashing())])
     plugins = {p["name"]: p for p in api.get("/plugins").get_json()}
     assert (plugins["unready"]["enabled"], plugins["unready"]["reason"]) == (False, "HOOKSHOP_UNREADY_TOKEN is not set")
     assert plugins["crashing"]["enabled"] is False and "setup failed" in plugins["crashing"]["reason"]
@@ -402,7 +383,7 @@ def test_hook_plugin_setup(build):
     receive(api, "MUG", 1)
     assert "unready" not in place(api, [("MUG", 1)])["flags"] and Unready.calls == []  # its hooks never run
 
-    ready_app, ready_api = build(("unready", Unready()), UNREADY_TOKEN="t0ken")
+    ready_app, ready_api = build([("unready", Unready())], UNREADY_TOKEN="t0ken")
     assert {p["name"]: p for p in ready_api.get("/plugins").get_json()}["unready"]["enabled"] is True
 
 
@@ -412,7 +393,7 @@ def test_hook_order_flags(build):
         def order_flags(self, order, customer):
             return ["b2b"] if customer is not None and customer.email.endswith("@corp.example") else []
 
-    app, api = build(("flagger", Flagger()))
+    app, api = build([("flagger", Flagger())])
     product(api, "MUG")
     receive(api, "MUG", 2)
     corp = place(api, [("MUG", 1)], email="buyer@corp.example")
@@ -432,7 +413,7 @@ def test_hook_register_blueprints(build):
             bp.add_url_rule("/api/v1/routes-test/ping", "ping", lambda: jsonify(pong=True))
             return [bp]
 
-    app, api = build(("routes", Routes()))
+    app, api = build([("routes", Routes())])
     client = app.test_client()
     assert client.get("/routes-test/hello").get_data(as_text=True) == "hello"
     assert client.get("/api/v1/routes-test/ping").status_code == 401  # under /api/v1: the API key is checked
@@ -452,7 +433,7 @@ def test_hook_register_commands(build):
 
             return [greet]
 
-    app, _ = build(("commands", Commands()))
+    app, _ = build([("commands", Commands())])
     result = app.test_cli_runner().invoke(args=["greet", "Ann"])
     assert result.exit_code == 0 and result.output == "hello Ann\n"
 
@@ -472,7 +453,7 @@ def test_hook_periodic_tasks(build):
         def periodic_tasks(self, now):
             raise RuntimeError("sync endpoint down")
 
-    app, _ = build(("ticker", Ticker()), ("broken", Broken()))
+    app, _ = build([("ticker", Ticker()), ("broken", Broken())])
     moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
     with app.app_context():
         assert jobs.run_periodic_tasks(moment) == ["broken"]  # a failing one is isolated and named
@@ -488,7 +469,7 @@ def test_hook_register_payment_providers(build):
         def register_payment_providers(self):
             return [LedgerProvider()]
 
-    app, api = build(("provides", Provides()))
+    app, api = build([("provides", Provides())])
     product(api, "MUG", price=1000)
     receive(api, "MUG", 2)
     order = place(api, [("MUG", 1)], payment_provider="ledger")  # the provider charged at placement
@@ -508,7 +489,7 @@ def test_hook_register_carriers(build):
         def register_carriers(self):
             return [PigeonCarrier()]
 
-    app, api = build(("carries", Carries()))
+    app, api = build([("carries", Carries())])
     product(api, "MUG", price=1000)
     receive(api, "MUG", 2)
     oid = place(api, [("MUG", 1)])["id"]
@@ -559,7 +540,7 @@ def test_hook_register_channels(build):
         def register_channels(self):
             return [MarketplaceFormat()]
 
-    app, api = build(("channels", Channels()), PLUGINS_DISABLED=["accounting_export", "notify_email"])
+    app, api = build([("channels", Channels())], PLUGINS_DISABLED=["accounting_export", "notify_email"])
     product(api, "MUG", price=1000)
     receive(api, "MUG", 2)
     resp = api.post("/channels", {"name": "mkt", "format": "marketplace", "secret": "s3cret-of-the-marketplace"})
@@ -597,7 +578,7 @@ def test_hook_register_exporters(build, tmp_path):
         def register_exporters(self):
             return [JsonLinesExporter()]
 
-    app, _ = build(("exports", Exports()), PLUGINS_DISABLED=["channel_webhook", "notify_email"])
+    app, _ = build([("exports", Exports())], PLUGINS_DISABLED=["channel_webhook", "notify_email"])
     out = tmp_path / "journal.jsonl"
     result = app.test_cli_runner().invoke(args=["accounting", "export", "--format", "jsonl", "--since",
                                                 "2026-01-01", "--until", "2026-01-31", "-o", str(out)])
