@@ -152,6 +152,8 @@ def _authenticate():
     path = request.path
     if not path.startswith(API_PREFIX):
         return None
+    if isinstance(request.routing_exception, MethodNotAllowed):
+        return None  # a method the resource does not have is a 405 for everyone (the public docs list them)
     writes = request.method not in READ_METHODS
     if SIGNED_PATHS.match(path):
         return _intend_write(writes)

@@ -179,11 +179,13 @@ def _depth(text: bytes) -> int:
 class LocationPathConverter(BaseConverter):
     """``<location_path:path>``: a location's path in a URL, slashes included (``MAIN/A-01-3``).
 
-    At most 64 characters (the column), never starting or ending with ``/`` nor holding ``//``; what
-    the path format allows beyond that is the service's to say (an unknown path is a 404)."""
+    At most 64 characters (the column), never starting or ending with ``/`` nor holding ``//``, and no
+    ``.`` (no segment of a path has one): so ``/locations/labels.pdf`` is only the label sheet's route,
+    and its ``Allow`` names only that route's methods. What the path format allows beyond that is the
+    service's to say (an unknown path is a 404)."""
 
     part_isolating = False
-    regex = r"[^/](?:[^/]|/(?=[^/])){0,63}"
+    regex = r"[^/.](?:[^/.]|/(?=[^/.])){0,63}"
     weight = 200
 
 

@@ -86,15 +86,16 @@ class Shop:
         return create_app({"DATABASE_URL": _psycopg_url(self.url), "INSTANCE": str(self.folder / "tests"),
                            "REDIS_URL": None, "TESTING": True})
 
-    def create_key(self) -> str:
-        """An API key with every scope (once the schema exists: the first server made it)."""
+    def create_key(self, key: str | None = None) -> str:
+        """An API key with every scope (once the schema exists: the first server made it); ``key``: its
+        clear value (default: a new one)."""
         from engine.db import db
         from engine.services import auth
 
         if self.key is None:
             app = self._app()
             with app.app_context():
-                _, self.key = auth.create_api_key("reliability", ["read", "write", "admin"])
+                _, self.key = auth.create_api_key("reliability", ["read", "write", "admin"], key=key)
                 db.session.remove()
                 db.engine.dispose()
         return self.key
