@@ -1,4 +1,4 @@
-"""The admin's order list (``orders.list_orders`` as /admin/orders calls it: flags loaded, 50 a page) with
+"""The admin's order list (``order_list.list_orders`` as /admin/orders calls it: flags loaded, 50 a page) with
 the filters the API does not have, from 10k to 1M orders: exact search (number, e-mail, serial, tracking
 number) and date ranges (an id range found by bisection). Every case should cost the same at any size.
 
@@ -55,7 +55,7 @@ def main(argv=None) -> int:
 
     from engine.app import create_app, init_schema
     from engine.db import db
-    from engine.services import orders
+    from engine.services import order_list
 
     database = Database(args.db, args.pg_url)
     try:
@@ -75,7 +75,7 @@ def main(argv=None) -> int:
                     with app.app_context():
                         count["n"] = 0
                         t0 = time.perf_counter()
-                        page, _ = orders.list_orders(**filters, limit=50, relations=("flag_rows",))
+                        page, _ = order_list.list_orders(**filters, limit=50, relations=("flag_rows",))
                         elapsed = time.perf_counter() - t0
                         db.session.remove()
                     if round_ >= 3:

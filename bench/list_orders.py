@@ -237,7 +237,7 @@ def explain(app, size: int) -> None:
     from sqlalchemy import text
 
     from engine.db import db
-    from engine.services.orders import list_query
+    from engine.services.order_list import list_query
 
     deep = max(2, size // 10)
     with app.app_context():

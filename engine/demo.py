@@ -44,7 +44,7 @@ STAGES = ["placed", "paid", "picking", "picked", "confirmed", "packed", "shipped
 
 def load_demo(progress=None) -> str:
     """Load the demo shop once; a second call changes nothing."""
-    from engine.services import auth, catalog, orders, payments, shipping, stock, warehouse
+    from engine.services import auth, catalog, orders, payments, placement, shipping, stock, warehouse
 
     if db.session.execute(select(Product).where(Product.sku == PRODUCTS[0]["sku"])).scalar_one_or_none():
         return "demo data already loaded; demo API key: " + DEMO_API_KEY + "; " + DEMO_LOGIN
@@ -75,7 +75,7 @@ def load_demo(progress=None) -> str:
                 lines = [{"sku": "POSTER-A2", "quantity": 2}]
             if target == "picking":  # one unit scanned of several: the order stays picking
                 lines.append({"sku": "MUG-LOGO", "quantity": 1})
-            order, _ = orders.place_order({
+            order, _ = placement.place_order({
                 "customer": {"email": email, "name": name, "phone": phone, "shipping_address": address},
                 "lines": lines, "channel": "demo", "gift": index == 4, "coupon": "WELCOME10" if index == 2 else None})
             if target in ("placed", "on_hold"):

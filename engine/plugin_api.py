@@ -135,7 +135,6 @@ from engine.services.orders import (
     find_channel_order,
     get_order,
     hold_order,
-    place_order,
     release_order,
 )
 from engine.services.orders import note as note_order
@@ -147,6 +146,7 @@ from engine.services.payments import (
     pay_order,
     refund_order,
 )
+from engine.services.placement import place_order
 from engine.services.shipping import Rate, ShipmentInfo, rates_for, ship_order
 from engine.services.stock import receive_stock
 from engine.services.warehouse import pack_order, pick_order

@@ -91,7 +91,7 @@ def update_customer_statistics(order, *, hook, payload, **_):
         customer.first_order_at = customer.first_order_at or placed_at
         customer.last_order_at = placed_at
         spent[currency] = spent.get(currency, 0) + order.total
-        from engine.services.orders import vip_threshold as threshold_of
+        from engine.services.customers import vip_threshold as threshold_of
 
         vip_threshold = threshold_of(currency)
         if vip_threshold and spent[currency] >= vip_threshold:

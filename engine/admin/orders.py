@@ -25,7 +25,7 @@ from engine.domain import flags as flag_rules
 from engine.domain import transitions as tx
 from engine.errors import DomainError, NotFound, ValidationFailed
 from engine.models import Customer, Location, Order, OrderEvent, Return, SerialUnit
-from engine.services import locations, orders, payments
+from engine.services import locations, order_list, orders, payments
 
 PAGE = 50
 LIST_FLAGS = (flag_rules.VIP, flag_rules.GIFT, flag_rules.REPEAT, flag_rules.REPLACEMENT, flag_rules.REVIEW_ADDRESS,
@@ -100,7 +100,7 @@ def list_filters() -> tuple[dict, list[str]]:
 def list_context() -> dict:
     filters, errors = list_filters()
     cursor = filters.pop("cursor")
-    rows, next_cursor = orders.list_orders(**filters, limit=PAGE, cursor=cursor, relations=("flag_rows",))
+    rows, next_cursor = order_list.list_orders(**filters, limit=PAGE, cursor=cursor, relations=("flag_rows",))
     query = {k: v for k, v in request.args.items() if k not in ("cursor", "since") and v}
     customer = db.session.get(Customer, filters["customer"]) if filters["customer"] else None
     here = {**query, **({"cursor": cursor} if cursor else {})}

@@ -27,7 +27,7 @@ from engine.api.schemas import (
 )
 from engine.db import db, transaction
 from engine.errors import PaymentFailed, ProviderUnavailable
-from engine.services import auth, orders, payments, shipping, warehouse
+from engine.services import auth, order_list, orders, payments, placement, shipping, warehouse
 
 blp = Blueprint("orders", __name__, url_prefix="/api/v1", description="Orders through the six stages")
 
@@ -42,7 +42,7 @@ class Orders(MethodView):
     @blp.alt_response(200, schema=OrderPage, success=True, description="newest first, cursor paginated")
     def get(self, query):
         """List orders (filter by status, channel, flag, customer)"""
-        items, next_cursor = orders.list_orders(
+        items, next_cursor = order_list.list_orders(
             status=query.get("status"), channel=query.get("channel"), flag=query.get("flag"),
             customer=query.get("customer"), limit=query["limit"],
             cursor=int(query["cursor"]) if query.get("cursor") else None)
@@ -77,7 +77,7 @@ class Orders(MethodView):
 
 @idempotent(record_last=True)
 def _place(data):
-    order, created = orders.place_order(data)
+    order, created = placement.place_order(data)
     return out.order(order), 201 if created else 200
 
 

@@ -18,6 +18,17 @@ CHANGEABLE = ("name", "phone", "company", "tax_id", "billing_address", "notes", 
 MAX_MERGE = 50
 
 
+def vip_threshold(currency: str) -> int:
+    """The amount spent (minor units of ``currency``) that makes a customer vip; 0: none.
+
+    ``VIP_THRESHOLDS`` maps currencies to amounts (``{"EUR": 100000, "JPY": 15000000}``); a currency it
+    does not name has no threshold. Without it, ``VIP_THRESHOLD`` applies to every currency."""
+    thresholds = current_app.config.get("VIP_THRESHOLDS")
+    if thresholds:
+        return int(thresholds.get(currency.upper()) or 0)
+    return int(current_app.config.get("VIP_THRESHOLD") or 0)
+
+
 def vip_at_placement(customer: Customer, currency: str, total: int) -> bool:
     """Is the order being placed (``total`` in ``currency``) a vip's? Staff's word first (``vip_by_staff``),
     then the rules: vip once earned; spent in the currency reaching ``VIP_THRESHOLD(S)`` with this order;
@@ -26,8 +37,6 @@ def vip_at_placement(customer: Customer, currency: str, total: int) -> bool:
         return customer.vip_by_staff
     if customer.vip:
         return True
-    from engine.services.orders import vip_threshold
-
     threshold = vip_threshold(currency)
     if threshold and (customer.spent_by_currency or {}).get(currency, 0) + total >= threshold:
         return True
