@@ -15,6 +15,7 @@ import inspect
 import re
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,16 @@ def manual_problems(markdown: str) -> list[str]:
         problems.append(f"the stage hook sections are in the order {in_sections}, "
                         f"not the six stages' {mentioned}")
     return problems
+
+
+def example_module(heading: str) -> types.ModuleType:
+    """The example of the section headed ``heading``, run as a module (a plugin a test can register)."""
+    [body] = [body for found, body in hook_sections(MANUAL.read_text()) if found == heading]
+    source = example(body, bullets(body)[-1][1])
+    assert source is not None, heading
+    module = types.ModuleType(f"docs_example_{heading.split('(')[0]}")
+    exec(compile(source, f"docs/plugins.md: {heading}", "exec"), module.__dict__)  # noqa: S102
+    return module
 
 
 # --------------------------------------------------------------------------- the manual
