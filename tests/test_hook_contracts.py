@@ -20,7 +20,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import place, product, receive
+from conftest import order_body, place, product, receive
 from test_hooks import build  # noqa: F401  (the fixture: an app with extra plugins, the bundled listeners off)
 from test_plugin_docs import example_module
 
@@ -164,25 +164,24 @@ def test_hook_purchase_order_created(spied):
     assert len(spy.of("purchase_order_created")) == 2
 
 
-def test_hook_order_confirmed(spied):
+def fires_once_at(spied, hook, action, status):
+    """``hook`` does not fire before ``action`` and fires once at it, with the order in ``status``."""
     spy, api = spied
     oid = one_mug(api)
-    walk(api, oid, "pick")
-    assert spy.of("order_confirmed") == []
-    walk_from(api, oid, "confirm")
-    [call] = spy.of("order_confirmed")
-    assert call["order"] == order_seen(api, oid, "confirmed")
+    walk(api, oid, STEPS[[step for step, _ in STEPS].index(action) - 1][0])
+    assert spy.of(hook) == []
+    walk_from(api, oid, action)
+    [call] = spy.of(hook)
+    assert call["order"] == order_seen(api, oid, status)
     assert call["event"]["payload"]["order_id"] == oid
 
 
+def test_hook_order_confirmed(spied):
+    fires_once_at(spied, "order_confirmed", "confirm", "confirmed")
+
+
 def test_hook_order_packed(spied):
-    spy, api = spied
-    oid = one_mug(api)
-    walk(api, oid, "confirm")
-    assert spy.of("order_packed") == []
-    walk_from(api, oid, "pack")
-    [call] = spy.of("order_packed")
-    assert call["order"] == order_seen(api, oid, "packed")
+    fires_once_at(spied, "order_packed", "pack", "packed")
 
 
 def walk_from(api, oid, action):
@@ -250,24 +249,28 @@ def test_hook_order_cancelled(spied):
     assert calls[1]["event"]["payload"]["payment"] in ("voided", "refunded")
 
 
-def test_hook_return_requested(spied):
-    spy, api = spied
+def returned_mug(api):
+    """A delivered order of one MUG, and the refund return staff opened for it: (order id, the return)."""
     oid = one_mug(api)
     walk(api, oid, "deliver")
     resp = api.post(f"/orders/{oid}/returns", {"lines": [{"sku": "MUG", "quantity": 1}], "reason": "chipped",
                                                "resolution": "refund"})
     assert resp.status_code == 201, resp.get_json()
+    return oid, resp.get_json()
+
+
+def test_hook_return_requested(spied):
+    spy, api = spied
+    oid, order_return = returned_mug(api)
     [call] = spy.of("return_requested")
     assert call["order"]["id"] == oid and call["order_return"]["type"] == "Return"
-    assert call["order_return"]["id"] == resp.get_json()["id"] and call["event"]["payload"]["source"] == "staff"
+    assert call["order_return"]["id"] == order_return["id"] and call["event"]["payload"]["source"] == "staff"
 
 
 def test_hook_return_received(spied):
     spy, api = spied
-    oid = one_mug(api)
-    walk(api, oid, "deliver")
-    rid = api.post(f"/orders/{oid}/returns", {"lines": [{"sku": "MUG", "quantity": 1}], "reason": "chipped",
-                                              "resolution": "refund"}).get_json()["id"]
+    oid, order_return = returned_mug(api)
+    rid = order_return["id"]
     assert spy.of("return_received") == []
     assert api.post(f"/returns/{rid}/receive", {}).status_code == 200
     [call] = spy.of("return_received")
@@ -278,10 +281,8 @@ def test_hook_return_received(spied):
 
 def test_hook_refund_issued(spied):
     spy, api = spied
-    oid = one_mug(api)
-    walk(api, oid, "deliver")
-    rid = api.post(f"/orders/{oid}/returns", {"lines": [{"sku": "MUG", "quantity": 1}], "reason": "chipped",
-                                              "resolution": "refund"}).get_json()["id"]
+    oid, order_return = returned_mug(api)
+    rid = order_return["id"]
     api.post(f"/returns/{rid}/receive", {})
     [call] = spy.of("refund_issued")
     assert call["amount"] == 1290 and call["payment"]["type"] == "Payment" and call["order"]["id"] == oid
@@ -404,38 +405,32 @@ def test_hook_periodic_tasks(build):
     assert seen[0] == moment and len(seen) == 2 and seen[1].tzinfo is not None and seen[1] > moment
 
 
+def answering(build, hook, *objects):
+    """(app, api) with one extra plugin whose ``hook`` (a ``register_*`` hook) returns ``objects``, and MUG
+    (price 1000, 2 in stock)."""
+    plugin = type("Answering", (), {hook: hookimpl(lambda self: list(objects))})()
+    app, api = build([(hook, plugin)])
+    product(api, "MUG", price=1000)
+    receive(api, "MUG", 2)
+    return app, api
+
+
 def test_hook_register_payment_providers(build):
     from test_hooks import LedgerProvider
 
-    class Provides:
-        @hookimpl
-        def register_payment_providers(self):
-            return [LedgerProvider()]
-
-    app, api = build([("provides", Provides())])
-    product(api, "MUG", price=1000)
-    receive(api, "MUG", 2)
+    app, api = answering(build, "register_payment_providers", LedgerProvider())
     order = place(api, [("MUG", 1)], payment_provider="ledger")  # the provider charged at placement
     assert (order["status"], order["payment_provider"]) == ("paid", "ledger")
     assert [(p["provider"], p["reference"], p["amount"]) for p in order["payments"]] == [
         ("ledger", f"ledger-{order['id']}", 1000)]
-    refused = api.post("/orders", {"customer": {"email": "a@example.com", "name": "A", "shipping_address": {
-        "line1": "Street 1", "city": "Berlin", "postal_code": "10115", "country": "DE"}},
-        "lines": [{"sku": "MUG", "quantity": 1}], "payment_provider": "nope"})
+    refused = api.post("/orders", order_body([("MUG", 1)], payment_provider="nope"))
     assert refused.status_code == 422 and "ledger" in refused.get_json()["errors"]["payment_provider"][0]
 
 
 def test_hook_register_carriers(build):
     from test_hooks import PigeonCarrier
 
-    class Carries:
-        @hookimpl
-        def register_carriers(self):
-            return [PigeonCarrier()]
-
-    app, api = build([("carries", Carries())])
-    product(api, "MUG", price=1000)
-    receive(api, "MUG", 2)
+    app, api = answering(build, "register_carriers", PigeonCarrier())
     oid = place(api, [("MUG", 1)])["id"]
     rates = api.get(f"/orders/{oid}/rates").get_json()
     assert {"carrier": "pigeon", "service": "coo", "price": 350, "currency": "EUR",
