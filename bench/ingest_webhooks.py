@@ -29,7 +29,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
 
 from place_orders import (  # noqa: E402 - the sibling benchmark's server and setup
     PG_URL,
@@ -46,38 +47,11 @@ SECRET = "shpss_bench_0c4f3e9b1a2d7f6e5c8b9a0d1e2f"
 CHANNEL = "shop-bench"
 
 
-def _money(amount, presentment="CHF", theirs=None):
-    return {"shop_money": {"amount": amount, "currency_code": "EUR"},
-            "presentment_money": {"amount": theirs or amount, "currency_code": presentment}}
-
-
-# as in tests/plugins/channel_webhook/test_real_payloads.py (Shopify's REST order document): a shop in EUR,
-# a buyer paying CHF, prices including 19% VAT, a free-shipping code, a gift card, no postcode in Hong Kong
-SHOPIFY_ORDER = {
-    "id": 0, "email": None, "contact_email": None, "currency": "EUR", "presentment_currency": "CHF",
-    "financial_status": "paid", "cancelled_at": None, "taxes_included": True,
-    "total_price": "144.00", "total_price_set": _money("144.00", theirs="138.24"),
-    "subtotal_price": "144.00", "subtotal_price_set": _money("144.00", theirs="138.24"),
-    "total_tax": "15.17", "total_tax_set": _money("15.17", theirs="14.56"),
-    "total_discounts": "4.90", "total_discounts_set": _money("4.90", theirs="4.70"),
-    "total_shipping_price_set": _money("0.00"),
-    "tax_lines": [{"title": "MwSt", "rate": 0.19, "price": "15.17", "price_set": _money("15.17")}],
-    "discount_applications": [{"target_type": "shipping_line", "type": "discount_code", "code": "FREESHIP",
-                               "value": "100.0", "value_type": "percentage", "allocation_method": "each"}],
-    "customer": {"id": 7001, "email": None, "first_name": "Mia", "last_name": "Buyer"},
-    "billing_address": {"first_name": "Mia", "last_name": "Buyer", "name": "Mia Buyer", "address1": "Bahnhofstr. 1",
-                        "city": "Zürich", "zip": "8001", "country_code": "CH"},
-    "shipping_address": {"first_name": "Wing", "last_name": "Chan", "name": "Wing Chan",
-                         "address1": "Flat 5, 18 Harbour Road", "city": "Wan Chai", "zip": None,
-                         "province_code": None, "country_code": "HK"},
-    "line_items": [
-        {"id": 1, "variant_id": 111, "product_id": 11, "sku": "BENCH-0", "title": "Mug", "quantity": 2,
-         "price": "47.00", "requires_shipping": True, "gift_card": False, "discount_allocations": []},
-        {"id": 2, "variant_id": 222, "product_id": 22, "sku": None, "title": "Gift card", "quantity": 1,
-         "price": "50.00", "requires_shipping": False, "gift_card": True, "discount_allocations": []}],
-    "shipping_lines": [{"title": "Express", "price": "4.90", "discounted_price": "0.00",
-                        "discount_allocations": [{"amount": "4.90", "discount_application_index": 0}]}],
-}
+# the real-shaped Shopify order of tests/plugins/channel_webhook/test_real_payloads.py (Shopify's REST order
+# document): a shop in EUR, a buyer paying CHF, prices including 19% VAT, a free-shipping code, a gift card
+# line, no postcode in Hong Kong; each order gets its own id, customer and first line's sku in `signed`
+SHOPIFY_ORDER = json.loads(
+    (ROOT / "tests" / "plugins" / "channel_webhook" / "samples" / "shopify_order_multicurrency.json").read_text())
 
 
 def signed(number: int) -> tuple[bytes, dict]:

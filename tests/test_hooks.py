@@ -1,5 +1,8 @@
 """Plugin hooks: stage hooks after commit through the outbox, retries, contract hooks, discovery.
 
+Each hook's own contract is tested by its ``test_hook_<name>`` in tests/test_hook_contracts.py; this file
+tests what holds across hooks (every stage hook in one walk, committed state, retries, discovery).
+
 The plugins here are plain objects with ``@engine.hookimpl`` methods, registered
 through ``EXTRA_PLUGINS`` as if they had an entry point.
 """
@@ -11,7 +14,6 @@ from datetime import date, timedelta
 
 import pytest
 from conftest import ApiClient, make_app, new_key, place, product, receive
-from flask import Blueprint, jsonify
 from sqlalchemy import create_engine, select, text
 
 from engine import hookimpl, jobs
@@ -391,103 +393,6 @@ class PigeonCarrier:
         return ShipmentInfo(tracking_number=f"PGN-{order.id}", estimated_delivery=date(2030, 1, 2), price=350)
 
 
-class Extras:
-    """Contract hooks: a flag, a payment provider, a carrier, a blueprint."""
-
-    @hookimpl
-    def order_flags(self, order, customer):
-        return ["b2b"] if order.email.endswith("@corp.example") else []
-
-    @hookimpl
-    def register_payment_providers(self):
-        return [LedgerProvider()]
-
-    @hookimpl
-    def register_carriers(self):
-        return [PigeonCarrier()]
-
-    @hookimpl
-    def register_blueprints(self):
-        bp = Blueprint("extras", __name__)
-        bp.add_url_rule("/extras/hello", "hello", lambda: "hello from extras")
-        bp.add_url_rule("/api/v1/extras/ping", "ping", lambda: jsonify(pong=True))
-        return [bp]
-
-
-class Sleepy(Recorder):
-    """Needs a setting it does not get: disabled at start-up, its hooks never run."""
-
-    @hookimpl
-    def plugin_setup(self, app):
-        return None if app.config.get("SLEEPY_TOKEN") else "HOOKSHOP_SLEEPY_TOKEN is not set"
-
-    @hookimpl
-    def order_flags(self, order, customer):
-        return ["sleepy"]
-
-
-def test_contract_hooks(build, recorder):
-    sleepy = Sleepy()
-    app, api = build([("recorder", recorder), ("extras", Extras()), ("sleepy", sleepy)])
-    try:
-        product(api, "MUG", price=1000)
-        receive(api, "MUG", 5)
-
-        corp = place(api, [("MUG", 1)], email="buyer@corp.example", payment_provider="ledger")
-        other = place(api, [("MUG", 1)])
-        assert "b2b" in corp["flags"] and "b2b" not in other["flags"]
-        assert "sleepy" not in corp["flags"]
-        assert api.get(f"/orders/{corp['id']}").get_json()["flags"] == corp["flags"]
-        assert [o["id"] for o in api.get("/orders?flag=b2b").get_json()["items"]] == [corp["id"]]
-
-        # the plugin's provider took the payment at placement
-        assert corp["payment_provider"] == "ledger" and corp["status"] == "paid"
-        assert [(p["provider"], p["reference"], p["amount"]) for p in corp["payments"]] == [
-            ("ledger", f"ledger-{corp['id']}", 1000)]
-        r = api.post("/orders", {**_body(), "payment_provider": "nope"})
-        assert r.status_code == 422 and "ledger" in r.get_json()["errors"]["payment_provider"][0]
-
-        # the plugin's carrier quotes and ships
-        rates = api.get(f"/orders/{corp['id']}/rates").get_json()
-        assert {"carrier": "pigeon", "service": "coo", "price": 350, "currency": "EUR",
-                "estimated_delivery": "2030-01-02"} in rates
-        assert {r["carrier"] for r in rates} == {"pigeon", "generic"}
-        oid = corp["id"]
-        assert api.post(f"/orders/{oid}/pick", {"scans": ["MUG"]}).status_code == 200
-        assert api.post(f"/orders/{oid}/confirm").status_code == 200
-        assert api.post(f"/orders/{oid}/pack", {"scans": ["MUG"]}).status_code == 200
-        shipped = api.post(f"/orders/{oid}/ship", {"carrier": "pigeon", "service": "coo"}).get_json()
-        assert shipped["status"] == "shipped"
-        assert (shipped["shipments"][0]["carrier"], shipped["shipments"][0]["tracking_number"]) == ("pigeon",
-                                                                                                   f"PGN-{oid}")
-
-        # the plugin's blueprint is mounted; under /api/v1 it gets the API key check
-        client = app.test_client()
-        r = client.get("/extras/hello")
-        assert r.status_code == 200 and r.get_data(as_text=True) == "hello from extras"
-        assert client.get("/api/v1/extras/ping").status_code == 401
-        assert api.get("/extras/ping").get_json() == {"pong": True}
-
-        # plugin_setup's reason disables the plugin: listed as off, its hooks never called
-        plugins = {p["name"]: p for p in api.get("/plugins").get_json()}
-        assert plugins["sleepy"]["enabled"] is False
-        assert plugins["sleepy"]["reason"] == "HOOKSHOP_SLEEPY_TOKEN is not set"
-        assert plugins["extras"]["enabled"] is True
-        assert plugins["extras"]["hooks"] == ["order_flags", "register_blueprints", "register_carriers",
-                                              "register_payment_providers"]
-        assert sleepy.calls == []
-        assert recorder.hooks().count("order_placed") == 2
-    finally:
-        sleepy.close()
-
-
-def _body(email="ann@example.com"):
-    return {"customer": {"email": email, "name": "Ann Example",
-                         "shipping_address": {"line1": "Street 1", "city": "Berlin", "postal_code": "10115",
-                                              "country": "DE"}},
-            "lines": [{"sku": "MUG", "quantity": 1}]}
-
-
 def test_plugins_endpoint_lists_bundled_and_core_plugins(api):
     r = api.get("/plugins")
     assert r.status_code == 200
@@ -546,33 +451,6 @@ def test_an_invalid_plugin_stops_start_up_naming_itself(tmp_path, name, plugin, 
         create_app({"DATABASE_URL": f"sqlite:///{tmp_path}/x.sqlite", "INSTANCE": str(tmp_path),
                     "EXTRA_PLUGINS": [(name, plugin)]})
     assert repr(name) in str(info.value) and detail in str(info.value)
-
-
-def test_periodic_tasks_run_each_sweep_and_a_failing_one_is_isolated(database, tmp_path, request):
-    from datetime import UTC, datetime
-
-    from conftest import make_app
-
-    from engine import hookimpl, jobs
-
-    seen = []
-
-    class Ticker:
-        @hookimpl
-        def periodic_tasks(self, now):
-            seen.append(now)
-
-    class Broken:
-        @hookimpl
-        def periodic_tasks(self, now):
-            raise RuntimeError("sync endpoint down")
-
-    app = make_app(database, tmp_path, request, EXTRA_PLUGINS=[("ticker", Ticker()), ("broken", Broken())])
-    moment = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
-    with app.app_context():
-        assert jobs.run_periodic_tasks(moment) == ["broken"]
-        assert jobs.run_periodic_tasks() == ["broken"]
-    assert seen[0] == moment and len(seen) == 2
 
 
 def test_contract_hooks_at_start_up_run_in_an_app_context(tmp_path):
