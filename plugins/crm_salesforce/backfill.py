@@ -133,9 +133,9 @@ def pull_query(since: str | None) -> str:
 def pull() -> dict:
     """Read the Contacts changed since the last pull; VIP flags that differ go into the customer profiles."""
     settings = current()
-    vip_field = mapping.field_map(settings, "contact")["vip"] if "vip" in mapping.field_map(settings, "contact") else None
     since = _checkpoint("pull").get("since")
-    soql = pull_query(since)
+    soql = pull_query(since)  # ValueError when the mapping leaves the vip field out
+    vip_field = mapping.field_map(settings, "contact")["vip"]
     end_read()
     records = sync.connection().query_all(soql)  # client.Retryable: nothing changed, run again later
     summary = {"contacts": len(records), "changed": 0, "unknown": 0}
@@ -168,6 +168,8 @@ def _settle_contact(customer_id: int, flag: bool) -> None:
     settings = current()
     with transaction():
         customer = db.session.get(Customer, customer_id)
+        if customer is None:
+            return
         payload = mapping.contact_payload(settings, customer)
         row = db.session.execute(select(SyncRecord).where(SyncRecord.kind == "contact",
                                                           SyncRecord.hookshop_id == customer_id)

@@ -3,7 +3,7 @@ customers: a company name) and an Order or Opportunity.
 
 Each kind has default fields (``DEFAULTS``: hookshop field -> Salesforce field API name). The mapping file
 (``HOOKSHOP_SALESFORCE_MAPPING``) overrides them per kind: ``{"order": {"tracking_number": "Tracking__c",
-"channel": null}}`` renames one field and leaves another out; ``"opportunity_stages"`` maps a hookshop order
+"channel": null}}`` renames one field and leaves another out (``false`` in TOML, which has no null); ``"opportunity_stages"`` maps a hookshop order
 status to an Opportunity's ``StageName``. Money is sent in major units (``1999`` EUR cents -> ``19.99``),
 dates as ``YYYY-MM-DD``. Reading only: the payload is built inside the stage hook's transaction, sent later.
 """
@@ -72,8 +72,8 @@ def check_mapping(data) -> str | None:
         for name, target in fields.items():
             if name not in DEFAULTS[kind]:
                 return f"{kind}.{name} is not a field hookshop writes; fields: {', '.join(DEFAULTS[kind])}"
-            if target is not None and (not isinstance(target, str) or not target.replace("_", "").isalnum()):
-                return f"{kind}.{name} must be a Salesforce field's API name, or null to leave it out"
+            if target is not None and target is not False and (not isinstance(target, str) or not target.replace("_", "").isalnum()):
+                return f"{kind}.{name} must be a Salesforce field's API name, or null (false in TOML) to leave it out"
     return None
 
 
@@ -145,7 +145,7 @@ def has_account(customer: Customer) -> bool:
 def account_payload(settings: Settings, customer: Customer) -> dict | None:
     if not has_account(customer):
         return None
-    values = {"name": customer.company.strip(), "tax_id": customer.tax_id,
+    values = {"name": (customer.company or "").strip(), "tax_id": customer.tax_id,
               **_address(customer.billing_address or ((customer.addresses or [None])[0]))}
     return _apply(settings, "account", str(customer.id), values)
 

@@ -14,7 +14,7 @@ KINDS = ("account", "contact", "order")  # the order they are pushed in: a conta
 STATUSES = ("pending", "synced", "error")
 
 
-class SyncRecord(db.Model):
+class SyncRecord(db.Model):  # type: ignore[name-defined]  # Flask-SQLAlchemy's dynamic base
     """The sync status of one hookshop record (``kind``, ``hookshop_id``) in Salesforce.
 
     ``payload`` is what Salesforce should hold (the mapped fields, built when a stage hook marked the record);
@@ -54,7 +54,7 @@ class SyncRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Checkpoint(db.Model):
+class Checkpoint(db.Model):  # type: ignore[name-defined]
     """Where a long-running command got to: ``backfill`` (``{"since", "kind", "after_id"}``) and ``pull``
     (``{"since": <the newest LastModifiedDate pulled>}``)."""
 

@@ -133,11 +133,10 @@ def load(config) -> Settings:
 
 def current() -> Settings:
     """The settings of the current app (parsed at ``plugin_setup``)."""
-    app = current_app._get_current_object()
-    state = app.extensions.get(EXTENSION)
-    if state is None:
-        state = app.extensions[EXTENSION] = {"settings": load(app.config)}
-    return state["settings"]
+    found = current_app.extensions.get(EXTENSION)
+    if found is None:
+        found = current_app.extensions[EXTENSION] = {"settings": load(current_app.config), "connection": None}
+    return found["settings"]
 
 
 def state() -> dict:

@@ -118,3 +118,22 @@ def test_the_admin_screen_lists_the_errors_and_retries_one(shop):
     assert records(shop.app, kind="order")[0]["status"] == "pending"
     panel = client.get(f"/admin/orders/{order['id']}").get_data(as_text=True)
     assert "Salesforce" in panel
+
+
+def test_the_mapping_file_renames_and_leaves_out_fields(tmp_path):
+    from plugins.crm_salesforce.settings import SettingsError, load
+
+    base = {"SALESFORCE_INSTANCE_URL": "https://shop.my.salesforce.com", "SALESFORCE_ACCESS_TOKEN": "t"}
+    path = tmp_path / "mapping.toml"
+    path.write_text('[order]\ntracking_number = "Tracking__c"\nchannel = false\n[opportunity_stages]\nshipped = "Won"\n')
+    from plugins.crm_salesforce.mapping import field_map
+
+    settings = load({**base, "SALESFORCE_MAPPING": str(path)})
+    fields = field_map(settings, "order")
+    assert fields["tracking_number"] == "Tracking__c" and "channel" not in fields
+    path.write_text('{"order": {"colour": "Colour__c"}}')
+    json_path = path.rename(tmp_path / "mapping.json")
+    with pytest.raises(SettingsError, match="order.colour is not a field hookshop writes"):
+        load({**base, "SALESFORCE_MAPPING": str(json_path)})
+    with pytest.raises(SettingsError, match="HOOKSHOP_SALESFORCE_ACCESS_TOKEN"):
+        load({"SALESFORCE_INSTANCE_URL": "https://shop.my.salesforce.com"})

@@ -130,8 +130,8 @@ def test_an_unavailable_salesforce_is_retried_by_the_relay(shop, hookshop_run_jo
     with shop.app.app_context():
         from sqlalchemy import select
 
-        from engine.plugin_api import db
         from engine.models import OutboxEvent  # the test reads the core's outbox: not plugin code
+        from engine.plugin_api import db
 
         event = db.session.execute(select(OutboxEvent).where(OutboxEvent.hook == "order_placed")).scalar_one()
         assert event.status == "pending" and "SyncDeferred" in (event.last_error or "")
