@@ -137,3 +137,12 @@ def test_the_mapping_file_renames_and_leaves_out_fields(tmp_path):
         load({**base, "SALESFORCE_MAPPING": str(json_path)})
     with pytest.raises(SettingsError, match="HOOKSHOP_SALESFORCE_ACCESS_TOKEN"):
         load({"SALESFORCE_INSTANCE_URL": "https://shop.my.salesforce.com"})
+
+
+def test_the_plugins_models_match_its_migrations_and_it_passes_the_kits_plugin_check(shop):
+    from engine.plugin_api import check_migrations, check_plugin
+    from plugins import crm_salesforce
+
+    check_migrations(shop.app)
+    check_plugin(crm_salesforce)
+
