@@ -63,6 +63,8 @@ def pull_command():
     except Retryable as exc:
         click.echo(f"Salesforce could not be read: {exc}. Nothing changed; run again later.", err=True)
         sys.exit(1)
+    except ValueError as exc:  # the mapping leaves the Contact's vip field out
+        raise click.UsageError(str(exc)) from None
     click.echo(f"{result['contacts']} contacts read, {result['changed']} customer profiles changed"
                + (f", {result['unknown']} not hookshop's" if result["unknown"] else ""))
 

@@ -208,3 +208,41 @@ def test_staff_retry_pushes_a_refused_record_again_from_the_sweep(shop, hookshop
     assert records(shop.app, kind="order")[0]["status"] == "synced"
     assert fake.records["Order"][str(order["id"])]["Hookshop_Channel__c"] == "api"
     assert shop.api.post("/crm/salesforce/sync/999999/retry").status_code == 404
+
+
+def test_an_unreachable_salesforce_keeps_the_records_pending_and_the_order_goes_on(shop):
+    shop.fake.stop()  # connection refused
+    order = shop.orders.place([("MUG", 1)])
+    assert order["status"] == "placed"
+    row = records(shop.app, kind="contact")[0]
+    assert row["status"] == "pending" and row["error_code"] == "NETWORK"
+    assert records(shop.app, kind="order")[0]["status"] == "pending"  # not tried: its contact waits
+
+
+def test_two_pushers_at_once_send_each_record_once(shop):
+    import threading
+
+    from plugins.crm_salesforce import sync
+
+    fake = shop.fake
+    fake.delay = 0.05  # each call takes a while: the two pushers overlap
+    with shop.app.app_context():
+        from engine.plugin_api import transaction
+
+        with transaction():
+            for n in range(1, 301):
+                sync.mark("contact", 20_000 + n, "Contact", {"Hookshop_Id__c": str(20_000 + n), "LastName": f"N{n}"})
+    results = []
+
+    def pusher():
+        with shop.app.app_context():
+            results.append(sync.push())
+
+    threads = [threading.Thread(target=pusher) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    sent = [r["Hookshop_Id__c"] for c in fake.data_calls("collections") for r in c.body["records"]]
+    assert sorted(sent) == sorted(str(20_000 + n) for n in range(1, 301))  # every record once, none twice
+    assert sum(r["synced"] for r in results) == 300
