@@ -246,3 +246,18 @@ def test_two_pushers_at_once_send_each_record_once(shop):
     sent = [r["Hookshop_Id__c"] for c in fake.data_calls("collections") for r in c.body["records"]]
     assert sorted(sent) == sorted(str(20_000 + n) for n in range(1, 301))  # every record once, none twice
     assert sum(r["synced"] for r in results) == 300
+
+
+def test_after_an_outage_the_first_retry_sends_everything_waiting_in_one_call_per_object(shop, hookshop_run_jobs):
+    from engine.plugin_api import utcnow
+
+    fake = shop.fake
+    fake.fail_next(503, times=5)
+    placed = [shop.orders.place([("MUG", 1)], email=f"burst{n}@example.com") for n in range(5)]
+    assert {r["status"] for r in records(shop.app)} == {"pending"}
+    fake.calls.clear()
+    assert hookshop_run_jobs(utcnow() + timedelta(seconds=1)) == 5  # the relay retries the five events
+    calls = fake.data_calls("collections")
+    assert [(c.path.split("/")[-2], len(c.body["records"])) for c in calls] == [("Contact", 5), ("Order", 5)]
+    assert sorted(fake.records["Order"]) == sorted(str(o["id"]) for o in placed)
+    assert {r["status"] for r in records(shop.app)} == {"synced"}
