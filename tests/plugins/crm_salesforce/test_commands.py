@@ -146,3 +146,23 @@ def test_the_plugins_models_match_its_migrations_and_it_passes_the_kits_plugin_c
     check_migrations(shop.app)
     check_plugin(crm_salesforce)
 
+
+
+def test_the_plugins_branch_downgrades_to_base_and_upgrades_again(shop):
+    import sqlalchemy as sa
+
+    from engine.plugin_api import db
+
+    app = shop.app
+    run = app.test_cli_runner().invoke
+    with app.app_context():
+        db.session.remove()
+    down = run(args=["db", "downgrade", "crm_salesforce@base"])
+    assert down.exit_code == 0, down.output
+    with app.app_context():
+        tables = set(sa.inspect(db.engine).get_table_names())
+    assert not {"crm_salesforce_records", "crm_salesforce_checkpoints"} & tables and "orders" in tables
+    assert run(args=["db", "upgrade"]).exit_code == 0
+    current = run(args=["db", "current"]).output
+    assert "crm_salesforce: 0001_crm_salesforce_baseline (head)" in current, current
+    assert run(args=["db", "check"]).exit_code == 0
