@@ -92,11 +92,6 @@ def test_an_expired_session_is_logged_in_again_and_the_call_repeated(shop):
     assert {r["status"] for r in records(shop.app)} == {"synced"}
 
 
-@pytest.fixture
-def token_settings(crm_settings):
-    return crm_settings
-
-
 class TestAccessToken:
     @pytest.fixture
     def crm_settings(self):
