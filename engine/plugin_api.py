@@ -124,6 +124,7 @@ from engine.plugin_settings import Path as FilePath
 from engine.plugins import registry
 from engine.schema import widen_integers
 from engine.services.catalog import create_product
+from engine.services.customers import update_customer
 from engine.services.inbox import record_once
 from engine.services.inbox import seen as inbox_seen
 from engine.services.orders import (
@@ -236,7 +237,7 @@ __all__ = [
     "release_order", "confirm_order", "deliver_order", "complete_order", "note_order", "order_is_open",
     "pay_order", "apply_payment", "apply_refund", "refund_order", "PaymentOutcome", "RefundOutcome",
     "rates_for", "ship_order", "Rate", "ShipmentInfo", "pick_order", "pack_order", "create_product",
-    "receive_stock", "record_once", "inbox_seen",
+    "receive_stock", "record_once", "inbox_seen", "update_customer",
     # timeline and stock movement kinds
     "TIMELINE_ORDER_PLACED", "TIMELINE_ORDER_PAID", "TIMELINE_ORDER_ON_HOLD", "TIMELINE_ORDER_RELEASED",
     "TIMELINE_ORDER_PICKED", "TIMELINE_ORDER_CONFIRMED", "TIMELINE_ORDER_PACKED", "TIMELINE_ORDER_SHIPPED",

@@ -77,7 +77,7 @@ def _walk(check) -> list[str]:
 
 def test_the_walk_sees_every_bundled_plugin():
     packages = {p.relative_to(PLUGINS).parts[0] for p in _modules()}
-    assert {"accounting_export", "carrier_generic", "channel_webhook", "notify_email",
+    assert {"accounting_export", "carrier_generic", "channel_webhook", "crm_salesforce", "notify_email",
             "payments_stripe"} <= packages
     assert any("migrations" in p.parts for p in _modules())  # the migrations are walked too
 

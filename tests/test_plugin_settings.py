@@ -14,6 +14,7 @@ from conftest import ApiClient, make_app, new_key
 import plugins.accounting_export as accounting_export
 import plugins.carrier_generic as carrier_generic
 import plugins.channel_webhook as channel_webhook
+import plugins.crm_salesforce as crm_salesforce
 import plugins.notify_email as notify_email
 import plugins.payments_stripe as payments_stripe
 from engine import hookimpl, hookspec
@@ -37,7 +38,8 @@ from engine.plugin_settings import (
 from engine.testing import ConformanceError, check_plugin
 
 BUNDLED = {"accounting_export": accounting_export, "carrier_generic": carrier_generic,
-           "channel_webhook": channel_webhook, "notify_email": notify_email, "payments_stripe": payments_stripe}
+           "channel_webhook": channel_webhook, "crm_salesforce": crm_salesforce, "notify_email": notify_email,
+           "payments_stripe": payments_stripe}
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 B2B = PluginSettings("B2B", [
