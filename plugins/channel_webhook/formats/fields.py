@@ -278,6 +278,7 @@ class Object(Lenient):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.schema_class, self.invalid, self.empty, self.blank, self.when = schema, invalid, empty, blank, when
+        self._schema: Schema | None = None  # made once, on first use (a load keeps no state in it)
 
     def _deserialize(self, value: Any, attr: str | None, data: Mapping[str, Any] | None, **kwargs: Any) -> Any:
         if value is not None and not isinstance(value, dict) and self.invalid:
@@ -288,7 +289,9 @@ class Object(Lenient):
             return None
         if self.when is not None and not self.when(value):
             return None
-        return self.schema_class().load(value)
+        if self._schema is None:
+            self._schema = self.schema_class()
+        return self._schema.load(value)
 
 
 class Items(Lenient):

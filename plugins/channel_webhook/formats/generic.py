@@ -84,6 +84,9 @@ class OrderSchema(Strict):
         return data if "external_id" in data else {**data, "external_id": data.get("id")}
 
 
+ORDER = OrderSchema()  # one each: a load keeps no state in its schema
+
+
 class GenericFormat(SalesChannel):
     """Any other channel (an own website, a marketplace connector): the REST order body, signed with
     Standard Webhooks (``webhook-id``, ``webhook-timestamp`` within ±5 minutes, ``webhook-signature``).
@@ -125,7 +128,7 @@ class GenericFormat(SalesChannel):
                 return {"topic": topic, "ignore": f"type {topic} creates no order"}
         if not isinstance(body, dict):
             raise not_an_object()
-        order = load(OrderSchema(), body, prefix)
+        order = load(ORDER, body, prefix)
         customer = order["customer"]
         return {
             "topic": topic,

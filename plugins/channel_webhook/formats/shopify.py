@@ -158,6 +158,10 @@ class RefundSchema(PlatformSchema):
     note = Text(500)
 
 
+ORDER = OrderSchema()
+REFUND = RefundSchema()  # one each: a load keeps no state in its schema
+
+
 class ShopifyFormat(SalesChannel):
     """Shopify's ``orders/create`` webhook (REST Admin API order object, prices as decimal strings).
 
@@ -195,7 +199,7 @@ class ShopifyFormat(SalesChannel):
         presentment = _buyer_currency(data, currency)
         with money(Money(currency=currency, presentment=presentment,
                          shipping_from_set=not data.get("shipping_lines"))):
-            order = load(OrderSchema(), data)
+            order = load(ORDER, data)
         result.update(_order(order, presentment))
         if result.get("cancelled") and result["action"] == "create":
             result["ignore"] = "the order is cancelled or voided on Shopify"
@@ -309,7 +313,7 @@ def _with_shipping_tax(order_lines: list[dict[str, Any]], shipping_lines: list[d
 
 
 def _refund(data: dict[str, Any]) -> dict[str, Any]:
-    refund = load(RefundSchema(), data)
+    refund = load(REFUND, data)
     return {"action": "refund", "external_id": refund["order_id"], "refund_id": refund["id"],
             "refund_amount": sum(t["amount"] for t in refund["transactions"]), "note": refund["note"]}
 

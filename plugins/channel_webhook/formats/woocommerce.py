@@ -108,6 +108,10 @@ class DeletedSchema(PlatformSchema):
     id = ExternalId()
 
 
+ORDER = OrderSchema()
+DELETED = DeletedSchema()  # one each: a load keeps no state in its schema
+
+
 class WooCommerceFormat(SalesChannel):
     """WooCommerce's ``order.created`` webhook (REST API v3 order object).
 
@@ -144,12 +148,12 @@ class WooCommerceFormat(SalesChannel):
             return {**result, "ignore": f"topic {topic} creates no order"}
         result["action"] = {"order.updated": "update", "order.deleted": "cancel"}.get(topic or "", "create")
         if topic == "order.deleted":
-            return {**result, "external_id": load(DeletedSchema(), data)["id"], "cancelled": True}
+            return {**result, "external_id": load(DELETED, data)["id"], "cancelled": True}
         # WooCommerce's REST amounts never contain tax (the tax is beside them: subtotal_tax, shipping_tax,
         # discount_tax). A shop whose prices include tax gets its prices as the buyer saw them: amount + its tax.
         included = data.get("prices_include_tax") is True
         with money(Money(currency=lenient_currency(data.get("currency")), tax_included=included)):
-            order = load(OrderSchema(), data)
+            order = load(ORDER, data)
         result.update(_order(order, included))
         status = order["status"]
         result["payment_status"] = "paid" if status in self.paid_statuses else None
