@@ -287,8 +287,8 @@ def reconcile(name: str, content: str, id_field: str | None = None) -> dict:
     present: set[str] = set()
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        present |= set(db.session.execute(select(Order.external_id).where(
-            Order.channel == name, Order.external_id.in_(chunk))).scalars())
+        present |= {external_id for external_id in db.session.execute(select(Order.external_id).where(
+            Order.channel == name, Order.external_id.in_(chunk))).scalars() if external_id is not None}
     missing = [(external_id, info) for external_id, info in exported if external_id not in present]
     refusals: dict[str, InboundDelivery] = {}
     missing_ids = [m for m, _ in missing]
@@ -296,7 +296,8 @@ def reconcile(name: str, content: str, id_field: str | None = None) -> dict:
         for row in db.session.execute(select(InboundDelivery).where(
                 InboundDelivery.channel == name, InboundDelivery.external_id.in_(missing_ids[start:start + 500]))
                 .order_by(InboundDelivery.id)).scalars():
-            refusals[row.external_id] = row
+            if row.external_id is not None:
+                refusals[row.external_id] = row
     return {"channel": name, "exported": len(exported), "present": len(exported) - len(missing),
             "missing": [{"external_id": external_id, **info,
                          "last_refusal": _refusal(refusals.get(external_id))}

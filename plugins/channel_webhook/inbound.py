@@ -24,7 +24,6 @@ from sqlalchemy.exc import IntegrityError
 from engine.plugin_api import (
     DomainError,
     Order,
-    Product,
     ValidationFailed,
     apply_refund,
     cancel_order,
@@ -45,8 +44,8 @@ from engine.plugin_api import (
 )
 from engine.plugin_api import redact_text as redact_for_log
 from plugins.channel_webhook import channels
-from plugins.channel_webhook.formats import Problems
 from plugins.channel_webhook.models import InboundDelivery
+from plugins.channel_webhook.order_data import check_currency, order_data, payload_errors
 from plugins.channel_webhook.redact import mask_card_numbers, mask_values, redact, redact_text
 
 log = logging.getLogger("hookshop.channel_webhook")
@@ -95,8 +94,7 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
         log.warning("channel %s: refused an order webhook: %s", name, reason)
         return error(401, "unauthorized", f"missing or wrong signature: {reason}")
     delivery_id = fmt.delivery_id(request)
-    source = _source(name)
-    replay = _replay(source, delivery_id)
+    replay = _replay(_source(name), delivery_id)
     if replay is not None:
         return replay
     raw = request.get_data()
@@ -112,10 +110,16 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
                 action = "create"  # an update that arrives before (or instead of) the creation
             else:
                 return _follow_up(channel, delivery_id, parsed, raw, action, existing)
-        data, line_paths = _order_data(channel, parsed)
+        data, line_paths = order_data(channel, parsed)
     except ValidationFailed as exc:
         status = 400 if exc.code == "invalid_json" else 422
         return _refuse(channel, delivery_id, parsed, raw, status, exc.code, exc.message, exc.errors, {})
+    return _place(channel, delivery_id, parsed, raw, data, line_paths)
+
+
+def _place(channel, delivery_id: str, parsed: dict, raw: bytes, data: dict, line_paths: list[dict]):
+    """The order, its inbox record and its log row in one transaction (a refusal recorded for staff)."""
+    name, source = channel.name, _source(channel.name)
     paths = parsed.get("paths") or {}
     extra = {k: v for k, v in (("billing_address", parsed.get("billing_address")), ("note", parsed.get("note")))
              if v}
@@ -124,7 +128,7 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
             replay = _replay(source, delivery_id)
             if replay is not None:
                 return replay
-            _check_currency(parsed.get("currency"), data["lines"], paths.get("currency", "currency"))
+            check_currency(parsed.get("currency"), data["lines"], paths.get("currency", "currency"))
             order, created = place_order(data)
             body, status = order_out(order), 201 if created else 200
             record_once(source, delivery_id, {"status": status, "body": body})
@@ -138,7 +142,7 @@ def receive(name: str, request) -> tuple[dict, int] | tuple[dict, int, dict]:
         race = _after_race(source, delivery_id, name, data.get("external_id"), reraise=False)
         if race is not None:  # e.g. the twin took the last units, then this one found no stock
             return race
-        errors = _payload_errors(exc.errors, line_paths, paths)
+        errors = payload_errors(exc.errors, line_paths, paths)
         return _refuse(channel, delivery_id, parsed, raw, exc.status, exc.code, exc.message, errors, extra)
     if created:
         log.info("channel %s: order %s placed from %s %s", name, body["number"], channel.format,
@@ -244,98 +248,6 @@ def _after_race(source, delivery_id, name, external_id, reraise=True):
     if reraise:
         raise
     return None
-
-
-def _order_data(channel, parsed: dict) -> tuple[dict, list[dict]]:
-    """``place_order`` data from a parsed payload: skus through the channel's map, its payment settings."""
-    problems = Problems()
-    sku_map = channel.sku_map or {}
-    lines, line_paths = [], []
-    extras = list(parsed.get("non_stock_lines") or [])
-    for line in parsed.get("lines") or []:
-        keys = [str(k) for k in (line.get("keys") or []) if k]
-        sku = next((sku_map[k] for k in keys if k in sku_map), None) or line.get("sku")
-        sku_path = line.get("sku_path") or f"{line.get('path', 'lines')}.sku"
-        if not sku and not keys:  # a custom line (no sku, no product): kept on the order, holds no stock
-            extras.append({**line, "kind": "custom"})
-            continue
-        if not sku:
-            problems.add(sku_path, "the item has no sku, and none of its ids "
-                         f"({', '.join(keys) or 'none'}) is in the channel's sku_map")
-            continue
-        item = {"sku": sku, "quantity": line["quantity"]}
-        if line.get("unit_price") is not None:
-            item["unit_price"] = line["unit_price"]
-        lines.append(item)
-        line_paths.append({"path": line.get("path"), "sku_path": sku_path, "channel_sku": line.get("sku")})
-    problems.check()
-    status = channel.payment_status
-    paid = status == "paid" or (status == "auto" and parsed.get("payment_status") == "paid")
-    external_id = parsed.get("external_id")
-    data = {"channel": channel.name, "external_id": external_id, "customer": parsed["customer"], "lines": lines,
-            "payment_provider": channel.payment_provider,
-            "shipping_total": parsed.get("shipping_total") or 0, "discount_total": parsed.get("discount_total") or 0,
-            "tax_total": parsed.get("tax_total") or 0, "gift": bool(parsed.get("gift")),
-            # what the channel sent is accepted: what it lacks (e-mail, address) is flagged for review
-            "incomplete_ok": True, "currency": parsed.get("currency"),
-            "billing_address": parsed.get("billing_address"),
-            "non_stock_lines": [{"kind": x.get("kind"), "title": x.get("title") or x.get("sku") or x.get("kind"),
-                                 "sku": x.get("sku"), "quantity": x.get("quantity") or 1,
-                                 "unit_price": x.get("unit_price") or 0,
-                                 "requires_shipping": x.get("kind") not in ("gift_card", "no_shipping")}
-                                for x in extras]}
-    for key in ("prices_include_tax", "tax_status", "tax_lines", "channel_total", "presentment_currency",
-                "presentment_totals", "locale"):
-        if parsed.get(key) is not None:
-            data[key] = parsed[key]
-    if parsed.get("note"):
-        data["note"] = mask_card_numbers(parsed["note"])  # a buyer may type anything into a note
-    if paid:
-        data["payment_status"] = "paid"
-        data["payment_reference"] = parsed.get("payment_reference") or f"{channel.name}:{external_id}"
-    return data, line_paths
-
-
-def _check_currency(currency: str | None, lines: list[dict], path: str) -> None:
-    if not currency:
-        return
-    skus = {line["sku"] for line in lines}
-    theirs = set(db.session.execute(select(Product.currency).where(Product.sku.in_(skus))).scalars())
-    other = sorted(c for c in theirs if c.upper() != currency)
-    if other:
-        raise ValidationFailed(f"the order is in {currency} but the products are priced in {', '.join(other)}",
-                               errors={path: [f"the products are priced in {', '.join(other)}"]})
-
-
-def _payload_errors(errors: dict, line_paths: list[dict], paths: dict) -> dict:
-    """The core's field errors (``lines.0.sku``) named after the payload (``line_items.0.sku``)."""
-    problems = Problems()
-    for key, value in (errors or {}).items():
-        if key == "lines" and isinstance(value, dict):
-            for index, fields in value.items():
-                where = line_paths[int(index)] if str(index).isdigit() and int(index) < len(line_paths) else None
-                for field, messages in (fields.items() if isinstance(fields, dict) else [("_", fields)]):
-                    if where is None:
-                        target = f"{paths.get('lines', 'lines')}.{index}.{field}"
-                    elif field == "sku":
-                        target = where["sku_path"]
-                    else:
-                        target = f"{where['path']}.{field}"
-                    for message in messages if isinstance(messages, list) else [messages]:
-                        if field == "sku" and str(message).startswith("unknown sku") and where:
-                            message = (f"{message}: no product has this sku (channel sku "
-                                       f"{where['channel_sku']!r}); add it to the channel's sku_map")
-                        problems.add(target, str(message))
-        elif key == "lines" and isinstance(value, list):
-            for message in value:
-                problems.add(paths.get("lines", "lines"), str(message))
-        else:
-            if isinstance(value, list):
-                for message in value:
-                    problems.add(paths.get(key, key), str(message))
-            else:
-                problems.errors[paths.get(key, key)] = value
-    return problems.errors
 
 
 def _ignored(channel, delivery_id: str, parsed: dict, raw: bytes):
