@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Integer, MetaData, event, insert
@@ -40,6 +40,19 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+# The base class of every table, the core's and the plugins': ``class Order(Model)``. At run time it is
+# ``db.Model`` itself (Flask-SQLAlchemy builds that class from a copy of Base with its own mixins: the
+# ``query`` property, the bind key, the engine), so the tables, the metadata and its naming convention are
+# the same ones. ``db.Model`` is an attribute of an object, which no type checker accepts as a base class:
+# to mypy ``Model`` is Base (the typed ``Mapped[...]`` columns) with Flask-SQLAlchemy's Model mixin.
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    class Model(_FlaskModel, Base):
+        __abstract__ = True
+else:
+    Model = db.Model
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
