@@ -12,10 +12,10 @@ from __future__ import annotations
 import contextvars
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, ClassVar, overload
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, BigInteger, Integer, MetaData, event, insert
+from sqlalchemy import JSON, BigInteger, Integer, MetaData, Table, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, registry
 
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 
     class Model(_FlaskModel, Base):
         __abstract__ = True
+        __table__: ClassVar[Table]  # every model maps a table (DeclarativeBase allows any FROM clause)
 else:
     Model = db.Model
 

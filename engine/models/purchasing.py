@@ -52,6 +52,11 @@ class PurchaseOrder(Model):
     lines = relationship("PurchaseOrderLine", order_by="PurchaseOrderLine.id", back_populates="purchase_order",
                          lazy="selectin", cascade="all, delete-orphan")
 
+    @property
+    def label(self) -> str:
+        """``number``: None only inside the transaction that inserts the row, which then names it by its id."""
+        return self.number or f"PO-{self.id:06d}"
+
     # Before issue #11 a purchase order had one product and a quantity; plugins (and the
     # purchase_order_created hook's receivers) read them: the first line's product, all lines' units.
     @property
