@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, ClassVar, overload
 
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import JSON, BigInteger, Integer, MetaData, Table, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, registry
 
@@ -202,11 +203,8 @@ def before_outside_call() -> None:
 def insert_if_absent(model, values: dict, unique: list[str]) -> None:
     """``INSERT ... ON CONFLICT DO NOTHING`` on the unique columns: safe when two
     transactions create the same row at once (read it back with a lock after)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API, other dialect
-    db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))
+    dialect_insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(dialect_insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))
 
 
 def page_by_id(stmt, id_column, limit: int, cursor: int | None = None) -> tuple[list, int | None]:
