@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextvars
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import overload
+from typing import TYPE_CHECKING, ClassVar, overload
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import JSON, BigInteger, Integer, MetaData, event, insert
+from sqlalchemy import JSON, BigInteger, Integer, MetaData, Table, event, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Session, registry
 
@@ -40,6 +41,20 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base, session_options={"expire_on_commit": False})
+
+# The base class of every table, the core's and the plugins': ``class Order(Model)``. At run time it is
+# ``db.Model`` itself (Flask-SQLAlchemy builds that class from a copy of Base with its own mixins: the
+# ``query`` property, the bind key, the engine), so the tables, the metadata and its naming convention are
+# the same ones. ``db.Model`` is an attribute of an object, which no type checker accepts as a base class:
+# to mypy ``Model`` is Base (the typed ``Mapped[...]`` columns) with Flask-SQLAlchemy's Model mixin.
+if TYPE_CHECKING:
+    from flask_sqlalchemy.model import Model as _FlaskModel
+
+    class Model(_FlaskModel, Base):
+        __abstract__ = True
+        __table__: ClassVar[Table]  # every model maps a table (DeclarativeBase allows any FROM clause)
+else:
+    Model = db.Model
 
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 
@@ -188,11 +203,8 @@ def before_outside_call() -> None:
 def insert_if_absent(model, values: dict, unique: list[str]) -> None:
     """``INSERT ... ON CONFLICT DO NOTHING`` on the unique columns: safe when two
     transactions create the same row at once (read it back with a lock after)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]  # the same API, other dialect
-    db.session.execute(insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))
+    dialect_insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    db.session.execute(dialect_insert(model).values(**values).on_conflict_do_nothing(index_elements=unique))
 
 
 def page_by_id(stmt, id_column, limit: int, cursor: int | None = None) -> tuple[list, int | None]:

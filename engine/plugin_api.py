@@ -25,6 +25,7 @@ from engine.api.schemas import CurrencyCode, Strict, boolean, integer, mapping, 
 from engine.contracts import Carrier, ChannelOrder, Exporter, PaymentProvider, SalesChannel
 from engine.db import (
     JSONType,
+    Model,
     as_utc,
     before_outside_call,
     db,
@@ -226,7 +227,7 @@ __all__ = [
     # hooks
     "hookimpl", "known_hook", "stage_hookspecs", "registry",
     # database: the session, the transaction rule, helpers for a plugin's own tables and queries
-    "db", "transaction", "end_read", "reset_session", "is_postgres", "insert_if_absent", "page_by_id",
+    "db", "Model", "transaction", "end_read", "reset_session", "is_postgres", "insert_if_absent", "page_by_id",
     "JSONType", "utcnow", "as_utc", "widen_integers", "enqueue",
     # models a plugin may read (change them through the services)
     "Customer", "InboxRecord", "Location", "Order", "OrderEvent", "OrderLine", "Payment", "Product",

@@ -82,11 +82,11 @@ def update_customer(customer_id: int):
     again)."""
     customer = _get(customer_id)
     form = request.form
-    changes = {}
+    changes: dict[str, str | bool | None] = {}
     for name in EDITABLE:
         if name in form:
-            value = form.get(name, "").strip() if name != "notes" else form.get(name, "").replace("\r\n", "\n")
-            value = value or None
+            given = form.get(name, "").strip() if name != "notes" else form.get(name, "").replace("\r\n", "\n")
+            value = given or None
             if name == "name":
                 value = value or customer.name  # a profile always has a name
             if value != getattr(customer, name):

@@ -101,12 +101,16 @@ def list_context() -> dict:
     filters, errors = list_filters()
     cursor = filters.pop("cursor")
     rows, next_cursor = order_list.list_orders(**filters, limit=PAGE, cursor=cursor, relations=("flag_rows",))
-    query = {k: v for k, v in request.args.items() if k not in ("cursor", "since") and v}
+    # the filters carried into the page's links; url_for's own options (``_scheme``, ``_anchor``, ...) are
+    # never taken from the query string
+    query = {k: v for k, v in request.args.items() if k not in ("cursor", "since") and not k.startswith("_") and v}
     customer = db.session.get(Customer, filters["customer"]) if filters["customer"] else None
     here = {**query, **({"cursor": cursor} if cursor else {})}
     return {"rows": rows, "next_cursor": next_cursor, "cursor": cursor, "query": query, "errors": errors,
-            "live_url": url_for("admin_ui.orders_live", **here), "newest_url": url_for("admin_ui.orders_list", **query),
-            "next_url": url_for("admin_ui.orders_list", **query, cursor=next_cursor) if next_cursor else None,
+            "live_url": url_for("admin_ui.orders_live", _external=False, **here),
+            "newest_url": url_for("admin_ui.orders_list", _external=False, **query),
+            "next_url": url_for("admin_ui.orders_list", _external=False, **query, cursor=next_cursor)
+            if next_cursor else None,
             "statuses": tx.STATUSES, "list_flags": LIST_FLAGS, "badges": BADGES, "args": request.args,
             "customer": customer}
 
@@ -148,7 +152,7 @@ def _lines(order) -> list[dict]:
     stops: dict[str, list] = {}
     for stop in locations.pick_list(order.id)["stops"]:
         stops.setdefault(stop.sku, []).append(stop)
-    units: dict[int, list] = {}
+    units: dict[int | None, list] = {}  # by line id (never None: the query asks for these lines)
     line_ids = [line.id for line in order.lines]
     if line_ids:
         for line_id, serial, status, code in db.session.execute(

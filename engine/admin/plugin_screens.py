@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 import logging
+import weakref
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from flask import Blueprint, current_app
@@ -44,6 +46,10 @@ class AdminScreen(NamedTuple):
     attention: object = None
 
 
+# the blueprints passed through protect (init_app accepts admin screens only on those)
+_protected: weakref.WeakSet[Blueprint] = weakref.WeakSet()
+
+
 def protect(blueprint: Blueprint) -> Blueprint:
     """Put a plugin's admin blueprint behind the admin's gate; returns it. Every view must carry
     ``@engine.admin.permissions.require(permission)`` (a view without one answers 403), and the blueprint
@@ -52,7 +58,7 @@ def protect(blueprint: Blueprint) -> Blueprint:
     blueprint.after_request(admin_blueprint._headers)
     for code in (403, 404, 409, 422):
         blueprint.register_error_handler(code, admin_blueprint._error_page)
-    blueprint.admin_protected = True
+    _protected.add(blueprint)
 
     def check_prefix(state):
         prefix = state.url_prefix or ""
@@ -82,18 +88,21 @@ def init_app(app) -> None:
         raise PluginError("admin routes without a permission: " + ", ".join(sorted(unprotected)) + "; a plugin's "
                           "admin blueprint goes through engine.admin.plugin_screens.protect and each of its views "
                           "carries @engine.admin.permissions.require")
-    entries, by_plugin = [], {}
+    entries: list[Entry] = []
+    by_plugin: dict[str, list[AdminScreen]] = {}
     with app.app_context():
         screens = _screens_of_plugins(app.extensions["hookshop"].pm)
     for plugin, item in screens:
         try:
+            if not isinstance(item, Iterable):
+                raise TypeError(f"{item!r} is not a tuple")
             screen = AdminScreen(*item)
         except TypeError as exc:
             raise PluginError(f"plugin {plugin!r}: admin_screens() items are (label, endpoint, permission, "
                               f"position[, attention]): {exc}") from exc
         view = app.view_functions.get(screen.endpoint)
-        if view is None or screen.endpoint.split(".")[0] not in app.blueprints or not getattr(
-                app.blueprints[screen.endpoint.split(".")[0]], "admin_protected", False):
+        if view is None or screen.endpoint.split(".")[0] not in app.blueprints or \
+                app.blueprints[screen.endpoint.split(".")[0]] not in _protected:
             raise PluginError(f"plugin {plugin!r}: the admin screen {screen.endpoint!r} is not a view of a "
                               "blueprint passed through engine.admin.plugin_screens.protect")
         if screen.permission not in permissions.PERMISSIONS:
@@ -112,6 +121,8 @@ def order_panels(order) -> list[dict]:
     for impl in registry().pm.hook.admin_order_panels.get_hookimpls():
         try:
             answer = impl.function(**{name: order for name in impl.argnames if name == "order"}) or []
+            if not isinstance(answer, Iterable):
+                raise TypeError(f"admin_order_panels returned {type(answer).__name__}, not a list")
             for panel in answer:
                 permission = panel.get("permission") or "orders.view"
                 if permissions.can(permission):

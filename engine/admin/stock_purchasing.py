@@ -143,7 +143,7 @@ def purchase_order(po_id: int):
 def purchase_order_lines(po_id: int):
     """Change a draft as ``PATCH /purchase-orders/{id}``: lines by sku (quantity 0 removes one), notes."""
     try:
-        changes = {"lines": _line_rows(request.form), "notes": text("notes")}
+        changes: dict[str, object] = {"lines": _line_rows(request.form), "notes": text("notes")}
         if "supplier_id" in request.form:
             changes["supplier_id"] = number("supplier_id", label=_("Supplier"))
         changes = validated(schemas.PurchaseOrderPatch, changes)
@@ -196,7 +196,7 @@ def purchase_order_receive(po_id: int):
         if not items:
             message = _("Nothing to receive: give quantities, serials or damaged units.")
             raise ValidationFailed(message, errors={"lines": [message]})
-        data = {"lines": items}
+        data: dict[str, object] = {"lines": items}
         for name in ("location", "reference"):
             if text(name):
                 data[name] = text(name)

@@ -19,8 +19,14 @@ blp = Blueprint("stock_ops", __name__, url_prefix="/api/v1",
                 description="Adjustments, cycle counts and the reconciliation of stock")
 
 LOCATION = validate.Length(min=1, max=64)
-STAFF = {"required": True, "validate": validate.Length(min=1, max=254),
-         "metadata": {"description": "who does it: the staff member's e-mail or name, recorded as given"}}
+
+
+def staff_field() -> fields.String:
+    """The ``staff`` field of each stock operation (a new field per schema)."""
+    return fields.String(required=True, validate=validate.Length(min=1, max=254),
+                         metadata={"description": "who does it: the staff member's e-mail or name, recorded as given"})
+
+
 SERIAL = fields.String(validate=validate.Length(min=1, max=128))
 
 
@@ -32,7 +38,7 @@ class AdjustmentIn(Strict):
                        "serial-tracked products may leave it out and name the serials"})
     serials = fields.List(SERIAL, validate=validate.Length(min=1, max=10000))
     reason = fields.String(required=True, validate=validate.OneOf(ADJUSTMENT_REASONS))
-    staff = fields.String(**STAFF)
+    staff = staff_field()
     note = fields.String(validate=validate.Length(max=500))
 
 
@@ -54,7 +60,7 @@ class CountOpenIn(Strict):
     location = fields.String(required=True, validate=LOCATION)
     skus = fields.List(fields.String(validate=SKU), validate=validate.Length(min=1, max=10000),
                        metadata={"description": "only these products (default: every product at the location)"})
-    staff = fields.String(**STAFF)
+    staff = staff_field()
     note = fields.String(validate=validate.Length(max=500))
 
 
@@ -71,7 +77,7 @@ class CountScansIn(Strict):
 
 
 class StaffIn(Strict):
-    staff = fields.String(**STAFF)
+    staff = staff_field()
 
 
 class CountLineOut(Strict):

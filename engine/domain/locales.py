@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import overload
 
 from babel import Locale, UnknownLocaleError
 
@@ -11,6 +12,10 @@ MAX_LENGTH = 35  # BCP 47's longest practical tag (RFC 5646 suggests 35 characte
 TAG = re.compile(r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,8})*$")
 
 
+@overload
+def normalize(tag: str) -> str: ...
+@overload
+def normalize(tag: None) -> None: ...
 def normalize(tag: str | None) -> str | None:
     """``"tr_tr"``, ``"TR-tr"`` -> ``"tr-TR"``; ``ValueError`` for a tag Babel does not know.
 

@@ -6,10 +6,10 @@ from sqlalchemy import Boolean, CheckConstraint, DateTime, ForeignKey, String, T
 from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import db, utcnow
+from engine.db import Model, utcnow
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     """An API key: only its SHA-256 hash is stored; the key is shown once."""
 
     __tablename__ = "api_keys"
@@ -26,7 +26,7 @@ class ApiKey(db.Model):
         return set(self.scopes.split(","))
 
 
-class IdempotencyRecord(db.Model):
+class IdempotencyRecord(Model):
     """The first response to a request with an Idempotency-Key, per API key."""
 
     __tablename__ = "idempotency_records"
@@ -40,7 +40,7 @@ class IdempotencyRecord(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 
 
-class StaffUser(db.Model):
+class StaffUser(Model):
     """A staff member of the bundled admin: a role (engine/admin/permissions.py), an Argon2id password
     hash, the admin's language, and whether the account may log in."""
 
@@ -57,7 +57,7 @@ class StaffUser(db.Model):
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
 
 
-class StaffSession(db.Model):
+class StaffSession(Model):
     """A logged-in admin session, kept on the server: the browser's cookie holds the token, the table only
     its SHA-256. Logging out (or deactivating the user) deletes the row, so the cookie stops working in
     every process at once."""

@@ -5,13 +5,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import db, utcnow
+from engine.db import Model, utcnow
 
 LIVE = text("archived_at IS NULL")
 ARCHIVED = text("archived_at IS NOT NULL")
 
 
-class Product(db.Model):
+class Product(Model):
     __tablename__ = "products"
     __table_args__ = (
         CheckConstraint("price >= 0", name="price_not_negative"),

@@ -7,13 +7,13 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import db, utcnow
+from engine.db import Model, utcnow
 
 COUNT_STATUSES = ("open", "posted", "cancelled")
 OPEN_COUNT = text("status = 'open'")
 
 
-class StockCount(db.Model):
+class StockCount(Model):
     """A cycle count of one location: opened (the expected stock snapshotted), scanned, then posted or cancelled.
 
     ``ledger_mark`` is the highest stock movement id when the count opened: the movements of its products at
@@ -41,7 +41,7 @@ class StockCount(db.Model):
     location = relationship("Location", lazy="joined")
 
 
-class StockCountLine(db.Model):
+class StockCountLine(Model):
     """One product of a count: on hand at its location when the count opened, and what was counted so far."""
 
     __tablename__ = "stock_count_lines"
@@ -61,7 +61,7 @@ class StockCountLine(db.Model):
     product = relationship("Product", lazy="joined")
 
 
-class StockCountSerial(db.Model):
+class StockCountSerial(Model):
     """A serial of a count: expected (in an on-hand status at the location when it opened) and/or counted."""
 
     __tablename__ = "stock_count_serials"

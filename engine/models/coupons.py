@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import db, utcnow
+from engine.db import Model, utcnow
 
 KINDS = ("percentage", "fixed_amount", "free_shipping")
 
 
-class Coupon(db.Model):
+class Coupon(Model):
     """A coupon: ``code`` as staff wrote it, unique case-insensitively through ``code_key`` (its lower case).
 
     ``used_count`` counts the uses not given back; it is changed only under the coupon's row lock (taken
@@ -45,7 +45,7 @@ class Coupon(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class CouponUse(db.Model):
+class CouponUse(Model):
     """One order that got the coupon; ``released_at`` is set when the order was cancelled (the use given back)."""
 
     __tablename__ = "coupon_uses"

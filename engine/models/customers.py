@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import JSONType, db, utcnow
+from engine.db import JSONType, Model, utcnow
 
 
-class Customer(db.Model):
+class Customer(Model):
     """A customer profile (the buyer), keyed by e-mail (lower case), updated at every placement.
 
     A buyer a channel sent without e-mail is kept by the channel's customer id (``channel``,

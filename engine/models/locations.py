@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import JSONType, db, utcnow
+from engine.db import JSONType, Model, utcnow
 
 
-class StockTransfer(db.Model):
+class StockTransfer(Model):
     """Units of one product moved from one location to another in one transaction."""
 
     __tablename__ = "stock_transfers"

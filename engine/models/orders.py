@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import JSONType, db, utcnow
+from engine.db import JSONType, Model, utcnow
 from engine.domain.flags import MAX_LENGTH as FLAG_MAX_LENGTH
 from engine.domain.transitions import fulfilment
 
@@ -31,7 +31,7 @@ ORDER_NUMBER_OFFSET = 1000
 TAX_STATUSES = ("exclusive", "inclusive", "inclusive_unknown", "none", "not_given")
 
 
-class Order(db.Model):
+class Order(Model):
     __tablename__ = "orders"
     __table_args__ = (
         UniqueConstraint("channel", "external_id"),
@@ -131,7 +131,7 @@ class Order(db.Model):
         return str(ORDER_NUMBER_OFFSET + self.id)
 
 
-class OrderFlag(db.Model):
+class OrderFlag(Model):
     """One flag of one order. ``GET /orders?flag=`` walks ``(flag, order_id)`` newest first; the primary
     key ``(order_id, flag)`` loads an order's flags and keeps each flag once per order."""
 
@@ -144,7 +144,7 @@ class OrderFlag(db.Model):
     order = relationship("Order", back_populates="flag_rows")
 
 
-class OrderLine(db.Model):
+class OrderLine(Model):
     __tablename__ = "order_lines"
     __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),
                       CheckConstraint("NOT gift OR unit_price = 0", name="gift_line_free"))
@@ -170,7 +170,7 @@ class OrderLine(db.Model):
         return self.unit_price * self.quantity
 
 
-class OrderEvent(db.Model):
+class OrderEvent(Model):
     """The order's timeline."""
 
     __tablename__ = "order_events"
@@ -182,7 +182,7 @@ class OrderEvent(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Payment(db.Model):
+class Payment(Model):
     __tablename__ = "payments"
     __table_args__ = (
         CheckConstraint("amount >= 0", name="amount_not_negative"),
@@ -203,7 +203,7 @@ class Payment(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class Refund(db.Model):
+class Refund(Model):
     """Money given back on one payment: reserved (``pending``) under the order's lock before the
     provider is called, then ``succeeded`` or ``failed`` (released) under the lock again.
 
@@ -235,7 +235,7 @@ class Refund(db.Model):
     payment = relationship("Payment")
 
 
-class Shipment(db.Model):
+class Shipment(Model):
     __tablename__ = "shipments"
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[int] = mapped_column(ForeignKey("orders.id"), index=True)
@@ -251,7 +251,7 @@ class Shipment(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Return(db.Model):
+class Return(Model):
     """A return (RMA): lines, reason, the requested resolution (refund or exchange), and its status in the
     table of ``engine.domain.return_transitions`` (requested -> approved | rejected -> received -> resolved).
 

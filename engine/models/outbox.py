@@ -5,10 +5,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import JSONType, db, utcnow
+from engine.db import JSONType, Model, utcnow
 
 
-class OutboxEvent(db.Model):
+class OutboxEvent(Model):
     """A stage hook to call after commit; written in the same transaction as its cause.
 
     ``done_plugins`` lists the plugins that already handled it, so a retry only
@@ -29,7 +29,7 @@ class OutboxEvent(db.Model):
     processed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class InboxRecord(db.Model):
+class InboxRecord(Model):
     """A received webhook delivery (by its sender's id), stored with its effect so it is processed once."""
 
     __tablename__ = "inbox_records"

@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import JSONType, db, utcnow
+from engine.db import JSONType, Model, utcnow
 
 
-class Supplier(db.Model):
+class Supplier(Model):
     __tablename__ = "suppliers"
     __table_args__ = (CheckConstraint("lead_time_days >= 0", name="lead_time_not_negative"),)
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -30,7 +30,7 @@ class Supplier(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class PurchaseOrder(db.Model):
+class PurchaseOrder(Model):
     """What the shop orders from a supplier (or, without one, for one product); ``number`` is ``PO-000123``."""
 
     __tablename__ = "purchase_orders"
@@ -52,6 +52,11 @@ class PurchaseOrder(db.Model):
     lines = relationship("PurchaseOrderLine", order_by="PurchaseOrderLine.id", back_populates="purchase_order",
                          lazy="selectin", cascade="all, delete-orphan")
 
+    @property
+    def label(self) -> str:
+        """``number``: None only inside the transaction that inserts the row, which then names it by its id."""
+        return self.number or f"PO-{self.id:06d}"
+
     # Before issue #11 a purchase order had one product and a quantity; plugins (and the
     # purchase_order_created hook's receivers) read them: the first line's product, all lines' units.
     @property
@@ -67,7 +72,7 @@ class PurchaseOrder(db.Model):
         return sum(line.quantity for line in self.lines)
 
 
-class PurchaseOrderLine(db.Model):
+class PurchaseOrderLine(Model):
     """``quantity`` ordered; ``received`` put on hand; ``damaged`` arrived broken (recorded, not on hand);
     ``short`` and ``over``: what is missing or came beyond ``quantity`` (received + damaged vs ordered)."""
 
@@ -96,7 +101,7 @@ class PurchaseOrderLine(db.Model):
         self.short, self.over = max(0, self.quantity - arrived), max(0, arrived - self.quantity)
 
 
-class ReorderRule(db.Model):
+class ReorderRule(Model):
     """When ``available`` (at ``location``, or over all locations when it is null) falls to ``reorder_point``
     or below, the rule is ``below`` (since ``crossed_at``) until available rises above the point again."""
 
@@ -125,7 +130,7 @@ class ReorderRule(db.Model):
     supplier = relationship("Supplier", lazy="joined")
 
 
-class StockAlert(db.Model):
+class StockAlert(Model):
     """One row per crossing of a reorder rule: who must be told (``recipients``: e-mail addresses)."""
 
     __tablename__ = "stock_alerts"

@@ -8,14 +8,14 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.db import db, utcnow
+from engine.db import Model, utcnow
 
 # what happened to a unit; every path that changes a serial unit writes one row
 EVENT_KINDS = ("received", "reserved", "released", "picked", "unpicked", "shipped", "returned", "restocked",
                "quarantined", "transferred", "adjusted", "scrapped", "swapped_out", "return_cancelled")
 
 
-class SerialEvent(db.Model):
+class SerialEvent(Model):
     """One step of a serial unit's history (append-only)."""
 
     __tablename__ = "serial_events"
@@ -30,7 +30,7 @@ class SerialEvent(db.Model):
     reference: Mapped[str | None] = mapped_column(String(200))
 
 
-class SerialSequence(db.Model):
+class SerialSequence(Model):
     """The next number of a product's generated serials; its row is locked under the product's lock."""
 
     __tablename__ = "serial_sequences"

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint, event, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.db import db, utcnow
+from engine.db import Model, utcnow
 
 DEFAULT_LOCATION = "MAIN"
 # the reasons of an ``adjustment`` movement (POST /stock/adjustments, posted counts)
@@ -16,7 +16,7 @@ ADJUSTMENT_REASONS = ("count_correction", "damage", "loss", "found")
 LOCATION_KINDS = ("warehouse", "bin", "receiving", "quarantine", "staging")
 
 
-class Location(db.Model):
+class Location(Model):
     """A warehouse or a place inside one, named by its path: ``MAIN``, ``MAIN/A-01-3`` (``code``).
 
     Only ``pickable`` locations give stock to orders; a quarantine location never does."""
@@ -41,7 +41,7 @@ class Location(db.Model):
         return self.code.split("/", 1)[0]
 
 
-class StockLevel(db.Model):
+class StockLevel(Model):
     """On-hand and reserved units of one product at one location.
 
     ``on_hand`` always equals the sum of the movement ledger; ``reserved``
@@ -68,7 +68,7 @@ class StockLevel(db.Model):
         return self.on_hand - self.reserved
 
 
-class StockMovement(db.Model):
+class StockMovement(Model):
     """The append-only stock ledger: one signed row per change of on-hand stock."""
 
     __tablename__ = "stock_movements"
@@ -99,7 +99,7 @@ SERIAL_STATUSES = ("in_stock", "reserved", "picked", "shipped", "returned", "qua
 ON_HAND_SERIAL_STATUSES = ("in_stock", "reserved", "picked", "quarantined")
 
 
-class SerialUnit(db.Model):
+class SerialUnit(Model):
     """One serial-numbered unit of a tracked product.
 
     ``reserved``/``picked`` units point at the open reservation holding them (``reservation_id``) and at the
@@ -118,7 +118,7 @@ class SerialUnit(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Reservation(db.Model):
+class Reservation(Model):
     """Units of a line held at a location; ``open`` ones add up to the level's ``reserved``."""
 
     __tablename__ = "reservations"

@@ -63,10 +63,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.plugin_api import db, utcnow
+from engine.plugin_api import Model, db, utcnow
 
 
-class Event(db.Model):
+class Event(Model):
     __tablename__ = "${name}_events"
     __table_args__ = (UniqueConstraint("source", "key", name="uq_${name}_events_source_key"),)
 

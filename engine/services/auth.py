@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import CursorResult
 
 from engine.db import db, transaction, utcnow
 from engine.errors import NotFound, ValidationFailed
@@ -159,4 +160,5 @@ def purge_idempotency(ttl_hours: int) -> int:
     with transaction():
         result = db.session.execute(delete(IdempotencyRecord).where(
             IdempotencyRecord.created_at < utcnow() - timedelta(hours=ttl_hours)))
+    assert isinstance(result, CursorResult)  # a DELETE without RETURNING; Session.execute's type says Result
     return result.rowcount or 0

@@ -114,7 +114,7 @@ def open_count(location: str, staff: str, skus: list[str] | None = None, note: s
 
 def _resolve(count: StockCount, scans: list[str], lines: dict[int, StockCountLine]):
     """Each scan as (product, serial or None); errors per scan index. Nothing is written here."""
-    units = {}
+    units: dict[str, list[SerialUnit]] = {}
     for unit in db.session.execute(select(SerialUnit).where(SerialUnit.serial.in_(set(scans)))).scalars():
         units.setdefault(unit.serial, []).append(unit)
     codes = set(scans) - set(units)
@@ -128,7 +128,8 @@ def _resolve(count: StockCount, scans: list[str], lines: dict[int, StockCountLin
     counted = set(db.session.execute(select(StockCountSerial.product_id, StockCountSerial.serial).where(
         StockCountSerial.count_id == count.id, StockCountSerial.counted.is_(True))).all())
     seen: set = set()
-    resolved, errors = [], {}
+    resolved: list[tuple[Product, str | None]] = []
+    errors: dict[str, list[str]] = {}
     for index, scan in enumerate(scans):
         if scan in units:
             if len(units[scan]) > 1:
@@ -140,8 +141,7 @@ def _resolve(count: StockCount, scans: list[str], lines: dict[int, StockCountLin
                 errors[str(index)] = [f"{scan}: already counted in count {count.id}"]
                 continue
             seen.add(key)
-            product = db.session.get(Product, unit.product_id)
-            resolved.append((product, scan))
+            resolved.append((db.session.get_one(Product, unit.product_id), scan))
         elif scan in products:
             product = products[scan]
             if product.track_serials:
@@ -233,24 +233,25 @@ def review(count_id: int) -> dict:
     moves = db.session.execute(select(StockMovement).where(
         StockMovement.location_id == count.location_id, StockMovement.product_id.in_(ids),
         StockMovement.id > count.ledger_mark).order_by(StockMovement.id)).scalars().all() if ids else []
-    moved = Counter()
+    moved: Counter[int] = Counter()
     for move in moves:
         moved[move.product_id] += move.quantity
     serials: dict[int, dict[str, list[str]]] = {}
     for row in db.session.execute(select(StockCountSerial).where(StockCountSerial.count_id == count.id)
                                   .order_by(StockCountSerial.serial)).scalars():
-        entry = serials.setdefault(row.product_id, {"missing": [], "unexpected": [], "counted": []})
+        kinds = serials.setdefault(row.product_id, {"missing": [], "unexpected": [], "counted": []})
         if row.counted:
-            entry["counted"].append(row.serial)
+            kinds["counted"].append(row.serial)
         if row.expected and not row.counted:
-            entry["missing"].append(row.serial)
+            kinds["missing"].append(row.serial)
         if row.counted and not row.expected:
-            entry["unexpected"].append(row.serial)
+            kinds["unexpected"].append(row.serial)
     skus = {ln.product_id: ln.product.sku for ln in lines}
     out_lines = []
     for line in lines:
         now = line.expected + moved[line.product_id]
-        entry = {"sku": line.product.sku, "expected_at_open": line.expected, "moved_since_open": moved[line.product_id],
+        entry: dict[str, object] = {
+                 "sku": line.product.sku, "expected_at_open": line.expected, "moved_since_open": moved[line.product_id],
                  "expected": now, "on_hand": on_hand.get(line.product_id, 0), "counted": line.counted,
                  "difference": line.counted - now, "posted_difference": line.posted_difference}
         if line.product.track_serials:

@@ -151,11 +151,16 @@ def transfer(sku: str, *, source: str, destination: str, quantity: int | None = 
         product = stock.get_product(sku, lock=True)                     # 0. the product's row
         origin, target = find(source, "from"), find(destination, "to")
         levels = stock.lock_levels([product.id])                         # 1. its levels, id order
-        units = _serial_units(product, origin, serials, quantity) if product.track_serials or serials else []
-        moved = len(units) if units else quantity
+        if product.track_serials or serials:
+            units = _serial_units(product, origin, serials, quantity)  # never empty: it refuses no serials
+            moved = len(units)
+        else:
+            units = []
+            assert quantity is not None  # no quantity and no serials was refused above
+            moved = quantity
         out_level = next((lv for lv in levels if lv.location_id == origin.id), None)
         available = out_level.available if out_level is not None else 0
-        if moved > available:
+        if out_level is None or moved > available:
             held = f" (on hand {out_level.on_hand}, reserved {out_level.reserved})" if out_level is not None else ""
             raise InsufficientStock(f"only {available} of {sku} available at {origin.code}{held}, {moved} asked",
                                     errors={"quantity": [f"only {available} available at {origin.code}"]})
@@ -275,7 +280,7 @@ def pick_list(order_id: int) -> dict:
             counted = min(left, units)
             stop.picked += counted
             left -= counted
-    held: dict[int, list[str]] = {}
+    held: dict[int | None, list[str]] = {}  # the keys are the reservation ids asked for: never None
     reservation_ids = [r for stop in stops.values() for r in stop.reservation_ids]
     if reservation_ids:  # serial units still held for these reservations (picked ones are the line's serials)
         for reservation_id, serial in db.session.execute(select(SerialUnit.reservation_id, SerialUnit.serial).where(

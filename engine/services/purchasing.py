@@ -16,6 +16,7 @@ recorded as ``over``, never lost.
 from __future__ import annotations
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from engine import signals
@@ -177,7 +178,7 @@ def update_purchase_order(po_id: int, changes: dict) -> PurchaseOrder:
     """Change a draft: its lines (by sku; quantity 0 removes one), notes, supplier."""
     with transaction():
         po = get_purchase_order(po_id, lock=True)
-        ptx.check(po.number, po.status, "edit")
+        ptx.check(po.label, po.status, "edit")
         if "supplier_id" in changes and changes["supplier_id"] != po.supplier_id:
             supplier_id = changes["supplier_id"]
             if supplier_id is not None:
@@ -200,7 +201,7 @@ def act(po_id: int, action: str) -> PurchaseOrder:
     only in the table for draft and ordered: the first receipt (even of damaged units only) leaves ordered."""
     with transaction():
         po = get_purchase_order(po_id, lock=True)
-        (target,) = ptx.check(po.number, po.status, action)
+        (target,) = ptx.check(po.label, po.status, action)
         if action == "order" and not any(line.quantity > 0 for line in po.lines):
             raise ValidationFailed(f"{po.number} has no lines: add some before ordering it",
                                    errors={"lines": ["at least one line is required"]})
@@ -255,10 +256,7 @@ def add_to_draft(product: Product, quantity: int, reason: str, supplier_id: int 
 
 def _lock_draft(key: str, supplier_id: int | None, reason: str) -> tuple[PurchaseOrder, bool]:
     """The draft of ``key`` under its row lock, made when there is none: (draft, made now)."""
-    if is_postgres():
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if is_postgres() else sqlite.insert
     stmt = select(PurchaseOrder).where(PurchaseOrder.draft_key == key).with_for_update(of=PurchaseOrder) \
         .execution_options(populate_existing=True)
     for _ in range(3):  # a draft ordered a moment ago leaves no draft: make one

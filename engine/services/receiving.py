@@ -29,7 +29,7 @@ from engine.services import purchasing, stock
 def receive(po_id: int, data: dict) -> PurchaseOrder:
     with transaction():
         po = purchasing.get_purchase_order(po_id)
-        ptx.check(po.number, po.status, "receive")
+        ptx.check(po.label, po.status, "receive")
         plan = _plan(po, data["lines"])
         ids = sorted({line.product_id for line, *_ in plan})
         # product rows first (FOR NO KEY UPDATE, by id), then their levels: two receipts of one purchase
@@ -40,14 +40,14 @@ def receive(po_id: int, data: dict) -> PurchaseOrder:
         levels = stock.lock_levels(ids)
         po = db.session.execute(select(PurchaseOrder).where(PurchaseOrder.id == po_id)
                                 .execution_options(populate_existing=True)).unique().scalar_one()
-        ptx.check(po.number, po.status, "receive")
-        reference = po.number + (f" {data['reference']}" if data.get("reference") else "")
+        ptx.check(po.label, po.status, "receive")
+        reference = po.label + (f" {data['reference']}" if data.get("reference") else "")
         for line, quantity, serials, _damaged in sorted(plan, key=lambda p: p[0].product_id):
             if quantity:
                 stock.receive_locked(products[line.product_id], quantity, data.get("location"), serials, reference,
                                      line.unit_cost, levels=levels)
         po = purchasing.get_purchase_order(po_id, lock=True)  # last in the lock order
-        ptx.check(po.number, po.status, "receive")
+        ptx.check(po.label, po.status, "receive")
         lines = {line.id: line for line in po.lines}
         for planned, quantity, _serials, damaged in plan:
             line = lines[planned.id]
@@ -67,7 +67,7 @@ def _plan(po: PurchaseOrder, items: list[dict]) -> list[tuple]:
     by_sku = {line.product.sku: line for line in po.lines}
     plan, seen = [], set()
     for index, item in enumerate(items):
-        where = {"lines": {str(index): {}}}
+        where: dict[str, dict[str, dict[str, list[str]]]] = {"lines": {str(index): {}}}
         line = by_sku.get(item["sku"])
         if line is None:
             where["lines"][str(index)]["sku"] = [f"{item['sku']} is not on {po.number}"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import lazyload
 
 from engine import signals
@@ -63,10 +64,7 @@ def _product_rule(product: Product, rules: list[ReorderRule], before: dict[int, 
     has no level lock to queue two first placements on; the second one reads the first one's row."""
     if (product.reorder_point or 0) <= 0 or any(r.product_id == product.id and r.location_id is None for r in rules):
         return
-    if is_postgres():
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if is_postgres() else sqlite.insert
     was = before.get(product.id, 0)
     db.session.execute(insert(ReorderRule).values(
         product_id=product.id, location_id=None, reorder_point=product.reorder_point,
@@ -86,10 +84,10 @@ def check(products: list[Product], before: dict[int, int], levels: list[StockLev
     by_id = {p.id: p for p in products}
     recipients = None
     for rule in rules:
-        product = by_id.get(rule.product_id)
-        if product is None:
+        rule_product = by_id.get(rule.product_id)
+        if rule_product is None:
             continue
-        point, _ = point_of(rule, product)
+        point, _ = point_of(rule, rule_product)
         if point <= 0:
             continue
         available = _available(rule, levels)
@@ -98,12 +96,12 @@ def check(products: list[Product], before: dict[int, int], levels: list[StockLev
             continue
         # a product-wide rule whose product was above the point before this change crossed now, whatever
         # the row says (a path that raised availability without telling the rules)
-        rose = rule.location_id is None and before.get(product.id, 0) > point
+        rose = rule.location_id is None and before.get(rule_product.id, 0) > point
         if rule.state == BELOW and not rose:
             continue
         if recipients is None:
             recipients = warehouse_recipients()
-        _crossed(rule, product, point, available, levels, recipients)
+        _crossed(rule, rule_product, point, available, levels, recipients)
 
 
 def _crossed(rule, product, point, available, levels, recipients) -> None:
@@ -161,7 +159,7 @@ def note_rise(product_ids) -> None:
     for rule in lock_rules(ids):
         if rule.state != BELOW:
             continue
-        point, _ = point_of(rule, db.session.get(Product, rule.product_id))
+        point, _ = point_of(rule, db.session.get_one(Product, rule.product_id))
         if _available(rule, levels) > point:
             rule.state = ABOVE
 
@@ -217,10 +215,11 @@ def put_rules(sku: str, items: list[dict]) -> tuple[Product, list[ReorderRule]]:
             if location_id not in wanted:
                 db.session.delete(rule)
         for location_id, item in wanted.items():
-            rule = rules.get(location_id)
-            if rule is None:
-                rule = ReorderRule(product_id=product.id, location_id=location_id, state=ABOVE)
-                db.session.add(rule)
+            found = rules.get(location_id)
+            if found is None:
+                found = ReorderRule(product_id=product.id, location_id=location_id, state=ABOVE)
+                db.session.add(found)
+            rule = found
             for field in ("reorder_point", "reorder_quantity", "max_level", "supplier_id", "lead_time_days"):
                 setattr(rule, field, item.get(field, 0 if field in ("reorder_point", "reorder_quantity") else None))
             if rule.id is None and rule.reorder_point > 0 and _available(rule, levels) <= rule.reorder_point:

@@ -51,7 +51,7 @@ def receipt_plan(order_return: Return, lines: list[dict] | None, restock: bool, 
             raise ValidationFailed("restock: false puts nothing back on hand; give lines with a condition instead",
                                    errors={"lines": ["not with restock: false"]})
         return [{**_units(item), "condition": "written_off", "location": None} for item in order_return.lines]
-    returned = Counter()
+    returned: Counter[str] = Counter()
     serials_left: dict[str, list[str]] = {}
     for item in order_return.lines:
         returned[item["sku"]] += item["quantity"]
@@ -61,7 +61,7 @@ def receipt_plan(order_return: Return, lines: list[dict] | None, restock: bool, 
     for index, entry in enumerate(lines or []):
         sku, serials = entry["sku"], list(entry.get("serials") or [])
         tracked = bool(serials_left.get(sku)) or any(i["sku"] == sku and i.get("serials") for i in order_return.lines)
-        quantity = entry.get("quantity", len(serials) if serials else None)
+        quantity: int = entry.get("quantity", len(serials))  # none given and no serials: 0, refused below
         if sku not in returned:
             errors[str(index)] = {"sku": [f"{sku} is not on return {order_return.id}"]}
         elif tracked and (not serials or quantity != len(serials)):

@@ -12,6 +12,7 @@ docs/design-decisions.md, "Serial numbers, labels and scanning").
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from sqlalchemy import select
 
@@ -31,7 +32,8 @@ def _products(order: Order) -> dict[int, Product]:
     return {p.id: p for p in db.session.execute(select(Product).where(Product.id.in_(ids))).scalars()}
 
 
-def _unit_line(order: Order, products: dict[int, Product], scan: str, wanted) -> object | None:
+def _unit_line(order: Order, products: dict[int, Product], scan: str,
+               wanted: Callable[[OrderLine], int]) -> OrderLine | None:
     """The first line of an untracked product this scan (barcode or sku) names that still wants units."""
     for line in order.lines:
         product = products[line.product_id]
@@ -58,7 +60,7 @@ def _order_of_line(line_id: int | None) -> str:
 
 def unit_problem(scan: str, unit: SerialUnit, order: Order) -> list[str]:
     """Why a unit in this status cannot be scanned into ``order`` (statuses other than in_stock/own reserved)."""
-    sku = db.session.get(Product, unit.product_id).sku
+    sku = db.session.get_one(Product, unit.product_id).sku
     own = {line.id for line in order.lines}
     if unit.status == "picked":
         whose = f"this order ({order.number})" if unit.line_id in own else _order_of_line(unit.line_id)
@@ -125,7 +127,7 @@ class _Pick:
         return line.quantity - line.picked_quantity - self.taken[line.id]
 
     def take(self, line, unit=None, reservation_id=None, victim=None) -> None:
-        """Assign one scan to ``line`` (returns None: no problem)."""
+        """Assign one scan to ``line``."""
         self.taken[line.id] += 1
         self.assignments.append((line, unit, reservation_id, victim))
         if unit is not None:
@@ -142,7 +144,8 @@ class _Pick:
             line = self.lines[unit.line_id]
             if self.wanted(line) <= 0:
                 return scan_error(scan, "over_scan", f"more units of {sku} than ordered ({line.quantity})")
-            return self.take(line, unit, unit.reservation_id)
+            self.take(line, unit, unit.reservation_id)
+            return None
         if unit.status != "in_stock":
             return unit_problem(scan, unit, self.order)
         lines = [ln for ln in self.order.lines if ln.product_id == unit.product_id and self.wanted(ln) > 0]
@@ -156,7 +159,8 @@ class _Pick:
             # a free unit instead of a reserved one: it takes the place of one of the line's reserved units
             victim = next((u for u in self.reserved if u.line_id == line.id and u.location_id == unit.location_id
                            and u.serial not in self.scanned and u.id not in self.victims), None)
-            return self.take(line, unit, victim.reservation_id if victim else held.id, victim)
+            self.take(line, unit, victim.reservation_id if victim else held.id, victim)
+            return None
         wanted_at = sorted({_where(r.location_id) for r in self.reservations if r.line_id in {ln.id for ln in lines}})
         return scan_error(scan, "wrong_location", f"this unit is at {_where(unit.location_id)}; the pick list sends "
                           f"you to {', '.join(wanted_at) or 'no location'} for {sku} of order {self.order.number}")
@@ -203,7 +207,11 @@ def pick_order(order_id: int, scans: list[str]) -> Order:
                 problem = pick.serial(scan, unit)
             else:
                 line = _unit_line(order, products, scan, pick.wanted)
-                problem = foreign_scan(scan, order, products) if line is None else pick.take(line)
+                if line is None:
+                    problem = foreign_scan(scan, order, products)
+                else:
+                    pick.take(line)
+                    problem = None
             if problem:
                 pick.errors[str(index)] = problem
         if pick.errors:

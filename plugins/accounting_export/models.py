@@ -48,13 +48,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.plugin_api import JSONType, db, utcnow
+from engine.plugin_api import JSONType, Model, utcnow
 
 ENTRIES = "accounting_export_entries"
 POSTINGS = "accounting_export_postings"
 
 
-class JournalEntry(db.Model):
+class JournalEntry(Model):
     __tablename__ = ENTRIES
     __table_args__ = (
         UniqueConstraint("source_key"),
@@ -80,7 +80,7 @@ class JournalEntry(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Posting(db.Model):
+class Posting(Model):
     __tablename__ = POSTINGS
     __table_args__ = (
         UniqueConstraint("entry_id", "line_no"),
@@ -101,7 +101,7 @@ class Posting(db.Model):
     memo: Mapped[str | None] = mapped_column(String(200))
 
 
-class OrderBooks(db.Model):
+class OrderBooks(Model):
     __tablename__ = "accounting_export_order_books"
     order_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     currency: Mapped[str] = mapped_column(String(3))
@@ -113,7 +113,7 @@ class OrderBooks(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class SyncState(db.Model):
+class SyncState(Model):
     __tablename__ = "accounting_export_sync"
     __table_args__ = (Index("ix_accounting_export_sync_due", "status", "next_attempt_at"),)
     entry_id: Mapped[int] = mapped_column(ForeignKey(f"{ENTRIES}.id", deferrable=True, initially="DEFERRED"),
@@ -125,13 +125,13 @@ class SyncState(db.Model):
     synced_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
-class ReceiptCounter(db.Model):
+class ReceiptCounter(Model):
     __tablename__ = "accounting_export_receipt_counters"
     year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     last: Mapped[int] = mapped_column(default=0)
 
 
-class Receipt(db.Model):
+class Receipt(Model):
     __tablename__ = "accounting_export_receipts"
     __table_args__ = (UniqueConstraint("order_id"), UniqueConstraint("year", "seq"), UniqueConstraint("number"))
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -145,7 +145,7 @@ class Receipt(db.Model):
     data: Mapped[dict] = mapped_column(JSONType)
 
 
-class State(db.Model):
+class State(Model):
     """Small named counters of the plugin (e.g. how far the stock movement ledger was scanned)."""
 
     __tablename__ = "accounting_export_state"
@@ -153,7 +153,7 @@ class State(db.Model):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class CostGap(db.Model):
+class CostGap(Model):
     """Units that left or entered stock while their product had no ``unit_cost``: nothing was posted."""
 
     __tablename__ = "accounting_export_cost_gaps"

@@ -185,8 +185,7 @@ def load(config) -> Settings:
 
 def current() -> Settings:
     """The settings of the current app (parsed once, at ``plugin_setup``)."""
-    app = current_app._get_current_object()
-    found = app.extensions.get(EXTENSION)
+    found = current_app.extensions.get(EXTENSION)
     if found is None:
-        found = app.extensions[EXTENSION] = load(app.config)
+        found = current_app.extensions[EXTENSION] = load(current_app.config)
     return found

@@ -7,10 +7,10 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.plugin_api import db, utcnow
+from engine.plugin_api import Model, utcnow
 
 
-class TrackingSequence(db.Model):
+class TrackingSequence(Model):
     """The last sequence number used per carrier and tracking prefix."""
 
     __tablename__ = "carrier_generic_sequences"
@@ -19,7 +19,7 @@ class TrackingSequence(db.Model):
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
-class TrackingEvent(db.Model):
+class TrackingEvent(Model):
     """A carrier's tracking event, once per (shipment, status, time) whatever the delivery id."""
 
     __tablename__ = "carrier_generic_tracking_events"

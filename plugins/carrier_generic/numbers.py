@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from engine.plugin_api import db, transaction
 from plugins.carrier_generic.models import TrackingSequence
@@ -49,7 +50,7 @@ def luhn(prefix: str, serial: int, digits: int) -> str:
 
 def is_valid_s10(number: str) -> bool:
     match = S10.match(number or "")
-    return bool(match) and check_digit(match.group(2)) == int(match.group(3))
+    return match is not None and check_digit(match.group(2)) == int(match.group(3))
 
 
 def is_valid_luhn(number: str, prefix: str = "") -> bool:
@@ -61,11 +62,7 @@ def is_valid_luhn(number: str, prefix: str = "") -> bool:
 def next_serial(key: str, start: int = 1) -> int:
     """The next value of the sequence ``key`` (its own short transaction: two shipments never share one)."""
     with transaction():
-        bind = db.session.get_bind()
-        if bind.dialect.name == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
+        insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
         db.session.execute(insert(TrackingSequence).values(key=key, value=start - 1)
                            .on_conflict_do_nothing(index_elements=["key"]))
         value = db.session.execute(update(TrackingSequence).where(TrackingSequence.key == key)

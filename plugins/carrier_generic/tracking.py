@@ -110,7 +110,7 @@ def signed_headers(secret: str, body: bytes, webhook_id: str, timestamp: int | N
 def verify(secret: str | None, headers, body: bytes, now: float | None = None) -> str:
     """Check a delivery's signature and timestamp (the core's Standard Webhooks verification, ±5
     minutes); its ``webhook-id``, or ``Rejected`` (401)."""
-    if secret_key(secret) is None:
+    if secret is None or secret_key(secret) is None:
         raise Rejected(401, "unauthorized", "tracking events are refused: HOOKSHOP_CARRIER_GENERIC_TRACKING_SECRET "
                        "is not set (or is not whsec_<base64>)")
     try:
@@ -134,7 +134,7 @@ def parse(raw: bytes, webhook_id: str) -> Event:
         loaded = EventSchema().load(data)
     except ma.ValidationError as exc:
         raise Rejected(422, "validation_error", "the tracking event is not valid: see errors, field by field",
-                       exc.messages) from None
+                       exc.normalized_messages()) from None
     occurred = loaded["occurred_at"]
     occurred = occurred.replace(tzinfo=UTC) if occurred.tzinfo is None else occurred.astimezone(UTC)
     if occurred > datetime.now(UTC) + timedelta(hours=1):
@@ -167,7 +167,7 @@ def apply(carrier_name: str, event: Event) -> tuple[dict, int]:
                 return {"code": "not_found", "message": f"no {carrier_name} shipment with tracking number "
                         f"{event.tracking_number}", "errors": {"tracking_number": ["unknown"]}}, 404
             # the order row locked: one event of an order at a time
-            order = db.session.get(Order, shipment.order_id, with_for_update=True, populate_existing=True)
+            order = db.session.get_one(Order, shipment.order_id, with_for_update=True, populate_existing=True)
             record_once(source, event.webhook_id, {"tracking_number": event.tracking_number})
             occurred = _naive_utc(event.occurred_at)
             same = db.session.execute(select(TrackingEvent.id).where(

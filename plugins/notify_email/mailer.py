@@ -38,13 +38,14 @@ def build(settings: Settings, *, to: str, subject: str, text: str, html: str, at
 def send(settings: Settings, mail: EmailMessage) -> None:
     """Hand the message to the SMTP server (``OSError``/``smtplib.SMTPException`` when it cannot take it),
     or, without ``HOOKSHOP_SMTP_HOST``, write it to the log."""
-    if settings.logs_only:
+    if settings.logs_only or settings.host is None:
         body = mail.get_body(("plain",))
         # logs are no safe place for addresses: masked (the body too), as everywhere in hookshop
         log.info("e-mail (no HOOKSHOP_SMTP_HOST: logged, not sent) to %s: %s\n%s", mask_email(str(mail["To"])),
                  mail["Subject"], redact_text(body.get_content()) if body is not None else "")
         return
     context = ssl.create_default_context()
+    client: smtplib.SMTP
     if settings.tls == "ssl":
         client = smtplib.SMTP_SSL(settings.host, settings.port, timeout=settings.timeout, context=context)
     else:

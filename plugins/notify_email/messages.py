@@ -98,7 +98,8 @@ def environment(app) -> Environment:
                           autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
                           trim_blocks=True, lstrip_blocks=True)
         domain = app.extensions["notify_email_domain"]
-        env.install_gettext_callables(domain.gettext, domain.ngettext, newstyle=True)
+        # install_gettext_callables is what the jinja2.ext.i18n extension adds to its environment (extend())
+        env.install_gettext_callables(domain.gettext, domain.ngettext, newstyle=True)  # type: ignore[attr-defined]
         app.extensions["notify_email_jinja"] = env
     return env
 
@@ -129,8 +130,7 @@ def context(message, settings: Settings) -> dict:
 
 def render(message, settings: Settings, attachments: list) -> Rendered:
     """The message in its language: subject, plain text and HTML (templates read at send time)."""
-    app = current_app._get_current_object()
-    env = environment(app)
+    env = environment(current_app)
     facts = [doc[3] if isinstance(doc[3], dict) else {"number": doc[3]}
              for doc in attachments if len(doc) > 3 and doc[3]]
     ctx = context(message, settings)
@@ -140,6 +140,8 @@ def render(message, settings: Settings, attachments: list) -> Rendered:
         text_template = env.get_template(f"{message.template}.txt")
         module = text_template.make_module(ctx)
         text = str(module)
-        html = env.get_template(f"{message.template}.html").render(ctx, subject=module.subject)
-    return Rendered(subject=str(module.subject).strip(), text=text, html=html,
+        # the template's ``{% set subject = ... %}``: a template module's attributes are its exported names
+        subject = module.subject  # type: ignore[attr-defined]
+        html = env.get_template(f"{message.template}.html").render(ctx, subject=subject)
+    return Rendered(subject=str(subject).strip(), text=text, html=html,
                     attachments=[(doc[0], doc[1], doc[2]) for doc in attachments])

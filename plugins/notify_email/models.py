@@ -7,12 +7,12 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.plugin_api import JSONType, db, utcnow
+from engine.plugin_api import JSONType, Model, utcnow
 
 STATUSES = ("queued", "sent", "failed", "dead")
 
 
-class Message(db.Model):
+class Message(Model):
     """One e-mail. ``event_key`` (``<outbox event id>:<template>:<recipient>``) is unique: a stage hook
     delivered twice finds its message already there and sends nothing. ``claimed_until`` is the lease
     of the worker sending it (taken in its own commit before the SMTP call): two workers never both

@@ -12,9 +12,12 @@ then records ``sent`` — or ``failed`` with the error and the next attempt afte
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 
 from engine.plugin_api import (
     db,
@@ -63,10 +66,7 @@ def queue(hook: str, event: dict, template: str, recipients, *, order=None, lang
 def _insert(values: dict) -> int | None:
     """``INSERT ... ON CONFLICT (event_key) DO NOTHING RETURNING id``: the new id, or None when the
     message exists (a second delivery of the hook, or another worker a moment ago)."""
-    if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     stmt = insert(Message).values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(Message.id)
     return db.session.execute(stmt).scalar()
 
@@ -78,6 +78,7 @@ def _claim(message_id: int, now: datetime) -> bool:
             MESSAGES.c.next_attempt_at <= now,
             or_(MESSAGES.c.claimed_until.is_(None), MESSAGES.c.claimed_until <= now))
             .values(claimed_until=now + LEASE, attempts=MESSAGES.c.attempts + 1))
+    assert isinstance(result, CursorResult)  # an UPDATE without RETURNING; Session.execute's type says Result
     return result.rowcount == 1
 
 
@@ -88,11 +89,14 @@ def documents(message) -> list:
     from engine.plugin_api import Order
 
     order = db.session.get(Order, message.order_id)
-    found = []
+    found: list[object] = []
     for impl in reversed(registry().pm.hook.order_documents.get_hookimpls()):
         try:
-            found.extend(impl.function(**{name: {"order": order, "kind": message.hook}[name]
-                                          for name in impl.argnames}) or [])
+            answer = impl.function(**{name: {"order": order, "kind": message.hook}[name]
+                                      for name in impl.argnames}) or []
+            if not isinstance(answer, Iterable):
+                raise TypeError(f"order_documents returned {type(answer).__name__}, not a list")
+            found.extend(answer)
         except Exception as exc:
             reset_session()
             log.warning("plugin %s could not give the documents of %s: %s", impl.plugin_name, message.hook,
@@ -107,8 +111,9 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         reset_session()
         return "skipped"
     settings = current()
-    message = db.session.get(Message, message_id)
+    message = db.session.get_one(Message, message_id)  # claimed just now: it is there
     error = None
+    rendered: messages.Rendered | None
     try:
         rendered = messages.render(message, settings, documents(message))
         mail = mailer.build(settings, to=message.recipient, subject=rendered.subject, text=rendered.text,
@@ -120,8 +125,8 @@ def send_message(message_id: int, now: datetime | None = None) -> str:
         error = redact_text(f"{type(exc).__name__}: {exc}")[-2000:]
         rendered = None
     with transaction():
-        message = db.session.get(Message, message_id)
-        if error is None:
+        message = db.session.get_one(Message, message_id)
+        if rendered is not None:  # sent (every failure above leaves rendered None and an error)
             message.status, message.sent_at, message.last_error = "sent", utcnow(), None
             message.subject = rendered.subject[:300]
         else:
@@ -164,4 +169,5 @@ def retry(message_ids: list[int] | None = None, *, dead: bool = True) -> int:
             stmt = stmt.where(MESSAGES.c.id.in_(message_ids))
         result = db.session.execute(stmt.values(status="failed", next_attempt_at=utcnow(), claimed_until=None,
                                                 attempts=0))
+    assert isinstance(result, CursorResult)  # an UPDATE without RETURNING; Session.execute's type says Result
     return result.rowcount

@@ -21,10 +21,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from engine.plugin_api import db, utcnow
+from engine.plugin_api import Model, utcnow
 
 
-class StripeOperation(db.Model):
+class StripeOperation(Model):
     __tablename__ = "payments_stripe_operations"
     __table_args__ = (UniqueConstraint("order_id", "operation", "attempt"),)
 

@@ -73,15 +73,16 @@ def webhook_secrets() -> list[str]:
 
 def verify(raw: bytes, header: str | None, secrets: list[str]) -> None:
     """The SDK's verifier, with any of the secrets; then refuse timestamps from the future."""
-    error = None
+    error: stripe.SignatureVerificationError | None = None
     for secret in secrets:
         try:
             stripe.WebhookSignature.verify_header(raw, header, secret, TOLERANCE)
             break
         except stripe.SignatureVerificationError as exc:
             error = exc
-    else:
-        raise error
+    else:  # no secret took it (handle() refuses the events before any secret is set)
+        raise error or stripe.SignatureVerificationError("No webhook secret value was provided", header, raw)
+    assert header is not None  # verify_header refuses a missing header
     timestamp = int(next(p.split("=", 1)[1] for p in header.split(",") if p.strip().startswith("t=")))
     if timestamp > time.time() + TOLERANCE:
         raise stripe.SignatureVerificationError("Timestamp is in the future (more than 5 minutes ahead)",
@@ -179,7 +180,7 @@ def apply_state(row_id: int, pi: dict, refunds: list[dict]) -> str:
     latest = db.session.execute(select(func.max(StripeOperation.attempt)).where(
         StripeOperation.order_id == order_id, StripeOperation.operation == "intent")).scalar_one()
     outcome = outcome_for(pi)
-    order = db.session.get(Order, order_id)
+    order = db.session.get_one(Order, order_id)
     payment = _payment(order_id, pi["id"])
     result = outcome.status
     if outcome.status in ("paid", "authorized"):  # money moved: always recorded
@@ -202,6 +203,8 @@ def _apply_refund(order_id: int, pi_id: str, refund: dict) -> None:
     status = refund_status(refund.get("status"))
     reason = refund.get("failure_reason") or refund.get("status")
     amount = from_stripe(refund["amount"], payment.currency)
+    if amount is None:  # Stripe's refunds always carry an amount: this is no refund to record
+        return
     if status != "failed":
         apply_refund(order_id, payment.id, RefundOutcome(amount, refund["id"], status),
                               reason="refunded at Stripe")

@@ -74,6 +74,14 @@ def test_the_list_shows_orders_newest_first_with_flag_badges(app, shop, staff_cl
     assert 'href="/admin/orders"' in page  # the menu entry, for every role (orders.view)
 
 
+def test_the_list_links_keep_the_filters_but_never_take_url_for_options_from_the_query(app, shop, staff_client):
+    place(shop, [("MUG", 1)])
+    client = staff_client("warehouse")
+    page = html(client.get("/admin/orders?status=placed&_scheme=javascript&_external=1&_anchor=x"))
+    live = re.search(r'hx-get="([^"]+)"', page).group(1)
+    assert live == "/admin/orders/live?status=placed"  # relative, the filter kept, no scheme, no fragment
+
+
 def test_filters_by_status_channel_flag_and_customer(app, staff_client):
     specs = [Spec("placed", "api", 0, ["vip"]), Spec("paid", "shopify", 1, ["gift"]),
              Spec("paid", "api", 0, ["repeat", "vip"]), Spec("cancelled", "shopify", 2, ["replacement"]),
