@@ -63,7 +63,6 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     args = parser.parse_args()
 
-    import plugins.crm_salesforce as crm_salesforce
     from engine.app import create_app, init_schema
     from engine.jobs import drain
     from engine.services import auth
@@ -78,7 +77,7 @@ def main() -> None:
     folder = tempfile.mkdtemp(prefix="bench-crm-")
     url, drop = _database(args.db, folder)
     app = create_app({"DATABASE_URL": url, "INSTANCE": folder, "REDIS_URL": None, "API_KEY_CACHE_SECONDS": 60,
-                      "EXTRA_PLUGINS": [("crm_salesforce", crm_salesforce)], "PLUGINS_ALLOWED": ["crm_salesforce"],
+                      "PLUGINS_ALLOWED": ["crm_salesforce"],
                       "SALESFORCE_INSTANCE_URL": "https://shop.my.salesforce.com",
                       "SALESFORCE_USERNAME": fake.username, "SALESFORCE_PASSWORD": fake.password,
                       "SALESFORCE_SECURITY_TOKEN": fake.security_token,

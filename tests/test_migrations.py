@@ -32,7 +32,7 @@ from engine.errors import SchemaError
 
 ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_BRANCHES = ("core", "accounting_export", "carrier_generic", "channel_webhook", "notify_email",
-                    "payments_stripe")
+                    "payments_stripe", "crm_salesforce")
 DATA = Path(__file__).with_name("data")
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import pytest
 
-import plugins.crm_salesforce as crm_salesforce
 from plugins.crm_salesforce import client
 
 from .fake_salesforce import FakeSalesforce
@@ -42,13 +41,9 @@ def crm_settings():
 
 
 @pytest.fixture
-def hookshop_plugins():
-    return [("crm_salesforce", crm_salesforce)]
-
-
-@pytest.fixture
 def hookshop_only():
-    return ["carrier_generic"]  # the kit's order factory ships with the generic carrier
+    # the plugin, discovered through its entry point; the kit's order factory ships with the generic carrier
+    return ["carrier_generic", "crm_salesforce"]
 
 
 @pytest.fixture

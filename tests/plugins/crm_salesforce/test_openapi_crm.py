@@ -38,10 +38,7 @@ def test_a_bad_filter_is_a_422_naming_the_field(shop):
 
 def test_without_an_instance_the_plugin_is_off_and_says_why():
     from engine.app import create_app
-    from plugins import crm_salesforce
-
-    app = create_app({"DATABASE_URL": "sqlite://", "TESTING": True, "REDIS_URL": None,
-                      "EXTRA_PLUGINS": [("crm_salesforce", crm_salesforce)]})
+    app = create_app({"DATABASE_URL": "sqlite://", "TESTING": True, "REDIS_URL": None})
     info = {i.name: i for i in app.extensions["hookshop"].infos}["crm_salesforce"]
     assert info.plugin is None or "HOOKSHOP_SALESFORCE_INSTANCE_URL is not set" in str(info.reason)
     assert "HOOKSHOP_SALESFORCE_INSTANCE_URL is not set" in str(info.reason)
