@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 from flask import current_app
+from flask.cli import AppGroup
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)  # an AppGroup: its commands run in the app context
 def db_group():
     """Schema migrations (Alembic through Flask-Migrate): the core's branch and each plugin's."""
 

@@ -9,7 +9,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
 from engine import structured_logs
 
@@ -104,7 +104,7 @@ def _worker_queue(app):
     return Queue(app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(app.config["REDIS_URL"]))
 
 
-@click.group("jobs")
+@click.group("jobs", cls=AppGroup)
 def jobs_group():
     """rq jobs that failed (production mode): list them, put them back on the queue."""
 
