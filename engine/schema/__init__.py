@@ -14,6 +14,9 @@
 A plugin kept out by ``HOOKSHOP_PLUGINS_DISABLED`` keeps its revisions known (its folder is located from
 its entry point without importing it), so the revisions its tables reached stay resolvable, but
 ``upgrade`` leaves its branch where it is.
+
+The package: ``owners`` (who owns tables, the Alembic plumbing), ``environment`` (env.py's body),
+``commands`` (upgrade with adoption, downgrade, stamp, current), ``revisions`` (the check, new revisions).
 """
 
 from engine.schema.commands import current, downgrade, stamp, upgrade
