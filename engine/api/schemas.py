@@ -236,7 +236,9 @@ class StockReceiptOut(StockOut):
                        "null for a receipt of given serials"})
 
 
-# ---------------------------------------------------------------- orders
+# ---------------------------------------------------------------- customers and plugins (orders: order_schemas.py)
+
+
 class CustomerOut(Strict):
     id = Int()
     email = fields.String(allow_none=True)
