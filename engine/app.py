@@ -6,6 +6,7 @@ import logging
 import os
 
 from flask import Flask, render_template_string, request
+from flask.json.provider import DefaultJSONProvider
 
 from engine import plugins, schema
 from engine.config import database_uri, followup_delay, load_settings, public_url
@@ -58,7 +59,28 @@ def create_app(config: dict | None = None) -> Flask:
     extra_plugins += _plugins_by_path(settings.pop("EXTRA_PLUGINS", None))
     instance = settings.get("INSTANCE") or os.environ.get("HOOKSHOP_INSTANCE")
     app = Engine("engine", instance_path=os.path.abspath(instance) if instance else None,
-                instance_relative_config=True)
+                 instance_relative_config=True)
+    _configure(app, settings, config)
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+
+    from engine import admin
+
+    admin.init_babel(app)  # before the plugins: a plugin's messages use Flask-Babel too
+    pm, infos = _load_plugins(app, settings, extra_plugins)
+    _mount(app, pm)
+    # Flask-Migrate registers its own `db` group on app.cli; hookshop's (below) replaces it: its `upgrade`
+    # means every branch's head, the core's and each plugin's
+    schema.init_app(app)
+    _add_commands(app, pm)
+    _add_pages(app, infos)
+    return app
+
+
+def _configure(app: Flask, settings: dict, config: dict) -> None:
+    """The app's config from the settings: public URL, secret key, the database and its engine options, JSON,
+    the reverse proxy."""
     app.config.update(settings)
     app.config["PUBLIC_URL"] = public_url(settings)
     followup_delay(settings)  # a HOOKSHOP_FOLLOWUP_AFTER that is not an ISO 8601 duration fails start-up here
@@ -75,20 +97,17 @@ def create_app(config: dict | None = None) -> Flask:
         options.setdefault("pool_size", 10)
         options.setdefault("max_overflow", 30)
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = options
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):  # Flask's own, unless a subclass chose another
+        app.json.sort_keys = False
     proxies = int(settings.get("PROXY_COUNT") or 0)
     if proxies > 0:  # behind a reverse proxy: the client's address and scheme are in its headers
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)  # type: ignore[method-assign]
 
-    db.init_app(app)
-    with app.app_context():
-        configure_engine(db.engine)
 
-    from engine import admin
-
-    admin.init_babel(app)  # before the plugins: a plugin's messages use Flask-Babel too
+def _load_plugins(app: Flask, settings: dict, extra_plugins: list) -> tuple:
+    """Discover and set up the plugins; their registry becomes ``app.extensions["hookshop"]``."""
     pm, infos = plugins.discover(disabled=settings.get("PLUGINS_DISABLED") or (), extra_plugins=extra_plugins,
                                  allowed=settings.get("PLUGINS_ALLOWED"))
     if settings.get("TRACE_PLUGINS"):
@@ -98,15 +117,18 @@ def create_app(config: dict | None = None) -> Flask:
     with app.app_context():  # contract hooks may read current_app (a plugin's own settings)
         plugins.setup(pm, infos, app)
         registry.refresh()
+    return pm, infos
 
-    from engine import structured_logs
+
+def _mount(app: Flask, pm) -> None:
+    """The API, the return request page, the admin, and the plugins' blueprints and admin screens."""
+    from engine import admin, return_requests, structured_logs
+    from engine.admin import plugin_screens
     from engine.api import init_api
 
     structured_logs.init_app(app)  # first: a request refused by the API's screens has an id too
     api = init_api(app)
     app.extensions["hookshop_api"] = api
-    from engine import return_requests
-
     return_requests.init_app(app)  # the customer's return request page (no API key)
     admin.init_app(app)  # the bundled admin at /admin/
     for blueprint in plugins.collect(pm, "register_blueprints"):
@@ -114,21 +136,21 @@ def create_app(config: dict | None = None) -> Flask:
             api.register_blueprint(blueprint)
         else:
             app.register_blueprint(blueprint)
-    from engine.admin import plugin_screens
-
     plugin_screens.init_app(app)  # the plugins' admin screens, checked now that their blueprints are mounted
 
-    # Flask-Migrate registers its own `db` group on app.cli; hookshop's (below) replaces it: its `upgrade`
-    # means every branch's head, the core's and each plugin's
-    schema.init_app(app)
 
-    # `flask --app engine <command>` reaches the same commands as `hookshop <command>`
+def _add_commands(app: Flask, pm) -> None:
+    """`flask --app engine <command>` reaches the same commands as `hookshop <command>`, the plugins' too."""
     from engine.cli import cli as hookshop_cli
 
     for name, command in hookshop_cli.commands.items():
         app.cli.add_command(command, name)
     for command in plugins.collect(pm, "register_commands"):
         app.cli.add_command(command)
+
+
+def _add_pages(app: Flask, infos) -> None:
+    """The home page and ``/healthz`` (neither needs a key)."""
 
     @app.get("/")
     def home():
@@ -142,8 +164,6 @@ def create_app(config: dict | None = None) -> Flask:
 
         report, status = check_health()
         return report, status, {"Cache-Control": "no-store"}
-
-    return app
 
 
 def _instance_secret(instance_path: str) -> str:
@@ -188,7 +208,7 @@ def _plugins_by_path(value) -> list[tuple[str, object]]:
     if not value:
         return []
     items = value.split(",") if isinstance(value, str) else list(value)
-    found = []
+    found: list[tuple[str, object]] = []
     for item in (i.strip() for i in items):
         if not item:
             continue

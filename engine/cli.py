@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 
@@ -11,6 +10,7 @@ from flask import current_app
 from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 
 from engine import structured_logs
+from engine.db_commands import _db_name, _upgrade_schema
 from engine.errors import DomainError, PluginError
 
 
@@ -80,24 +80,6 @@ def init_command():
     """Create or upgrade the schema: run every migration (the core's and each plugin's; safe to run again)."""
     _upgrade_schema()
     click.echo(f"schema ready in {_db_name()}")
-
-
-def _upgrade_schema(revision: str = "heads") -> None:
-    from engine import schema
-    from engine.errors import SchemaError
-
-    try:
-        notes = schema.upgrade(current_app._get_current_object(), revision)
-    except SchemaError as exc:
-        raise click.ClickException(str(exc)) from exc
-    for note in notes:
-        click.echo(note)
-
-
-def _db_name() -> str:
-    from engine.db import db
-
-    return db.engine.url.render_as_string(hide_password=True)
 
 
 @cli.command("demo")
@@ -267,322 +249,22 @@ def plugins_command():
             click.echo(f"    missing: {', '.join(found['missing_settings'])}")
 
 
-def _add_scaffold():
+def _add_command_groups():
+    """The commands that live in modules of their own (each imports what it needs when it runs)."""
+    from engine.coupon_commands import coupons_group
+    from engine.db_commands import db_group
+    from engine.purchase_commands import purchase_orders_group
     from engine.scaffold import new_command
+    from engine.stock_commands import stock_group
+    from engine.worker_commands import jobs_group, outbox_command, relay_command, worker_command
 
     plugins_group.add_command(new_command)
+    for command in (worker_command, jobs_group, relay_command, outbox_command, db_group, stock_group, coupons_group,
+                    purchase_orders_group):
+        cli.add_command(command)
 
 
-_add_scaffold()
-
-
-@cli.command("worker")
-@click.option("--burst", is_flag=True, help="stop when the queue is empty")
-@click.option("--with-sweeper/--no-sweeper", default=True, help="also retry due outbox events every 5 s")
-@click.option("--fork/--no-fork", default=False, show_default=True,
-              help="run each job in a forked work horse (rq's default) instead of in the worker process")
-@with_appcontext
-def worker_command(burst, with_sweeper, fork):
-    """Process background jobs (production mode: needs REDIS_URL).
-
-    By default jobs run in the worker process itself (rq's SimpleWorker): no fork per job, so a worker
-    keeps up with the outbox, and SIGTERM (a warm shutdown: the running job finishes, then the worker
-    exits) leaves no work horse behind. A stage hook that raises never fails its job: the outbox retries
-    it; a job fails only when the engine itself could not run (see `hookshop jobs failed`)."""
-    from rq import Queue, SimpleWorker, Worker
-
-    from engine import jobs
-    from engine.db import db
-
-    app = current_app._get_current_object()
-    structured_logs.configure(app)
-    q = _worker_queue(app)
-    jobs._worker_app = app
-    engine = db.engine
-
-    class ForkingWorker(Worker):
-        def main_work_horse(self, job, queue):
-            # rq forks a work horse per job: it must not reuse the pooled connections it
-            # inherited (the sweeper thread uses them in the parent); close=False leaves them open there
-            engine.dispose(close=False)
-            return super().main_work_horse(job, queue)
-
-    if with_sweeper and not burst:
-        jobs.sweep(app)
-    worker_class = ForkingWorker if fork else SimpleWorker
-    # plugins' jobs (engine.jobs.enqueue): the e-mails' "email" queue by default
-    queues = [q] + [Queue(name, connection=q.connection) for name in app.config.get("JOB_QUEUES") or []]
-    # no rq scheduler (a process of its own): hookshop schedules nothing on rq, its retries are the outbox's
-    # after a lost Redis the command starts afresh (same pid): no thread or client of the rq worker that quit
-    # stays behind to share state with the next one
-    _work_through_redis_outages(lambda: worker_class(queues, connection=q.connection), burst,
-                                restart=lambda: os.execv(sys.executable, [sys.executable, *sys.argv]))
-
-
-def _work_through_redis_outages(make_worker, burst: bool, pause: float = 2.0, restart=None) -> None:
-    """Run rq workers until one stops normally (burst done, SIGTERM). rq gives up on a Redis error raised
-    while it finishes a job; the worker then starts again ``pause`` seconds later (``restart``: the
-    command re-executes itself) instead of exiting and leaving the outbox to nobody."""
-    import logging
-    import threading
-
-    from redis.exceptions import ConnectionError as RedisConnectionError
-    from redis.exceptions import TimeoutError as RedisTimeoutError
-
-    log = logging.getLogger("hookshop.worker")
-    stop = threading.Event()  # SIGTERM/SIGINT between two workers: stop, as rq's warm shutdown would
-    while True:
-        worker = make_worker()
-        try:
-            worker.work(burst=burst, with_scheduler=False)
-            return
-        except (RedisConnectionError, RedisTimeoutError) as exc:
-            if burst:
-                raise
-            if worker._shutdown_requested_date is not None:  # asked to stop: only rq's goodbye to Redis failed
-                return
-            log.warning("lost Redis (%s); starting the rq worker again in %.0f s (the sweeper keeps delivering "
-                        "stage hooks from the outbox meanwhile)", exc, pause)
-        previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-        stopped = stop.wait(pause)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        if stopped:
-            return
-        if restart is not None:
-            restart()
-
-
-def _worker_queue(app):
-    """The rq queue with a client of its own: rq's blocking reads need a longer socket timeout than
-    enqueueing uses."""
-    from redis import Redis
-    from rq import Queue
-
-    if not app.config.get("REDIS_URL"):
-        raise click.ClickException("REDIS_URL is not set: in the embedded mode the web process delivers stage "
-                                   "hooks on a background thread, no worker is needed. "
-                                   "Set REDIS_URL=redis://127.0.0.1:6379/0 to use rq.")
-    return Queue(app.config.get("QUEUE") or "hookshop", connection=Redis.from_url(app.config["REDIS_URL"]))
-
-
-@cli.group("jobs")
-def jobs_group():
-    """rq jobs that failed (production mode): list them, put them back on the queue."""
-
-
-@jobs_group.command("failed")
-@with_appcontext
-def jobs_failed_command():
-    """List the failed jobs of the queue, newest first, with the last line of their error."""
-    from rq.job import Job
-
-    from engine.domain.privacy import redact_text
-
-    q = _worker_queue(current_app)
-    ids = q.failed_job_registry.get_job_ids(desc=True)
-    if not ids:
-        click.echo(f"no failed jobs on queue {q.name}")
-        return
-    for job in Job.fetch_many(ids, connection=q.connection):
-        if job is None:  # expired between the two reads
-            continue
-        error = (job.latest_result().exc_string if job.latest_result() else "") or ""
-        last = error.strip().splitlines()[-1] if error.strip() else "-"
-        ended = job.ended_at.isoformat(timespec="seconds") if job.ended_at else "-"
-        click.echo(f"{job.id}  {job.func_name}  ended {ended}  {redact_text(last)[:200]}")
-    click.echo(f"{len(ids)} failed; put them back with `hookshop jobs requeue --all` (or by id)")
-
-
-@jobs_group.command("requeue")
-@click.argument("job_ids", nargs=-1)
-@click.option("--all", "everything", is_flag=True, help="every failed job of the queue")
-@with_appcontext
-def jobs_requeue_command(job_ids, everything):
-    """Put failed jobs back on the queue (a worker then runs them again)."""
-    from rq.exceptions import InvalidJobOperation, NoSuchJobError
-
-    q = _worker_queue(current_app)
-    registry = q.failed_job_registry
-    if everything == bool(job_ids):
-        raise click.UsageError("give job ids or --all (see `hookshop jobs failed`)")
-    wanted = registry.get_job_ids() if everything else list(job_ids)
-    missing = []
-    for job_id in wanted:
-        try:
-            registry.requeue(job_id)
-        except (NoSuchJobError, InvalidJobOperation):
-            missing.append(job_id)
-    click.echo(f"requeued {len(wanted) - len(missing)} job(s) on {q.name}")
-    if missing:
-        raise click.ClickException(f"not among the failed jobs: {', '.join(missing)} (see `hookshop jobs failed`)")
-@cli.command("relay")
-@with_appcontext
-def relay_command():
-    """Deliver due outbox events once (retries), e.g. from cron."""
-    from engine import jobs
-    from engine.services.auth import purge_idempotency
-
-    count = jobs.relay_due()
-    done = jobs.complete_due_followups()
-    refunds = jobs.retry_stale_refunds()
-    jobs.run_periodic_tasks()
-    purged = purge_idempotency(current_app.config.get("IDEMPOTENCY_TTL_HOURS") or 24)
-    click.echo(f"{count} events relayed, {done} orders completed, {refunds} stale refunds settled, "
-               f"{purged} old idempotency records removed")
-
-
-@cli.command("outbox")
-@click.option("--status", default="pending", type=click.Choice(["pending", "done", "dead"]), show_default=True)
-@with_appcontext
-def outbox_command(status):
-    """List outbox events by status (failed plugins show their last error)."""
-    from sqlalchemy import select
-
-    from engine.db import db
-    from engine.models import OutboxEvent
-
-    rows = db.session.execute(select(OutboxEvent).where(OutboxEvent.status == status)
-                              .order_by(OutboxEvent.id.desc()).limit(100)).scalars()
-    for event in rows:
-        click.echo(f"#{event.id} {event.hook} attempts={event.attempts} next={event.next_attempt_at} "
-                   f"done={','.join(event.done_plugins or []) or '-'}")
-        if event.last_error:
-            click.echo("    " + event.last_error.splitlines()[0])
-
-
-# ---------------------------------------------------------------------------------- schema migrations
-
-
-@cli.group("db")
-def db_group():
-    """Schema migrations (Alembic through Flask-Migrate): the core's branch and each plugin's."""
-
-
-def _schema_call(fn, *args, **kwargs):
-    from engine.errors import SchemaError
-
-    try:
-        return fn(current_app._get_current_object(), *args, **kwargs)
-    except SchemaError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@db_group.command("upgrade")
-@click.argument("revision", default="heads")
-def db_upgrade_command(revision):
-    """Upgrade to REVISION (default `heads`: the core and every enabled plugin at its head).
-
-    A database made before migrations existed is adopted first (its baselines are stamped).
-    """
-    _upgrade_schema(revision)
-    click.echo(f"schema at {revision} in {_db_name()}")
-
-
-@db_group.command("downgrade")
-@click.argument("revision")
-def db_downgrade_command(revision):
-    """Revert to REVISION: `core@-1`, `<plugin>@base`, a revision id, or `base` (drops every table)."""
-    from engine import schema
-
-    for note in _schema_call(schema.downgrade, revision) or ["nothing to revert"]:
-        click.echo(note)
-
-
-@db_group.command("check")
-def db_check_command():
-    """Exit non-zero when the loaded models and the migrations (the database at head) differ."""
-    from engine import schema
-
-    problems = _schema_call(schema.differences)
-    if problems:
-        for problem in problems:
-            click.echo(problem, err=True)
-        raise click.ClickException(f"{len(problems)} difference(s) between the models and the migrations: "
-                                   "write a revision (`hookshop db revision -m ...`) or upgrade")
-    click.echo("the models and the migrations agree")
-
-
-@db_group.command("current")
-def db_current_command():
-    """The revision of each branch in the database."""
-    from engine import schema
-
-    for line in _schema_call(schema.current):
-        click.echo(line)
-
-
-@db_group.command("stamp")
-@click.argument("revision")
-def db_stamp_command(revision):
-    """Record REVISION as applied without running it (for a database made by hand)."""
-    from engine import schema
-
-    _schema_call(schema.stamp, revision)
-    click.echo(f"stamped {revision}")
-
-
-@db_group.command("heads")
-def db_heads_command():
-    """The head revision of every branch."""
-    from alembic import command
-
-    from engine import schema
-
-    command.heads(schema.alembic_config(current_app._get_current_object()), verbose=False)
-
-
-@db_group.command("history")
-def db_history_command():
-    """Every revision of every branch, newest first."""
-    from alembic import command
-
-    from engine import schema
-
-    command.history(schema.alembic_config(current_app._get_current_object()))
-
-
-@db_group.command("revision")
-@click.option("-m", "--message", required=True, help="what the revision changes, e.g. 'refunds table'")
-@click.option("--branch", default="core", show_default=True, help="core, or the name of the plugin that owns the tables")
-@click.option("--autogenerate/--empty", default=True, show_default=True,
-              help="write what the models have and the database at head has not (--empty: a blank revision)")
-@click.option("--rev-id", default=None, help="the revision id (default NNNN_<branch>_<message>, 32 characters at most)")
-def db_revision_command(message, branch, autogenerate, rev_id):
-    """Write a new revision for developers; review it, then test it from the previous head."""
-    from engine import schema
-
-    path = _schema_call(schema.revision, message, branch, autogenerate=autogenerate, rev_id=rev_id)
-    if path is None:
-        click.echo("the models and the database agree: no revision written (--empty writes a blank one)")
-        return
-    click.echo(f"wrote {path}")
-    click.echo("review it before you commit it: autogenerate does not see renames, CHECK constraints or triggers")
-
-
-def _add_stock_commands():
-    from engine.stock_commands import stock_group
-
-    cli.add_command(stock_group)
-
-
-_add_stock_commands()
-
-
-def _add_coupon_commands():
-    from engine.coupon_commands import coupons_group
-
-    cli.add_command(coupons_group)
-
-
-_add_coupon_commands()
-def _add_purchase_order_commands():
-    from engine.purchase_commands import purchase_orders_group
-
-    cli.add_command(purchase_orders_group)
-
-
-_add_purchase_order_commands()
+_add_command_groups()
 
 
 def main():

@@ -44,10 +44,22 @@ STAGES = ["placed", "paid", "picking", "picked", "confirmed", "packed", "shipped
 
 def load_demo(progress=None) -> str:
     """Load the demo shop once; a second call changes nothing."""
-    from engine.services import auth, catalog, orders, payments, placement, shipping, stock, warehouse
-
     if db.session.execute(select(Product).where(Product.sku == PRODUCTS[0]["sku"])).scalar_one_or_none():
         return "demo data already loaded; demo API key: " + DEMO_API_KEY + "; " + DEMO_LOGIN
+    _load_catalog()
+    _load_access()
+    items = list(enumerate(STAGES))
+    with progress(items, "demo orders") if progress else nullcontext(items) as bar:
+        for index, target in bar:
+            _demo_order(index, target)
+    return (f"demo shop loaded: {len(PRODUCTS)} products, {len(STAGES)} orders; demo API key: {DEMO_API_KEY}; "
+            f"{DEMO_LOGIN}")
+
+
+def _load_catalog() -> None:
+    """The products and their opening stock (serials for the tracked ones, a second location)."""
+    from engine.services import catalog, stock
+
     for data in PRODUCTS:
         catalog.create_product(data)
     stock.receive_stock("TSHIRT-BLK-M", 40, reference="demo opening stock", unit_cost=700)
@@ -55,56 +67,60 @@ def load_demo(progress=None) -> str:
     stock.receive_stock("HEADPHONES-X1", 12, serials=[f"HPX1-{n:05d}" for n in range(1, 13)], unit_cost=6000)
     stock.receive_stock("PHONE-P7", 6, serials=[f"P7-{n:06d}" for n in range(1, 7)], unit_cost=31000)
     stock.receive_stock("TSHIRT-BLK-M", 10, location="STORE", reference="shop floor")
+
+
+def _load_access() -> None:
+    """The demo API key and the demo staff users (each made once)."""
+    from engine.models import StaffUser
+    from engine.services import auth, staff
+
     if db.session.execute(select(ApiKey).where(ApiKey.name == "demo")).scalar_one_or_none() is None:
         auth.create_api_key("demo", ["read", "write", "admin"], key=DEMO_API_KEY)
-    from engine.models import StaffUser
-    from engine.services import staff
-
     for email, role in DEMO_STAFF.items():
         if db.session.execute(select(StaffUser.id).where(StaffUser.email == email)).first() is None:
             staff.create_user(email, role, DEMO_PASSWORD)
 
-    items = list(enumerate(STAGES))
-    with progress(items, "demo orders") if progress else nullcontext(items) as bar:
-        for index, target in bar:
-            email, name, phone, address = CUSTOMERS[index % len(CUSTOMERS)]
-            lines = [{"sku": "TSHIRT-BLK-M", "quantity": 1 + index % 2}]
-            if index % 3 == 0:
-                lines.append({"sku": "HEADPHONES-X1", "quantity": 1})
-            if target == "on_hold":
-                lines = [{"sku": "POSTER-A2", "quantity": 2}]
-            if target == "picking":  # one unit scanned of several: the order stays picking
-                lines.append({"sku": "MUG-LOGO", "quantity": 1})
-            order, _ = placement.place_order({
-                "customer": {"email": email, "name": name, "phone": phone, "shipping_address": address},
-                "lines": lines, "channel": "demo", "gift": index == 4, "coupon": "WELCOME10" if index == 2 else None})
-            if target in ("placed", "on_hold"):
-                continue
-            if target == "cancelled":
-                orders.cancel_order(order.id, "customer changed their mind")
-                continue
-            payments.pay_order(order.id, reference=f"bank transfer {order.number}")
-            if target == "paid":
-                continue
-            scans = _scans(order)
-            if target == "picking":
-                warehouse.pick_order(order.id, scans[:1])
-                continue
-            warehouse.pick_order(order.id, scans)
-            if target == "picked":
-                continue
-            orders.confirm_order(order.id)
-            if target == "confirmed":
-                continue
-            warehouse.pack_order(order.id, _scans(orders.get_order(order.id)))
-            if target == "packed":
-                continue
-            shipping.ship_order(order.id, "generic", "standard")
-            if target == "shipped":
-                continue
-            orders.deliver_order(order.id, source="demo")
-    return (f"demo shop loaded: {len(PRODUCTS)} products, {len(STAGES)} orders; demo API key: {DEMO_API_KEY}; "
-            f"{DEMO_LOGIN}")
+
+def _demo_order(index: int, target: str) -> None:
+    """Place the ``index``-th demo order and take it through the stages up to ``target``."""
+    from engine.services import orders, payments, placement, shipping, warehouse
+
+    email, name, phone, address = CUSTOMERS[index % len(CUSTOMERS)]
+    lines = [{"sku": "TSHIRT-BLK-M", "quantity": 1 + index % 2}]
+    if index % 3 == 0:
+        lines.append({"sku": "HEADPHONES-X1", "quantity": 1})
+    if target == "on_hold":
+        lines = [{"sku": "POSTER-A2", "quantity": 2}]
+    if target == "picking":  # one unit scanned of several: the order stays picking
+        lines.append({"sku": "MUG-LOGO", "quantity": 1})
+    order, _ = placement.place_order({
+        "customer": {"email": email, "name": name, "phone": phone, "shipping_address": address},
+        "lines": lines, "channel": "demo", "gift": index == 4, "coupon": "WELCOME10" if index == 2 else None})
+    if target in ("placed", "on_hold"):
+        return
+    if target == "cancelled":
+        orders.cancel_order(order.id, "customer changed their mind")
+        return
+    payments.pay_order(order.id, reference=f"bank transfer {order.number}")
+    if target == "paid":
+        return
+    scans = _scans(order)
+    if target == "picking":
+        warehouse.pick_order(order.id, scans[:1])
+        return
+    warehouse.pick_order(order.id, scans)
+    if target == "picked":
+        return
+    orders.confirm_order(order.id)
+    if target == "confirmed":
+        return
+    warehouse.pack_order(order.id, _scans(orders.get_order(order.id)))
+    if target == "packed":
+        return
+    shipping.ship_order(order.id, "generic", "standard")
+    if target == "shipped":
+        return
+    orders.deliver_order(order.id, source="demo")
 
 
 def _scans(order) -> list[str]:
@@ -113,7 +129,7 @@ def _scans(order) -> list[str]:
 
     scans = []
     for line in order.lines:
-        product = db.session.get(Product, line.product_id)
+        product = db.session.get_one(Product, line.product_id)
         if product.track_serials:
             if line.serials:
                 scans.extend(line.serials)

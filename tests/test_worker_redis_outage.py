@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from engine.cli import _work_through_redis_outages
+from engine.worker_commands import _work_through_redis_outages
 
 
 class FakeWorker:

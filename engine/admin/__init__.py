@@ -24,7 +24,7 @@ SCREENS = (
     "menu", "login", "dashboard", "staff",
     "orders",
     "custret_customers", "custret_returns", "custret_refunds",
-    "pickpack",
+    "pickpack", "pickpack_ship",
     "stock", "stock_counts", "stock_purchasing",
     "plugin_screens", "plugins_screen",
 )

@@ -231,11 +231,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
         _check_amount(totals.total, currency)
         is_vip = customers.vip_at_placement(customer, currency, totals.total)  # may count orders: before the new one
         order = _new_order(data, customer, currency, totals, lines, extra_lines, channel, provider)
-        order.flags = flag_rules.core_flags(previous_orders=previous_orders, is_vip=is_vip, gift=order.gift,
-                                            coupon_category=applied.category if applied else None,
-                                            replacement=order.replacement_for_id is not None)
-        order.flags = flag_rules.merge(order.flags, [review_flags, *reg.pm.hook.order_flags(order=order,
-                                                                                           customer=customer)])
+        order.flags = _flags_of(order, customer, previous_orders, is_vip, applied, review_flags, reg)
         db.session.add(order)
         db.session.flush()
         set_committed_value(order, "refunds", [])  # a new order has none: its answer needs no SELECT
@@ -247,11 +243,25 @@ def place_order(data: dict) -> tuple[Order, bool]:
         _backorder(order, lines, short, by_id)
         stock.check_low_stock(list(by_id.values()), before, levels)
         if data.get("payment_status") == "paid" or totals.total == 0:
-            from engine.services import payments
-
-            payments.record_paid_locked(order, provider, totals.total, data.get("payment_reference"),
-                                        note_text="paid on the channel" if totals.total else "nothing to pay")
+            _paid_at_placement(order, provider, totals.total, data.get("payment_reference"))
     return order, True
+
+
+def _flags_of(order: Order, customer: Customer, previous_orders: int, is_vip: bool, applied, review_flags: list[str],
+              reg) -> list[str]:
+    """The core's flags, the review flags and every plugin's ``order_flags``, merged in that order."""
+    flags = flag_rules.core_flags(previous_orders=previous_orders, is_vip=is_vip, gift=order.gift,
+                                  coupon_category=applied.category if applied else None,
+                                  replacement=order.replacement_for_id is not None)
+    return flag_rules.merge(flags, [review_flags, *reg.pm.hook.order_flags(order=order, customer=customer)])
+
+
+def _paid_at_placement(order: Order, provider: str, total: int, reference: str | None) -> None:
+    """An order the channel already collected, or one that costs nothing, is paid as it is placed."""
+    from engine.services import payments
+
+    payments.record_paid_locked(order, provider, total, reference,
+                                note_text="paid on the channel" if total else "nothing to pay")
 
 
 def _check_request(data: dict, provider: str, extra_lines: list[dict], reg) -> list[str]:

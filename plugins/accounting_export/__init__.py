@@ -14,7 +14,7 @@ from datetime import datetime
 
 from engine.plugin_api import hookimpl, transaction
 
-from . import journal, models, receipts  # noqa: F401  (models: the tables exist once the plugin is imported)
+from . import journal, models, receipts, stock_postings  # noqa: F401  (models: the tables exist once the plugin is imported)
 from .settings import EXTENSION, SETTINGS, SettingsError, load
 
 log = logging.getLogger("hookshop.accounting_export")
@@ -55,7 +55,7 @@ def order_confirmed(order, event):
 @hookimpl
 def order_shipped(order, shipment, event):
     with transaction():
-        journal.book_shipment(order, shipment, event)
+        stock_postings.book_shipment(order, shipment, event)
 
 
 @hookimpl
@@ -67,7 +67,7 @@ def refund_issued(order, payment, amount, event):
 @hookimpl
 def return_received(order, order_return, event):
     with transaction():
-        journal.book_return(order, order_return, event)
+        stock_postings.book_return(order, order_return, event)
 
 
 @hookimpl
@@ -84,7 +84,7 @@ def periodic_tasks(now):
     from . import sync
 
     with transaction():
-        journal.book_stock_movements()
+        stock_postings.book_stock_movements()
     with transaction():
         journal.book_captured_payments(now)
     sync.push_due(now)

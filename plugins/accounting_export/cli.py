@@ -94,12 +94,12 @@ def report_command(name, since, until, year, as_json):
 @with_appcontext
 def sync_command(retry_failed):
     """Post pending stock receipts and push due entries to the sync endpoint once."""
-    from . import journal, sync
+    from . import stock_postings, sync
 
     if retry_failed:
         click.echo(f"{sync.retry_failed()} failed entries queued again")
     with transaction():
-        handled = journal.book_stock_movements()
+        handled = stock_postings.book_stock_movements()
     if handled:
         click.echo(f"{handled} stock movements posted")
     result = sync.push_due()

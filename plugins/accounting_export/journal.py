@@ -24,32 +24,27 @@ What is booked (accounts are roles of the chart, see ``settings.DEFAULT_ACCOUNTS
   were shipped at.
 * **stock receipt** (``periodic_tasks``): received units into inventory against goods received.
 
+The sale's composition is computed in ``composition.py``; the stock postings (shipment, return, stock
+receipt) are in ``stock_postings.py``.
+
 A unit that moves while its product has no unit cost is not posted; it is recorded as a cost gap
 and listed by the inventory report.
 """
 
 from __future__ import annotations
 
-import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 
 from sqlalchemy import func, insert, select, text
 
 from engine.plugin_api import (
-    MOVEMENT_ADJUSTMENT,
-    MOVEMENT_RECEIPT,
-    MOVEMENT_RETURN,
-    MOVEMENT_SHIPMENT,
     TIMELINE_ORDER_CONFIRMED,
     Order,
     OrderEvent,
     Payment,
-    Product,
-    StockMovement,
     as_utc,
     db,
     insert_if_absent,
@@ -57,8 +52,9 @@ from engine.plugin_api import (
     utcnow,
 )
 
-from .models import CostGap, JournalEntry, OrderBooks, Posting, State, SyncState
-from .settings import Settings, current, net_of, rate_key
+from .composition import allocate, composition
+from .models import JournalEntry, OrderBooks, Posting, State, SyncState
+from .settings import Settings, current
 
 CAPTURED = ("paid", "partially_refunded", "refunded")
 
@@ -148,175 +144,6 @@ def post(source_key: str, kind: str, day: date, description: str, lines: list[Li
     return entry_id
 
 
-# --------------------------------------------------------------------------- the sale's composition
-
-
-def allocate(total: int, weights: list[int]) -> list[int]:
-    """Split ``total`` over ``weights`` in proportion, exactly (largest remainders get the odd units)."""
-    whole = sum(weights)
-    if not weights:
-        return []
-    if whole == 0:
-        return [total] + [0] * (len(weights) - 1)
-    shares = [total * w // whole for w in weights]
-    rest = total - sum(shares)
-    by_remainder = sorted(range(len(weights)), key=lambda i: (-(total * weights[i] % whole), i))
-    for i in by_remainder[:rest]:
-        shares[i] += 1
-    return shares
-
-
-# the orders whose tax the channel told us (``tax_status``): booked from their own figures
-CHANNEL_TAXED = ("exclusive", "inclusive")
-
-
-def _percent_key(rate: str | None, settings: Settings) -> str:
-    """A tax line's rate (a decimal fraction, ``"0.19"``) as the journal's rate key (``"19"``)."""
-    if rate in (None, ""):
-        return rate_key(settings.default_rate)  # a tax the platform charged without saying its rate
-    return rate_key(Decimal(rate) * 100)
-
-
-def _implied_bases(vat: dict[str, int]) -> dict[str, int]:
-    """The net each rate's tax was charged on (tax × 100 / rate): the weights of the net per rate."""
-    return {key: int(amount * 100 / Decimal(key)) if Decimal(key) else 0 for key, amount in vat.items()}
-
-
-def channel_composition(order, settings: Settings) -> list[list] | None:
-    """The sale from the order's own tax figures, when the channel gave them (``tax_status`` ``none``,
-    or ``exclusive``/``inclusive`` with ``tax_lines``); None otherwise (the configured rates apply).
-
-    VAT per rate is the platform's tax lines (their ``shipping_amount`` is the shipping's part); the net is
-    what is left: ``total - tax``, shipping net of its tax when prices include it, the discount's net in
-    proportion. The net parts carry the rates in proportion to the tax each rate was charged on."""
-    status = order.tax_status
-    if status == "none":
-        vat, shipping_vat = {}, {}
-    elif status in CHANNEL_TAXED and order.tax_lines:
-        vat, shipping_vat = defaultdict(int), defaultdict(int)
-        for line in order.tax_lines:
-            key = _percent_key(line.get("rate"), settings)
-            vat[key] += int(line.get("amount") or 0)
-            shipping_vat[key] += int(line.get("shipping_amount") or 0)
-        off = order.tax_total - sum(vat.values())
-        if off:  # tax lines that do not add up to the order's tax: the rest at the largest line's rate
-            vat[max(vat, key=lambda k: (vat[k], k))] += off
-        vat = {k: v for k, v in vat.items() if v}
-        shipping_vat = {k: v for k, v in shipping_vat.items() if v}
-    else:
-        return None
-    tax = sum(vat.values())
-    inclusive = order.prices_include_tax
-    shipping_tax = sum(shipping_vat.values())
-    shipping_net = order.shipping_total - (shipping_tax if inclusive else 0)
-    goods_net = order.total - tax - shipping_net  # after the discount
-    goods_vat = {k: vat[k] - shipping_vat.get(k, 0) for k in vat}
-    discount = order.discount_total
-    if inclusive and discount and order.subtotal - discount > 0:
-        # the discount contained tax like the prices: its net in the proportion of the lines' net to gross
-        discount_net = int((Decimal(discount) * goods_net / (order.subtotal - discount))
-                           .quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    else:
-        discount_net = discount
-    parts: dict[tuple[str, str], int] = defaultdict(int)
-
-    def spread(role: str, amount: int, bases: dict[str, int], whole: int, count: int) -> None:
-        # rates in proportion to the net they taxed; what no tax line explains is at 0 % (an untaxed gift
-        # card), unless it is only the rounding of the tax amounts the bases came from (half a minor unit
-        # per line and rate, × 100 / rate)
-        weights = {k: v for k, v in bases.items() if v}
-        rest = whole - sum(weights.values())
-        tolerance = sum(math.ceil(Decimal(50 * count) / Decimal(k)) for k in weights)
-        if not weights:
-            weights["0"] = 1
-        elif rest > tolerance:
-            weights["0"] = weights.get("0", 0) + rest
-        keys = list(weights)
-        for key, share in zip(keys, allocate(amount, [weights[k] for k in keys]), strict=True):
-            parts[(role, key)] += share
-
-    goods_bases = _implied_bases(goods_vat)
-    count = len(order.lines) + len(order.non_stock_lines or []) + 1
-    spread("sales", goods_net + discount_net, goods_bases, goods_net, count)
-    if discount_net:
-        spread("discounts", -discount_net, goods_bases, goods_net, count)
-    if order.shipping_total:
-        if shipping_vat:
-            spread("shipping", shipping_net, _implied_bases(shipping_vat), shipping_net, 1)
-        else:  # the channel did not say which of its tax was the shipping's: like the goods
-            spread("shipping", shipping_net, goods_bases, goods_net, count)
-    for key, amount in vat.items():
-        parts[("vat", key)] += amount
-    return [[role, rate, amount] for (role, rate), amount in parts.items() if amount]
-
-
-def line_rate(order, settings: Settings, sku: str) -> str | None:
-    """The VAT rate a receipt shows on a line: the configured one, or for an order booked from its own
-    tax figures the platform's rate when there is one (several rates: None, the tax table says it all)."""
-    if order.tax_status == "none":
-        return "0"
-    if order.tax_status in CHANNEL_TAXED and order.tax_lines:
-        rates = {_percent_key(line.get("rate"), settings) for line in order.tax_lines if line.get("amount")}
-        return rates.pop() if len(rates) == 1 else None
-    return rate_key(settings.rate_for(sku))
-
-
-def composition(order, settings: Settings) -> list[list]:
-    """The sale seen from revenue: ``[[role, tax_rate, amount], ...]`` (credits positive), summing to
-    ``order.total``. A channel order that carries its own tax figures is booked from them
-    (``channel_composition``). Otherwise lines are grouped by VAT rate; the discount is spread over the
-    rates in proportion to their gross; shipping carries the shipping rate."""
-    own = channel_composition(order, settings)
-    if own is not None:
-        off = order.total - sum(amount for _, _, amount in own)
-        if off:  # never let a mismatch unbalance the books
-            own.append(["sales", "0", off])
-        return own
-    groups: dict[str, int] = {}
-    for line in order.lines:
-        key = rate_key(settings.rate_for(line.sku))
-        groups[key] = groups.get(key, 0) + line.unit_price * line.quantity
-    rates = list(groups)
-    discounts = dict(zip(rates, allocate(min(order.discount_total, sum(groups.values())),
-                                         [groups[r] for r in rates]), strict=True))
-    parts: dict[tuple[str, str], int] = {}
-
-    def add(role: str, rate: str, amount: int) -> None:
-        parts[(role, rate)] = parts.get((role, rate), 0) + amount
-
-    if order.tax_total:
-        # a channel that charged tax on top of its (net) prices: the tax it charged is split over the rates
-        ship_rate = rate_key(settings.shipping_rate)
-        bases = {rate: groups[rate] - discounts[rate] for rate in rates}
-        for rate in rates:
-            add("sales", rate, groups[rate])
-            add("discounts", rate, -discounts[rate])
-        if order.shipping_total:
-            add("shipping", ship_rate, order.shipping_total)
-            bases[ship_rate] = bases.get(ship_rate, 0) + order.shipping_total
-        keys = list(bases)
-        weights = [int(bases[k] * Decimal(k) * 100) for k in keys]
-        if not any(weights):
-            keys, weights = [rate_key(settings.default_rate)], [1]
-        for key, tax in zip(keys, allocate(order.tax_total, weights), strict=True):
-            add("vat", key, tax)
-        groups = {}
-    for rate, gross in groups.items():
-        discount = discounts[rate]
-        full = net_of(gross, Decimal(rate))
-        after = net_of(gross - discount, Decimal(rate))
-        add("sales", rate, full)
-        add("discounts", rate, -(full - after))
-        add("vat", rate, gross - discount - after)
-    if order.shipping_total and not order.tax_total:
-        rate = rate_key(settings.shipping_rate)
-        net = net_of(order.shipping_total, Decimal(rate))
-        add("shipping", rate, net)
-        add("vat", rate, order.shipping_total - net)
-    off = order.total - sum(parts.values())
-    if off:  # the core's totals always add up; never let a mismatch unbalance the books
-        add("sales", rate_key(settings.default_rate), off)
-    return [[role, rate, amount] for (role, rate), amount in parts.items() if amount]
 
 
 def _credit_parts(books: OrderBooks) -> list[tuple[str, str]]:
@@ -502,139 +329,3 @@ def book_cancellation(order, event: dict) -> int | None:
     books.cancelled = True
     return post(key, "cancellation", day, f"Order {order.number}: cancelled, sale reversed", lines,
                 event_id=event["id"], order=order, checked=True)
-
-
-def _cost_gap(source_key: str, kind: str, order_id: int | None, sku: str, quantity: int) -> None:
-    insert_if_absent(CostGap, {"source_key": source_key, "kind": kind, "order_id": order_id, "sku": sku,
-                               "quantity": quantity, "created_at": utcnow()},
-                     ["source_key", "sku"])
-
-
-def _movements(order_id: int, kind: str) -> dict[int, int]:
-    rows = db.session.execute(select(StockMovement.product_id, func.sum(StockMovement.quantity)).where(
-        StockMovement.order_id == order_id, StockMovement.kind == kind).group_by(StockMovement.product_id)).all()
-    return {product_id: int(quantity) for product_id, quantity in rows}
-
-
-def _booked_quantities(order_id: int, kind: str, role: str) -> dict[str, tuple[int, int]]:
-    """sku -> (quantity, amount) already posted on ``role`` by the order's entries of ``kind``."""
-    rows = db.session.execute(select(Posting.sku, func.sum(Posting.quantity), func.sum(Posting.amount))
-                              .join(JournalEntry, JournalEntry.id == Posting.entry_id)
-                              .where(JournalEntry.order_id == order_id, JournalEntry.kind == kind,
-                                     Posting.role == role, Posting.sku.is_not(None))
-                              .group_by(Posting.sku)).all()
-    return {sku: (int(qty or 0), int(amount or 0)) for sku, qty, amount in rows}
-
-
-def book_shipment(order, shipment, event: dict) -> int | None:
-    settings = current()
-    key = f"ev:{event['id']}:shipment:{order.id}"
-    books = lock_books(order)
-    if exists(key):
-        return None
-    day = event_date(event)
-    book_payments(order, day)
-    shipped = {pid: -qty for pid, qty in _movements(order.id, MOVEMENT_SHIPMENT).items() if qty}
-    products = {p.id: p for p in db.session.execute(select(Product).where(Product.id.in_(list(shipped)))).scalars()}
-    lines: list[Line] = []
-    for product_id, quantity in sorted(shipped.items()):
-        product = products[product_id]
-        if product.unit_cost is None:
-            _cost_gap(key, "shipment", order.id, product.sku, quantity)
-            continue
-        value = product.unit_cost * quantity
-        memo = f"{quantity} x {product.unit_cost}"
-        lines.append(Line("cogs", settings.account("cogs"), value, product.currency, sku=product.sku,
-                          quantity=quantity, memo=memo))
-        lines.append(Line("inventory", settings.account("inventory"), -value, product.currency, sku=product.sku,
-                          quantity=-quantity, memo=memo))
-    if shipment is not None and shipment.price:
-        lines.append(Line("shipping_costs", settings.account("shipping_costs"), shipment.price, books.currency,
-                          memo=f"{shipment.carrier} {shipment.service}"))
-        lines.append(Line("carrier_payable", settings.account("carrier_payable"), -shipment.price, books.currency,
-                          memo=shipment.carrier))
-    tracking = f", tracking {shipment.tracking_number}" if shipment is not None and shipment.tracking_number else ""
-    return post(key, "shipment", day, f"Order {order.number}: shipped{tracking}", lines, event_id=event["id"],
-                order=order, source_id=shipment.id if shipment is not None else None, checked=True)
-
-
-def book_return(order, order_return, event: dict) -> int | None:
-    settings = current()
-    key = f"ev:{event['id']}:return:{order.id}"
-    lock_books(order)
-    if exists(key):
-        return None
-    day = event_date(event)
-    restocked = _movements(order.id, MOVEMENT_RETURN)
-    booked = _booked_quantities(order.id, "return", "inventory")
-    shipped = _booked_quantities(order.id, "shipment", "cogs")
-    products = {p.id: p for p in db.session.execute(select(Product).where(Product.id.in_(list(restocked)))).scalars()}
-    lines: list[Line] = []
-    for product_id, quantity in sorted(restocked.items()):
-        product = products[product_id]
-        todo = quantity - booked.get(product.sku, (0, 0))[0]
-        if todo <= 0:
-            continue
-        ship_qty, ship_value = shipped.get(product.sku, (0, 0))
-        # back at the cost it left with; the current unit cost when it left without one
-        unit = ship_value // ship_qty if ship_qty else product.unit_cost
-        if unit is None:
-            _cost_gap(key, "return", order.id, product.sku, todo)
-            continue
-        memo = f"{todo} x {unit}"
-        lines.append(Line("inventory", settings.account("inventory"), unit * todo, product.currency, sku=product.sku,
-                          quantity=todo, memo=memo))
-        lines.append(Line("cogs", settings.account("cogs"), -unit * todo, product.currency, sku=product.sku,
-                          quantity=-todo, memo=memo))
-    what = f"return {order_return.id}" if order_return is not None else "return"
-    return post(key, "return", day, f"Order {order.number}: {what} restocked", lines, event_id=event["id"],
-                order=order, source_id=order_return.id if order_return is not None else None, checked=True)
-
-
-STOCK_KINDS = (MOVEMENT_RECEIPT, MOVEMENT_ADJUSTMENT)
-LOOKBACK = 1000  # movements committed late (concurrent receipts) are still found
-
-
-def book_stock_movements(limit: int = 500) -> int:
-    """Post stock receipts (and adjustments) not posted yet, oldest first: inventory against goods
-    received (adjustments: against inventory adjustments), at the product's unit cost. Returns how many
-    movements were handled."""
-    settings = current()
-    cursor = _state("stock_scanned")
-    window = select(StockMovement.id).where(StockMovement.id > max(0, cursor.value - LOOKBACK)) \
-        .order_by(StockMovement.id).limit(limit * 20).subquery()
-    scanned = db.session.execute(select(func.max(window.c.id))).scalar()
-    rows = db.session.execute(
-        select(StockMovement, Product).join(Product, Product.id == StockMovement.product_id)
-        .where(StockMovement.id.in_(select(window.c.id)), StockMovement.kind.in_(STOCK_KINDS))
-        .order_by(StockMovement.id).limit(limit)).all()
-    if len(rows) == limit:  # more receipts than one round takes: continue after the last one next time
-        scanned = rows[-1][0].id
-    if scanned is not None and scanned > cursor.value:
-        cursor.value = scanned
-    if not rows:
-        return 0
-    keys = [f"movement:{movement.id}" for movement, _ in rows]
-    done = set(db.session.execute(select(JournalEntry.source_key).where(JournalEntry.source_key.in_(keys))).scalars())
-    done |= set(db.session.execute(select(CostGap.source_key).where(CostGap.source_key.in_(keys))).scalars())
-    handled = 0
-    for movement, product in rows:
-        key = f"movement:{movement.id}"
-        if key in done or not movement.quantity:
-            continue
-        handled += 1
-        kind = "stock_receipt" if movement.kind == MOVEMENT_RECEIPT else "stock_adjustment"
-        if product.unit_cost is None:
-            _cost_gap(key, kind, None, product.sku, movement.quantity)
-            continue
-        value = product.unit_cost * movement.quantity
-        memo = f"{movement.quantity} x {product.unit_cost}"
-        other = "goods_received" if kind == "stock_receipt" else "inventory_adjustments"
-        lines = [Line("inventory", settings.account("inventory"), value, product.currency, sku=product.sku,
-                      quantity=movement.quantity, memo=memo),
-                 Line(other, settings.account(other), -value, product.currency, sku=product.sku, memo=memo)]
-        what = "received" if kind == "stock_receipt" else "adjusted"
-        ref = f" ({movement.reference})" if movement.reference else ""
-        post(key, kind, as_utc(movement.created_at).date(), f"Stock {what}: {product.sku} x{movement.quantity}{ref}",
-             lines, source_id=movement.id, payee="")
-    return handled

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 
 from engine.plugin_api import NotFound, amount_text, as_utc, db, format_money, insert_if_absent
 
-from .journal import line_rate
+from .composition import line_rate
 from .models import OrderBooks, Receipt, ReceiptCounter
 from .settings import current
 

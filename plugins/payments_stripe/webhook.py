@@ -38,20 +38,17 @@ from engine.plugin_api import (
 )
 
 from .models import StripeOperation
-from .provider import (
-    NAME,
-    TERMINAL,
+from .provider import NAME, TERMINAL, outcome_for, refund_status
+from .settings import SETTINGS
+from .stripe_api import (
     StripeRefused,
     StripeUnavailable,
     from_stripe,
     list_refunds,
-    outcome_for,
     read,
-    refund_status,
     retrieve_intent,
     stripe_client,
 )
-from .settings import SETTINGS
 
 SOURCE = "stripe"
 TOLERANCE = 300  # seconds, both ways

@@ -6,7 +6,7 @@ import pytest
 from conftest import place, receive
 
 from engine.errors import ValidationFailed
-from plugins.payments_stripe.provider import from_stripe, to_stripe
+from plugins.payments_stripe.stripe_api import from_stripe, to_stripe
 
 from .test_payments import _intents, _succeeded_charges
 
