@@ -30,6 +30,13 @@ def attention() -> list[tuple]:
     return [(_("Salesforce sync errors"), sync.counts()["error"])]
 
 
+def error_text(row: SyncRecord) -> str:
+    """Salesforce's message of a record, redacted, without the error code the screen shows beside it."""
+    text = redact_text(row.last_error or "")
+    prefix = f"{row.error_code}: " if row.error_code else None
+    return text[len(prefix):] if prefix and text.startswith(prefix) else text
+
+
 @admin.route("")
 @require_permission("customers.view")
 def records():
@@ -41,7 +48,7 @@ def records():
                                      cursor=int(cursor) if cursor.isdigit() and len(cursor) <= 18 else None)
     return render_template("admin/crm_salesforce/records.html", rows=rows, next_cursor=next_cursor,
                            status_filter=status, kind_filter=kind, statuses=STATUS_LABELS, kinds=KINDS,
-                           counts=sync.counts(), redact=redact_text)
+                           counts=sync.counts(), error_text=error_text)
 
 
 @admin.route("/<int:record_id>/retry", methods=["POST"])
@@ -60,5 +67,5 @@ def order_panels(order) -> list[dict]:
         (SyncRecord.kind.in_(("contact", "account"))) & (SyncRecord.hookshop_id == order.customer_id)))
         .order_by(SyncRecord.id)).scalars())
     html = render_template("admin/crm_salesforce/_order_panel.html", rows=rows, statuses=STATUS_LABELS,
-                           redact=redact_text)
+                           error_text=error_text)
     return [{"title": _l("Salesforce"), "html": html, "permission": "customers.view", "position": 80}]
