@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 
-from flask import flash, render_template
+from flask import abort, flash, render_template, request
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
@@ -84,6 +85,26 @@ def find_order(text: str | None) -> Order | None:
 
 def cursor_arg(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() and len(value) <= 18 else None
+
+
+def order_form(template: str, context: Callable[[Order | None, str], dict]):
+    """The page of a form about one order (``?order=`` its number, or its id): 404 with a message when the
+    order asked for does not exist."""
+    query = (request.args.get("order") or "").strip()
+    order = find_order(query) if query else None
+    if query and order is None:
+        flash(_("There is no order %(number)s.", number=query[:20]), "error")
+        return render_template(template, **context(None, query)), 404
+    return render_template(template, **context(order, query))
+
+
+def posted_order() -> Order:
+    """The order a form posts for (its ``order_id`` field); 404 when there is none."""
+    order_id = cursor_arg(request.form.get("order_id"))
+    order = db.session.get(Order, order_id) if order_id else None
+    if order is None:
+        abort(404)
+    return order
 
 
 def order_url(order_id: int) -> str:

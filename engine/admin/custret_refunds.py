@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from engine.admin.blueprint import bp
-from engine.admin.custret import PAGE, cursor_arg, find_order, minor_units, refused
+from engine.admin.custret import PAGE, cursor_arg, find_order, minor_units, order_form, posted_order, refused
 from engine.admin.menu import entry
 from engine.admin.permissions import require
 from engine.db import db
@@ -64,22 +64,15 @@ def new_context(order: Order | None, query: str = "") -> dict:
 @require("refunds.create")
 def new_refund():
     """The refund form of one order (``?order=`` its number, or its id): paid, refunded, what is left."""
-    query = (request.args.get("order") or "").strip()
-    order = find_order(query) if query else None
-    if query and order is None:
-        flash(_("There is no order %(number)s.", number=query[:20]), "error")
-        return render_template("admin/custret_refund_new.html", **new_context(None, query)), 404
-    return render_template("admin/custret_refund_new.html", **new_context(order, query))
+    return order_form("admin/custret_refund_new.html", new_context)
 
 
 @bp.route("/refunds", methods=["POST"])
 @require("refunds.create")
 def create_refund():
     form = request.form
-    order_id = cursor_arg(form.get("order_id"))
-    order = db.session.get(Order, order_id) if order_id else None
-    if order is None:
-        abort(404)
+    order = posted_order()
+    order_id = order.id
     from engine.services import payments
 
     try:

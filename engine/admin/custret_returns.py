@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from engine.admin.blueprint import bp
-from engine.admin.custret import PAGE, cursor_arg, find_order, minor_units, refused
+from engine.admin.custret import PAGE, cursor_arg, find_order, minor_units, order_form, posted_order, refused
 from engine.admin.menu import entry
 from engine.admin.permissions import can, require
 from engine.db import db
@@ -205,22 +205,15 @@ def _config(name: str):
 @require("returns.change")
 def new_return():
     """The form for a return of one order (``?order=`` its number, or its id)."""
-    query = (request.args.get("order") or "").strip()
-    order = find_order(query) if query else None
-    if query and order is None:
-        flash(_("There is no order %(number)s.", number=query[:20]), "error")
-        return render_template("admin/custret_return_new.html", **new_context(None, query)), 404
-    return render_template("admin/custret_return_new.html", **new_context(order, query))
+    return order_form("admin/custret_return_new.html", new_context)
 
 
 @bp.route("/returns", methods=["POST"])
 @require("returns.change")
 def open_return():
     form = request.form
-    order_id = cursor_arg(form.get("order_id"))
-    order = db.session.get(Order, order_id) if order_id else None
-    if order is None:
-        abort(404)
+    order = posted_order()
+    order_id = order.id
     try:
         lines = []
         for line in returns.returnable_lines(order):
