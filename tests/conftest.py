@@ -144,6 +144,25 @@ def make_app(database: str, tmp_path, request, **config):
     return app
 
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium through Playwright (its own browser download does not work here). Defined once, here:
+    a second session-scoped Playwright in the same test process fails ("Sync API inside the asyncio loop")."""
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        service_missing("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
 @pytest.fixture(autouse=True)
 def _deliveries_finish_within_the_test():
     """No stage hook of one test runs into the next (PostgreSQL tests share a schema and reuse ids)."""

@@ -1,22 +1,19 @@
-"""Fixtures of the admin's tests: staff users logged in through the real login form (test client), and a
-real browser (Debian's chromium driven by Playwright) against the app served on a loopback port."""
+"""Fixtures of the admin's tests: staff users logged in through the real login form (test client), and the app
+served on a loopback port for the real browser (the ``browser`` fixture is the root conftest's: one Playwright per
+test process, shared with the plugins' screen tests)."""
 
 from __future__ import annotations
 
 import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
-from conftest import live_server, service_missing
+from conftest import live_server
 
 from engine.services import staff
 
 PASSWORD = "a staff password 1"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = Path(os.environ.get("HOOKSHOP_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts")
 CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 
@@ -71,19 +68,6 @@ def staff_client(app):
         return log_in(app, email)
 
     return login_as
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Debian's chromium through Playwright (its own browser download does not work here)."""
-    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        service_missing("Debian's chromium is not installed (apt-get install chromium; .ci/run does it)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

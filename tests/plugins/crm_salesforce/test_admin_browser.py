@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from admin.conftest import PASSWORD, browser, browser_login, screenshot  # noqa: F401 (browser is a fixture)
+from admin.conftest import PASSWORD, browser_login, screenshot
 from conftest import live_server
 
 from .conftest import records
@@ -15,7 +15,7 @@ from .conftest import records
 pytestmark = pytest.mark.parametrize("hookshop_database", ["sqlite"])  # the browser checks the screen, not SQL
 
 
-def test_staff_see_a_refused_record_retry_it_and_find_it_on_the_order_page(shop, browser):  # noqa: F811
+def test_staff_see_a_refused_record_retry_it_and_find_it_on_the_order_page(shop, browser):
     from engine.services import staff  # the test makes a staff user: not plugin code
 
     shop.fake.remove_field("Order", "Hookshop_Gift__c")
