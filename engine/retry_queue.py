@@ -278,13 +278,13 @@ def record(kind: TaskKind, tasks: list[Task], outcomes: list[Outcome], now: date
 
 
 def requeue(ids: Sequence[int] | None = None, *, kind: str | None = None, keys: Sequence[str] | None = None,
-            now: datetime | None = None) -> int:
-    """Put dead (or waiting) tasks back, due now with a fresh schedule: by id, or a kind's (``keys``: only
-    those). Joins the caller's transaction if there is one; returns how many."""
+            dead_only: bool = False, now: datetime | None = None) -> int:
+    """Put dead (or waiting: ``dead_only`` False) tasks back, due now with a fresh schedule: by id, or a kind's
+    (``keys``: only those). Joins the caller's transaction if there is one; returns how many."""
     if ids is None and kind is None:
         raise ValueError("requeue needs task ids or a kind")
     now = now or utcnow()
-    wanted = select(TASKS).where(TASKS.c.status.in_(("dead", "pending")))
+    wanted = select(TASKS).where(TASKS.c.status.in_(("dead",) if dead_only else ("dead", "pending")))
     if ids is not None:
         wanted = wanted.where(TASKS.c.id.in_(list(ids)))
     if kind is not None:
