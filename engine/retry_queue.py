@@ -68,10 +68,12 @@ def failure(error: str, *, retry: bool = True, detail: Any = None) -> Outcome:
 
 
 class Decision(NamedTuple):
-    """The outcome function's verdict: the task's new status and, when pending, its next attempt."""
+    """The outcome function's verdict: the task's new status and, when pending, its next attempt; ``at`` is the
+    round's ``now`` (tests move it forward)."""
 
     status: str
     next_attempt_at: datetime | None
+    at: datetime
 
 
 def _value(rule):
@@ -244,9 +246,9 @@ def backoff(delays: Sequence[float], attempts: int, now: datetime, jitter: float
 def decide(kind: TaskKind, task: Task, outcome: Outcome, now: datetime) -> Decision:
     """The one outcome function: done on success; else pending at the next delay, or dead after the last."""
     if outcome.ok:
-        return Decision("done", None)
+        return Decision("done", None, now)
     at = backoff(list(_value(kind.delays)), task.attempts, now, float(_value(kind.jitter))) if outcome.retry else None
-    return Decision("dead", None) if at is None else Decision("pending", at)
+    return Decision("dead", None, now) if at is None else Decision("pending", at, now)
 
 
 def record(kind: TaskKind, tasks: list[Task], outcomes: list[Outcome], now: datetime) -> None:

@@ -327,7 +327,7 @@ def test_the_plugin_keeps_the_hook_contracts():
 
     hooks = check_plugin(plugin)
     assert {"plugin_setup", "register_channels", "register_blueprints", "register_commands",
-            "periodic_tasks"} <= set(hooks)
+            "register_task_kinds"} <= set(hooks)
     from engine import hookspecs
     from plugins.channel_webhook.outbound import EVENTS
 
