@@ -129,6 +129,7 @@ from engine.retry_queue import Decision, Outcome, Task, TaskKind, failure, get_t
 from engine.retry_queue import discard as discard_tasks
 from engine.retry_queue import enqueue as enqueue_task
 from engine.retry_queue import requeue as requeue_tasks
+from engine.retry_queue import run_due as run_due_tasks
 from engine.retry_queue import run_held as run_held_tasks
 from engine.schema import widen_integers
 from engine.services.catalog import create_product
@@ -247,7 +248,7 @@ __all__ = [
     "rates_for", "ship_order", "Rate", "ShipmentInfo", "pick_order", "pack_order", "create_product",
     "receive_stock", "record_once", "inbox_seen", "update_customer",
     # the retry queue: a kind's rules and handler outcomes, enqueue in the caller's transaction
-    "TaskKind", "Task", "Outcome", "Decision", "success", "failure", "enqueue_task", "run_held_tasks",
+    "TaskKind", "Task", "Outcome", "Decision", "success", "failure", "enqueue_task", "run_held_tasks", "run_due_tasks",
     "requeue_tasks", "discard_tasks", "get_task",
     # timeline and stock movement kinds
     "TIMELINE_ORDER_PLACED", "TIMELINE_ORDER_PAID", "TIMELINE_ORDER_ON_HOLD", "TIMELINE_ORDER_RELEASED",
