@@ -31,7 +31,7 @@ import logging
 import time
 import traceback
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select, update
@@ -59,7 +59,7 @@ FLUSH_SECONDS = 1.0  # a long batch marks what it delivered done at least this o
 JOB_BATCHES = 20  # batches one rq job delivers at most (a busy shop has enqueued the next job meanwhile)
 WAITING_FLAG_SECONDS = 60  # a lost job's flag expires: later events enqueue a new one
 OUTBOX = OutboxEvent.__table__
-_LOADERS = {
+_LOADERS: dict[str, tuple[str, Any]] = {
     "order": ("order_id", Order),
     "payment": ("payment_id", Payment),
     "shipment": ("shipment_id", Shipment),
@@ -110,7 +110,7 @@ def dispatch_events(events: list) -> None:
     delivery problem: the events are committed, and the sweeper delivers what is not handed on."""
     if not events:
         return
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy
     if not app.config.get("REDIS_URL"):
         background(app).hand(events)
         return
@@ -254,8 +254,8 @@ def claim(now: datetime, limit: int = BATCH, ids: list[int] | None = None) -> li
         due = due.where(OUTBOX.c.id.in_(ids))
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    due = due.cte("due")
-    statement = (update(OUTBOX).where(OUTBOX.c.id.in_(select(due.c.id))).values(next_attempt_at=now + LEASE)
+    chosen = due.cte("due")
+    statement = (update(OUTBOX).where(OUTBOX.c.id.in_(select(chosen.c.id))).values(next_attempt_at=now + LEASE)
                  .returning(OUTBOX.c.id, OUTBOX.c.hook, OUTBOX.c.payload, OUTBOX.c.created_at,
                             OUTBOX.c.done_plugins, OUTBOX.c.attempts))
     with transaction():
@@ -311,7 +311,7 @@ def _preload(events: list[Claimed]) -> None:
 
 
 def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
-    done, errors = list(event.done), []
+    done, errors = list(event.done), []  # type: list[str], list[str]
     if not impls:
         return done, errors
     args = _arguments(event)
@@ -337,7 +337,7 @@ def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
 
 def _arguments(event: Claimed) -> dict:
     payload = event.payload or {}
-    args = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
+    args: dict[str, Any] = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
                       "payload": payload}}
     for name, (key, model) in _LOADERS.items():
         if key in payload:

@@ -21,10 +21,11 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 
 from engine.db import before_outside_call, db, transaction, utcnow
 from engine.domain.privacy import redact_text
@@ -263,8 +264,8 @@ def record(kind: TaskKind, tasks: list[Task], outcomes: list[Outcome], now: date
                 values["next_attempt_at"] = decision.next_attempt_at
             if outcome.error is not None:
                 values["last_error"] = outcome.error[-4000:]
-            mine = db.session.execute(update(TASKS).where(TASKS.c.id == task.id, TASKS.c.status == "running",
-                                                          TASKS.c.attempts == task.attempts).values(**values))
+            mine = cast(CursorResult, db.session.execute(update(TASKS).where(TASKS.c.id == task.id, TASKS.c.status == "running",
+                                                          TASKS.c.attempts == task.attempts).values(**values)))
             if mine.rowcount != 1:
                 continue
             if kind.on_outcome is not None:
@@ -311,8 +312,8 @@ def discard(kind: str, keys: Sequence[str]) -> int:
     """Delete a kind's tasks that are not done (their work is cancelled), inside the caller's transaction."""
     if not keys:
         return 0
-    return db.session.execute(delete(TASKS).where(TASKS.c.kind == kind, TASKS.c.key.in_([str(k) for k in keys]),
-                                                  TASKS.c.status != "done")).rowcount
+    statement = delete(TASKS).where(TASKS.c.kind == kind, TASKS.c.key.in_([str(k) for k in keys]), TASKS.c.status != "done")
+    return cast(CursorResult, db.session.execute(statement)).rowcount
 
 
 def get_task(kind: str, key: str) -> RetryTask | None:
@@ -341,5 +342,5 @@ def counts() -> dict[str, dict[str, int]]:
 def purge_done(now: datetime | None = None, keep: timedelta = KEEP_DONE) -> int:
     """Forget done tasks older than ``keep`` (the plugins keep their own record of the work)."""
     with transaction():
-        return db.session.execute(delete(TASKS).where(TASKS.c.status == "done",
-                                                      TASKS.c.updated_at < (now or utcnow()) - keep)).rowcount
+        statement = delete(TASKS).where(TASKS.c.status == "done", TASKS.c.updated_at < (now or utcnow()) - keep)
+        return cast(CursorResult, db.session.execute(statement)).rowcount

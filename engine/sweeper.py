@@ -96,6 +96,6 @@ def sweep(app, interval: float = 5.0, stop: threading.Event | None = None) -> th
                 log.error("outbox sweep failed: %s", redacted_traceback(exc))
 
     thread = threading.Thread(target=loop, name="hookshop-sweeper", daemon=True)
-    thread.stop = stop
+    thread.stop = stop  # type: ignore[attr-defined]  # the caller stops the loop through it
     thread.start()
     return thread

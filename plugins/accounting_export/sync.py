@@ -95,7 +95,9 @@ def sync_key(secret: str) -> str | bytes:
 def send(settings: Settings, body: bytes) -> tuple[bool, dict | str]:
     """POST the batch, signed with Standard Webhooks headers; ``(True, answer)`` on a 2xx, ``(False,
     error text)`` otherwise. Its ``webhook-id`` is the body's digest: a batch sent again is the same
-    message. No retry here: ``record`` schedules the next attempt."""
+    message. No retry here: the retry queue schedules the next attempt."""
+    if not settings.sync_url or not settings.sync_secret:
+        return False, "HOOKSHOP_ACCOUNTING_SYNC_URL and HOOKSHOP_ACCOUNTING_SYNC_SECRET must both be set"
     msg_id = "msg_" + hashlib.sha256(body).hexdigest()[:32]
     try:
         headers = sign_headers([sync_key(settings.sync_secret)], body, msg_id=msg_id)
@@ -152,7 +154,7 @@ def _on_outcome(task: Task, outcome: Outcome, decision: Decision) -> None:
     else:
         row.last_error = outcome.error
         if decision.status == "pending":
-            row.next_attempt_at = decision.next_attempt_at
+            row.next_attempt_at = decision.next_attempt_at or decision.at
         else:
             row.status = "failed"
 

@@ -151,8 +151,8 @@ def update_subscription(subscription_id: int, data: dict) -> Subscription:
 def delete_subscription(subscription_id: int) -> None:
     with transaction():
         sub = get_subscription(subscription_id, lock=True)
-        ids = list(db.session.execute(select(Delivery.id).where(Delivery.subscription_id == sub.id)).scalars())
-        discard_tasks(KIND, [str(i) for i in ids])
+        delivery_ids = list(db.session.execute(select(Delivery.id).where(Delivery.subscription_id == sub.id)).scalars())
+        discard_tasks(KIND, [str(i) for i in delivery_ids])
         ids = select(Delivery.id).where(Delivery.subscription_id == sub.id).scalar_subquery()
         db.session.execute(DeliveryAttempt.__table__.delete().where(DeliveryAttempt.delivery_id.in_(ids)))
         db.session.execute(Delivery.__table__.delete().where(Delivery.subscription_id == sub.id))
@@ -321,7 +321,7 @@ def _apply(delivery_id: int, result: net.Result, now: datetime, *, manual: bool,
     sub.consecutive_failures += 1
     sub.failing_since = as_utc(sub.failing_since) or now
     if decision is not None and decision.status == "pending":
-        delivery.status, delivery.next_attempt_at = "pending", decision.next_attempt_at
+        delivery.status, delivery.next_attempt_at = "pending", decision.next_attempt_at or now
     elif decision is not None or delivery.status != "pending":
         delivery.status = "failed"
     if sub.status == "active" and now - sub.failing_since >= disable_after() and result.status_code != 410:
@@ -369,7 +369,8 @@ def redeliver(delivery_id: int) -> Delivery:
             raise Conflict(f"subscription {sub.id} is disabled ({sub.disabled_reason}); enable it first",
                            code="subscription_disabled")
         task = get_task(KIND, str(delivery_id))
-        if task is not None and task.status == "running" and as_utc(task.leased_until) > now:
+        if task is not None and task.status == "running" and task.leased_until is not None and \
+                as_utc(task.leased_until) > now:
             raise Conflict("this delivery is being sent right now", code="delivery_in_progress")
     result = _post(delivery_id)
     if result is not None:
