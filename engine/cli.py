@@ -256,11 +256,11 @@ def _add_command_groups():
     from engine.purchase_commands import purchase_orders_group
     from engine.scaffold import new_command
     from engine.stock_commands import stock_group
-    from engine.worker_commands import jobs_group, outbox_command, relay_command, worker_command
+    from engine.worker_commands import jobs_group, outbox_command, relay_command, tasks_group, worker_command
 
     plugins_group.add_command(new_command)
-    for command in (worker_command, jobs_group, relay_command, outbox_command, db_group, stock_group, coupons_group,
-                    purchase_orders_group):
+    for command in (worker_command, jobs_group, relay_command, outbox_command, tasks_group, db_group, stock_group,
+                    coupons_group, purchase_orders_group):
         cli.add_command(command)
 
 

@@ -1,7 +1,8 @@
 """``GET /healthz``: what a load balancer or an orchestrator asks before sending traffic.
 
 One JSON object: the database (a ``SELECT 1``), Redis and the rq queue (depth, failed jobs) when
-``REDIS_URL`` is set, and the outbox (events waiting, how late the oldest due one is, dead events).
+``REDIS_URL`` is set, and the outbox (events waiting, how late the oldest due one is, dead events), and the retry queue
+(``tasks``: pending and dead tasks, dead ones per kind).
 200 ``{"status": "ok"}`` when the process can serve; 503 ``{"status": "degraded"}`` naming the part
 when the database or a configured Redis does not answer, or the oldest due outbox event has waited
 longer than ``HEALTH_MAX_OUTBOX_LAG`` seconds (default 300: the stage hooks are not being delivered).
@@ -23,6 +24,7 @@ def check_health() -> tuple[dict, int]:
     report: dict = {"status": "ok", "database": _database()}
     if report["database"]["ok"]:
         report["outbox"] = _outbox()
+        report["tasks"] = _tasks()
     if current_app.config.get("REDIS_URL"):
         report["redis"] = _redis()
     problems = [name for name in ("database", "redis", "outbox") if name in report and not report[name]["ok"]]
@@ -54,6 +56,18 @@ def _outbox() -> dict:
     limit = float(current_app.config.get("HEALTH_MAX_OUTBOX_LAG") or DEFAULT_MAX_OUTBOX_LAG)
     return {"ok": lag <= limit, "pending": pending, "dead": dead, "lag_seconds": round(lag, 1),
             "max_lag_seconds": limit}
+
+
+def _tasks() -> dict:
+    """The retry queue (``engine.retry_queue``): tasks waiting and dead ones (``hookshop tasks --status dead``),
+    in all and per kind. Dead tasks need staff, not a restart: they never make the process unhealthy."""
+    from engine import retry_queue
+
+    by_kind = retry_queue.counts()
+    db.session.commit()
+    return {"ok": True, "pending": sum(c["pending"] + c["running"] for c in by_kind.values()),
+            "dead": sum(c["dead"] for c in by_kind.values()),
+            "dead_by_kind": {kind: c["dead"] for kind, c in by_kind.items() if c["dead"]}}
 
 
 def _redis() -> dict:

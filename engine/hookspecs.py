@@ -145,6 +145,23 @@ def periodic_tasks(now):
 
 
 @hookspec
+def register_task_kinds():
+    """Return the kinds of retried work the plugin hands to the core's retry queue (a list of
+    ``engine.plugin_api.TaskKind``; ``[]`` for none).
+
+    Contract hook, called once per app while it is created. Each kind has a ``name`` (unique across
+    plugins: prefix it with the plugin's name), a ``handler(tasks) -> [Outcome]`` and its rules (delays,
+    jitter, batch size, lease, ``enabled``, and callbacks called inside the transaction that records an
+    outcome: ``on_outcome``, ``on_dead``, ``on_requeue``). The plugin enqueues work with
+    ``engine.plugin_api.enqueue_task(kind, key, payload)`` inside its own transaction; the sweeper claims due
+    tasks with a lease and calls the handler with no transaction open, at least once per task (be
+    idempotent on ``task.key``). A failure is retried after the kind's next delay, never by sleeping; after
+    the last delay the task is ``dead`` (``hookshop tasks --status dead``). Two kinds with one name, or an
+    item that is not a ``TaskKind``, stop start-up with a ``PluginError``.
+    """
+
+
+@hookspec
 def admin_screens():
     """Return the screens a plugin adds to the bundled admin's navigation (a list; ``[]`` for none).
 

@@ -28,19 +28,19 @@ with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``), then the event is marked
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import traceback
 from datetime import datetime, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from flask import current_app
 from sqlalchemy import select, update
 
+from engine import retry_queue
 from engine.db import as_utc, db, transaction, utcnow
 from engine.delivery import background
 from engine.delivery import drain as drain  # jobs.drain(app): part of this module's interface
-from engine.domain.privacy import redact_text, redacted_traceback
+from engine.domain.privacy import redact_text
 from engine.models import (
     Order,
     OutboxEvent,
@@ -59,7 +59,7 @@ FLUSH_SECONDS = 1.0  # a long batch marks what it delivered done at least this o
 JOB_BATCHES = 20  # batches one rq job delivers at most (a busy shop has enqueued the next job meanwhile)
 WAITING_FLAG_SECONDS = 60  # a lost job's flag expires: later events enqueue a new one
 OUTBOX = OutboxEvent.__table__
-_LOADERS = {
+_LOADERS: dict[str, tuple[str, Any]] = {
     "order": ("order_id", Order),
     "payment": ("payment_id", Payment),
     "shipment": ("shipment_id", Shipment),
@@ -110,7 +110,7 @@ def dispatch_events(events: list) -> None:
     delivery problem: the events are committed, and the sweeper delivers what is not handed on."""
     if not events:
         return
-    app = current_app._get_current_object()
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # werkzeug's LocalProxy
     if not app.config.get("REDIS_URL"):
         background(app).hand(events)
         return
@@ -254,8 +254,8 @@ def claim(now: datetime, limit: int = BATCH, ids: list[int] | None = None) -> li
         due = due.where(OUTBOX.c.id.in_(ids))
     if db.session.get_bind().dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
-    due = due.cte("due")
-    statement = (update(OUTBOX).where(OUTBOX.c.id.in_(select(due.c.id))).values(next_attempt_at=now + LEASE)
+    chosen = due.cte("due")
+    statement = (update(OUTBOX).where(OUTBOX.c.id.in_(select(chosen.c.id))).values(next_attempt_at=now + LEASE)
                  .returning(OUTBOX.c.id, OUTBOX.c.hook, OUTBOX.c.payload, OUTBOX.c.created_at,
                             OUTBOX.c.done_plugins, OUTBOX.c.attempts))
     with transaction():
@@ -311,7 +311,7 @@ def _preload(events: list[Claimed]) -> None:
 
 
 def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
-    done, errors = list(event.done), []
+    done, errors = list(event.done), []  # type: list[str], list[str]
     if not impls:
         return done, errors
     args = _arguments(event)
@@ -337,7 +337,7 @@ def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
 
 def _arguments(event: Claimed) -> dict:
     payload = event.payload or {}
-    args = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
+    args: dict[str, Any] = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
                       "payload": payload}}
     for name, (key, model) in _LOADERS.items():
         if key in payload:
@@ -361,11 +361,12 @@ def _mark_done(finished: dict[tuple, list[int]]) -> None:
 def _record_failure(event: Claimed, done: list[str], errors: list[str], now: datetime) -> None:
     delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
     attempts = event.attempts + 1
-    values = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:], "done_plugins": done}
-    if attempts > len(delays):
+    values: dict = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:], "done_plugins": done}
+    at = retry_queue.backoff(delays, attempts, now)  # the retry queue's schedule (docs/design-decisions.md)
+    if at is None:
         values["status"] = "dead"
     else:
-        values["next_attempt_at"] = now + timedelta(seconds=delays[attempts - 1])
+        values["next_attempt_at"] = at
     with transaction():
         db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event.id).values(**values))
 
@@ -376,73 +377,8 @@ def _renew(ids: list[int]) -> None:
                            .values(next_attempt_at=utcnow() + LEASE))
 
 
-def complete_due_followups(now: datetime | None = None) -> int:
-    """Complete orders delivered ``FOLLOWUP_AFTER`` (or ``FOLLOWUP_DAYS``) ago: the follow-up is their
-    ``order_completed`` (payload ``followup: true``; a notifications plugin sends the e-mail from it)."""
-    from engine.errors import DomainError
-    from engine.models import OrderEvent
-    from engine.services import orders as order_service
-
-    delay = order_service.followup_delay()
-    if delay is None:
-        return 0
-    cutoff = (now or utcnow()) - delay
-    ids = list(db.session.execute(select(Order.id).join(OrderEvent, OrderEvent.order_id == Order.id).where(
-        Order.status == "delivered", OrderEvent.kind == "order_delivered", OrderEvent.created_at <= cutoff)).scalars())
-    db.session.commit()
-    for order_id in ids:
-        try:
-            order_service.complete_order(order_id, followup=True)
-        except DomainError:
-            db.session.rollback()
-    return len(ids)
-
-
-def retry_stale_refunds(now: datetime | None = None) -> int:
-    """Settle refunds a dead process left pending (``payments.retry_stale_refunds``)."""
-    from engine.services import payments
-
-    return payments.retry_stale_refunds(now)
-
-
-def run_periodic_tasks(now: datetime | None = None) -> list[str]:
-    """Call every plugin's ``periodic_tasks``; one that raises is logged and the others still run.
-
-    Returns the names of the plugins that failed."""
-    now = now or utcnow()
-    failed = []
-    for impl in registry().pm.hook.periodic_tasks.get_hookimpls():
-        try:
-            impl.function(**{name: now for name in impl.argnames})
-        except Exception as exc:
-            db.session.rollback()
-            log.error("periodic task of plugin %s failed: %s", impl.plugin_name, redacted_traceback(exc))
-            failed.append(impl.plugin_name)
-    return failed
-
-
-def sweep(app, interval: float = 5.0, stop: threading.Event | None = None) -> threading.Thread:
-    """Start a daemon thread that retries due events and completes follow-ups every ``interval`` seconds."""
-    stop = stop or threading.Event()
-
-    def loop():
-        rounds = 0
-        while not stop.wait(interval):
-            rounds += 1
-            try:
-                with app.app_context():
-                    relay_due()
-                    complete_due_followups()
-                    retry_stale_refunds()
-                    run_periodic_tasks()
-                    if rounds % max(1, int(3600 / interval)) == 1:  # hourly: forget old Idempotency-Keys
-                        from engine.services.auth import purge_idempotency
-
-                        purge_idempotency(app.config.get("IDEMPOTENCY_TTL_HOURS") or 24)
-            except Exception as exc:  # the sweeper must survive a database hiccup
-                log.error("outbox sweep failed: %s", redacted_traceback(exc))
-
-    thread = threading.Thread(target=loop, name="hookshop-sweeper", daemon=True)
-    thread.stop = stop
-    thread.start()
-    return thread
+# the sweeper's periodic work lives in engine.sweeper (re-exported: part of this module's interface)
+from engine.sweeper import complete_due_followups as complete_due_followups  # noqa: E402
+from engine.sweeper import retry_stale_refunds as retry_stale_refunds  # noqa: E402
+from engine.sweeper import run_periodic_tasks as run_periodic_tasks  # noqa: E402
+from engine.sweeper import sweep as sweep  # noqa: E402

@@ -123,6 +123,14 @@ from engine.plugin_settings import (
 )
 from engine.plugin_settings import Path as FilePath
 from engine.plugins import registry
+
+# the retry queue (docs/plugins.md, "The retry queue"): kinds declared through register_task_kinds
+from engine.retry_queue import Decision, Outcome, Task, TaskKind, failure, get_task, success
+from engine.retry_queue import discard as discard_tasks
+from engine.retry_queue import enqueue as enqueue_task
+from engine.retry_queue import requeue as requeue_tasks
+from engine.retry_queue import run_due as run_due_tasks
+from engine.retry_queue import run_held as run_held_tasks
 from engine.schema import widen_integers
 from engine.services.catalog import create_product
 from engine.services.customers import update_customer
@@ -239,6 +247,9 @@ __all__ = [
     "pay_order", "apply_payment", "apply_refund", "refund_order", "PaymentOutcome", "RefundOutcome",
     "rates_for", "ship_order", "Rate", "ShipmentInfo", "pick_order", "pack_order", "create_product",
     "receive_stock", "record_once", "inbox_seen", "update_customer",
+    # the retry queue: a kind's rules and handler outcomes, enqueue in the caller's transaction
+    "TaskKind", "Task", "Outcome", "Decision", "success", "failure", "enqueue_task", "run_held_tasks", "run_due_tasks",
+    "requeue_tasks", "discard_tasks", "get_task",
     # timeline and stock movement kinds
     "TIMELINE_ORDER_PLACED", "TIMELINE_ORDER_PAID", "TIMELINE_ORDER_ON_HOLD", "TIMELINE_ORDER_RELEASED",
     "TIMELINE_ORDER_PICKED", "TIMELINE_ORDER_CONFIRMED", "TIMELINE_ORDER_PACKED", "TIMELINE_ORDER_SHIPPED",

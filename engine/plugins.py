@@ -211,6 +211,7 @@ class Registry:
     carriers: dict[str, contracts.Carrier] = field(default_factory=dict)
     channels: dict[str, contracts.SalesChannel] = field(default_factory=dict)
     exporters: dict[str, contracts.Exporter] = field(default_factory=dict)
+    task_kinds: dict = field(default_factory=dict)  # engine.retry_queue.TaskKind by name
 
     def refresh(self) -> None:
         """Collect the registered objects, each checked against its Protocol (``engine.contracts``)."""
@@ -219,6 +220,9 @@ class Registry:
         self.carriers = {c.name: c for c in collect_checked(pm, "register_carriers", contracts.Carrier)}
         self.channels = {c.name: c for c in collect_checked(pm, "register_channels", contracts.SalesChannel)}
         self.exporters = {e.format: e for e in collect_checked(pm, "register_exporters", contracts.Exporter)}
+        from engine.retry_queue import check_kinds  # the queue imports this module: imported when used
+
+        self.task_kinds = check_kinds(collect(pm, "register_task_kinds"))
 
 
 def registry() -> Registry:

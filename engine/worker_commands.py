@@ -189,3 +189,49 @@ def outbox_command(status):
                    f"done={','.join(event.done_plugins or []) or '-'}")
         if event.last_error:
             click.echo("    " + event.last_error.splitlines()[0])
+
+
+@click.group("tasks", cls=AppGroup, invoke_without_command=True)
+@click.option("--status", type=click.Choice(["pending", "running", "done", "dead"]), default=None,
+              help="only tasks with this status (default: every status but done)")
+@click.option("--kind", default=None, help="only tasks of this kind (e.g. channel_webhook.delivery)")
+@click.option("--limit", default=100, show_default=True, type=click.IntRange(1, 10000))
+@click.pass_context
+@with_appcontext
+def tasks_group(ctx, status, kind, limit):
+    """The retry queue: list its tasks (newest first), with their attempts and last error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from engine import retry_queue
+
+    rows = retry_queue.list_tasks(status, kind, limit)
+    if status is None:
+        rows = [task for task in rows if task.status != "done"]
+    for task in rows:
+        when = task.leased_until if task.status == "running" else task.next_attempt_at
+        click.echo(f"#{task.id} {task.kind} {task.key} {task.status} attempts={task.attempts} "
+                   f"{'leased until' if task.status == 'running' else 'next'}={when.isoformat() if when else '-'}")
+        if task.last_error:
+            click.echo("    " + task.last_error.strip().splitlines()[-1][:200])
+    totals = retry_queue.counts()
+    click.echo("; ".join(f"{name}: " + ", ".join(f"{s} {n}" for s, n in by.items()) for name, by in totals.items())
+               or "no tasks")
+
+
+@tasks_group.command("requeue")
+@click.argument("task_ids", nargs=-1, type=int)
+@click.option("--kind", default=None, help="every dead task of this kind")
+@with_appcontext
+def tasks_requeue_command(task_ids, kind):
+    """Put dead tasks back, due now with a fresh schedule (by id, or every dead task of --kind)."""
+    from engine import retry_queue
+
+    if bool(task_ids) == bool(kind):
+        raise click.UsageError("give task ids or --kind (see `hookshop tasks --status dead`)")
+    if kind is not None and kind not in retry_queue.task_kinds():
+        raise click.ClickException(f"no plugin registers the task kind {kind!r}: "
+                                   f"known: {', '.join(retry_queue.task_kinds()) or 'none'}")
+    count = retry_queue.requeue(list(task_ids) or None, kind=kind, dead_only=kind is not None)
+    click.echo(f"requeued {count} task(s); the sweeper runs them in its next round")
+    if task_ids and count < len(task_ids):
+        raise click.ClickException("some ids are not dead or waiting tasks (see `hookshop tasks`)")

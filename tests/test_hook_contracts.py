@@ -405,6 +405,49 @@ def test_hook_periodic_tasks(build):
     assert seen[0] == moment and len(seen) == 2 and seen[1].tzinfo is not None and seen[1] > moment
 
 
+def test_hook_register_task_kinds(build):
+    """The docs' example kind: its tasks, enqueued in a plugin's transaction, run in the sweeper's round with
+    no transaction open; a final failure is dead at once and its on_dead is called; the CLI lists it."""
+    from datetime import timedelta
+
+    from engine import retry_queue
+    from engine.db import transaction, utcnow
+    from engine.errors import PluginError
+    from engine.plugin_api import TaskKind, enqueue_task
+
+    example = example_module("register_task_kinds()")
+    open_while_handled = []
+    handler = example.ping
+
+    def ping(tasks):
+        open_while_handled.append(db.session().in_transaction())
+        return handler(tasks)
+
+    example.ping = ping
+    kinds = example.register_task_kinds()
+    plugin = type("Pinger", (), {"register_task_kinds": hookimpl(lambda self: [
+        TaskKind(**{**kinds[0].__dict__, "handler": ping})])})()
+    app, _ = build([("pinger", plugin)])
+    with app.app_context():
+        assert set(retry_queue.task_kinds()) >= {"my_plugin.ping"}
+        with transaction():
+            assert enqueue_task("my_plugin.ping", "1", {"url": "https://partner.example/ping"}) is not None
+            assert enqueue_task("my_plugin.ping", "1", {"url": "https://partner.example/ping"}) is None  # idempotent
+            enqueue_task("my_plugin.ping", "2", {"url": "ftp://partner.example/"})
+            enqueue_task("my_plugin.ping", "3", {"url": "https://partner.example/later"},
+                         at=utcnow() + timedelta(hours=1))
+        assert jobs.run_periodic_tasks() == []
+        assert example.SENT == ["1"] and open_while_handled == [False, False]
+        statuses = {t.key: t.status for t in retry_queue.list_tasks(kind="my_plugin.ping")}
+        assert statuses == {"1": "done", "2": "dead", "3": "pending"}
+        db.session.remove()
+    listed = app.test_cli_runner().invoke(args=["tasks", "--status", "dead", "--kind", "my_plugin.ping"])
+    assert listed.exit_code == 0 and "my_plugin.ping 2 dead" in listed.output and "not an https URL" in listed.output
+    twice = type("Twice", (), {"register_task_kinds": hookimpl(lambda self: kinds)})()
+    with pytest.raises(PluginError, match="my_plugin.ping"):
+        build([("one", plugin), ("two", twice)])
+
+
 def answering(build, hook, *objects):
     """(app, api) with one extra plugin whose ``hook`` (a ``register_*`` hook) returns ``objects``, and MUG
     (price 1000, 2 in stock)."""

@@ -10,6 +10,7 @@ from engine.models.locations import StockTransfer
 from engine.models.orders import Order, OrderEvent, OrderFlag, OrderLine, Payment, Refund, Return, Shipment
 from engine.models.outbox import InboxRecord, OutboxEvent
 from engine.models.purchasing import PurchaseOrder, PurchaseOrderLine, ReorderRule, StockAlert, Supplier
+from engine.models.retry import RetryTask
 from engine.models.serials import SerialEvent, SerialSequence
 from engine.models.stock import Location, Reservation, SerialUnit, StockLevel, StockMovement
 
@@ -18,5 +19,5 @@ __all__ = [
     "OrderLine", "Payment", "Refund", "Return", "Shipment", "OutboxEvent", "InboxRecord", "Location", "PurchaseOrder",
     "Reservation", "SerialEvent", "SerialSequence",
     "SerialUnit", "StockLevel", "StockMovement", "StockTransfer", "StockCount", "StockCountLine", "StockCountSerial",
-    "PurchaseOrderLine", "ReorderRule", "StockAlert", "Supplier",
+    "PurchaseOrderLine", "ReorderRule", "StockAlert", "Supplier", "RetryTask",
 ]

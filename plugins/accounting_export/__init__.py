@@ -81,13 +81,18 @@ def order_cancelled(order, event):
 
 @hookimpl
 def periodic_tasks(now):
-    from . import sync
-
     with transaction():
         stock_postings.book_stock_movements()
     with transaction():
         journal.book_captured_payments(now)
-    sync.push_due(now)
+    # the sync itself runs on the core's retry queue, right after this (register_task_kinds)
+
+
+@hookimpl
+def register_task_kinds():
+    from . import sync
+
+    return [sync.task_kind()]
 
 
 @hookimpl

@@ -47,6 +47,7 @@ from engine.plugin_api import (
     Payment,
     as_utc,
     db,
+    enqueue_task,
     insert_if_absent,
     is_postgres,
     utcnow,
@@ -141,6 +142,7 @@ def post(source_key: str, kind: str, day: date, description: str, lines: list[Li
         description=description[:500]))
     db.session.execute(insert(SyncState).values(entry_id=entry_id, status="pending", attempts=0,
                                                 next_attempt_at=utcnow()))
+    enqueue_task("accounting_export.sync", str(entry_id), {"entry_id": entry_id})  # sync.KIND: the retry queue
     return entry_id
 
 

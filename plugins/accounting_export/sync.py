@@ -1,15 +1,18 @@
 """Sync to a cloud accounting endpoint: entries pushed in batches, each once, retried with back-off.
 
-Every entry gets a sync row when it is posted (``pending``). ``push_due(now)`` (called by
-``periodic_tasks``, and by ``hookshop accounting sync``) claims up to ``SYNC_BATCH`` due rows with a
-lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction serializes), sends them
-in one ``POST`` outside any transaction, then records the outcome:
+Every entry gets a sync row when it is posted (``pending``) and, in the same transaction, a task on the
+core's retry queue (kind ``accounting_export.sync``, key: the entry's id). The queue (the sweeper's
+``run_due``, and ``push_due`` for ``hookshop accounting sync``) claims up to ``SYNC_BATCH`` due tasks
+with a lease (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite's write transaction serializes) and calls
+``push``, which sends them in one ``POST`` outside any transaction; the queue's outcome function decides
+what comes next and ``_on_outcome`` mirrors it on the sync row, in the same transaction:
 
 * a 2xx answer: every entry of the batch is ``synced``, except those the endpoint lists in
   ``{"rejected": {"<idempotency key>": "<reason>"}}``, which become ``rejected`` (not retried);
 * anything else (an error status, a timeout, a refused connection): the batch is retried after the
-  next delay of ``SYNC_RETRY_DELAYS``; when they run out its entries become ``failed``
-  (``hookshop accounting sync --retry-failed`` queues them again).
+  next delay of ``SYNC_RETRY_DELAYS`` (a failed batch ends the round: the endpoint is unwell); when they
+  run out its entries become ``failed`` and their tasks dead (``hookshop accounting sync --retry-failed``,
+  or ``hookshop tasks requeue --kind accounting_export.sync``, queues them again).
 
 Each entry carries its ``idempotency_key`` (the entry's ``uid``), stable across retries: an endpoint
 that keeps the keys it accepted never books an entry twice, even when an answer was lost and the batch
@@ -24,21 +27,29 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from contextvars import ContextVar
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
 
 from engine.plugin_api import (
     Client,
+    Decision,
     OutboundError,
+    Outcome,
     TargetRefused,
+    Task,
+    TaskKind,
     amount_text,
     as_utc,
     db,
     end_read,
-    is_postgres,
+    failure,
     redact_text,
+    requeue_tasks,
+    run_due_tasks,
     sign_headers,
+    success,
     transaction,
     utcnow,
 )
@@ -48,21 +59,16 @@ from .settings import Settings, current
 
 log = logging.getLogger("hookshop.accounting_export")
 LEASE = timedelta(minutes=5)
+KIND = "accounting_export.sync"  # its retry queue kind (engine.plugin_api.TaskKind)
+_summary: ContextVar[dict | None] = ContextVar("accounting_sync_summary", default=None)  # push_due's counts
 STATUSES = ("pending", "synced", "failed", "rejected")
 
 
-def claim(now: datetime, batch: int) -> list[int]:
-    """Lease up to ``batch`` due entries (their next attempt moves past the lease)."""
-    with transaction():
-        stmt = (select(SyncState.entry_id).where(SyncState.status == "pending", SyncState.next_attempt_at <= now)
-                .order_by(SyncState.entry_id).limit(batch))
-        if is_postgres():
-            stmt = stmt.with_for_update(skip_locked=True)
-        ids = list(db.session.execute(stmt).scalars())
-        if ids:
-            db.session.execute(update(SyncState).where(SyncState.entry_id.in_(ids))
-                               .values(next_attempt_at=now + LEASE).execution_options(synchronize_session=False))
-    return ids
+def task_kind() -> TaskKind:
+    """The plugin's kind on the core's retry queue: batches of ``SYNC_BATCH`` entries, off while the sync is."""
+    return TaskKind(name=KIND, handler=push, delays=lambda: current().sync_delays, batch=lambda: current().sync_batch,
+                    lease=LEASE, stop_on_failure=True, enabled=lambda: current().sync_enabled,
+                    on_outcome=_on_outcome, on_requeue=_on_requeue)
 
 
 def payload(entry_ids: list[int]) -> dict:
@@ -89,7 +95,9 @@ def sync_key(secret: str) -> str | bytes:
 def send(settings: Settings, body: bytes) -> tuple[bool, dict | str]:
     """POST the batch, signed with Standard Webhooks headers; ``(True, answer)`` on a 2xx, ``(False,
     error text)`` otherwise. Its ``webhook-id`` is the body's digest: a batch sent again is the same
-    message. No retry here: ``record`` schedules the next attempt."""
+    message. No retry here: the retry queue schedules the next attempt."""
+    if not settings.sync_url or not settings.sync_secret:
+        return False, "HOOKSHOP_ACCOUNTING_SYNC_URL and HOOKSHOP_ACCOUNTING_SYNC_SECRET must both be set"
     msg_id = "msg_" + hashlib.sha256(body).hexdigest()[:32]
     try:
         headers = sign_headers([sync_key(settings.sync_secret)], body, msg_id=msg_id)
@@ -111,59 +119,72 @@ def send(settings: Settings, body: bytes) -> tuple[bool, dict | str]:
     return True, data if isinstance(data, dict) else {}
 
 
-def record(entry_ids: list[int], ok: bool, answer, now: datetime, settings: Settings) -> None:
-    with transaction():
-        rows = list(db.session.execute(select(SyncState).where(SyncState.entry_id.in_(entry_ids))
-                                       .with_for_update().execution_options(populate_existing=True)).scalars())
-        keys = dict(db.session.execute(select(JournalEntry.id, JournalEntry.uid)
-                                       .where(JournalEntry.id.in_(entry_ids))).all())
-        rejected = (answer.get("rejected") or {}) if ok else {}
-        for row in rows:
-            if row.status != "pending":
-                continue
-            row.attempts += 1
-            if ok and keys.get(row.entry_id) in rejected:
-                row.status, row.last_error = "rejected", str(rejected[keys[row.entry_id]])[:2000]
-            elif ok:
-                row.status, row.synced_at, row.last_error = "synced", now, None
-            else:
-                row.last_error = str(answer)[:2000]
-                if row.attempts > len(settings.sync_delays):
-                    row.status = "failed"
-                else:
-                    row.next_attempt_at = now + timedelta(seconds=settings.sync_delays[row.attempts - 1])
+def push(tasks: list[Task]) -> list[Outcome]:
+    """The kind's handler: one signed POST of the batch; an entry the endpoint rejects is a final failure."""
+    settings = current()
+    ids = [int(t.payload["entry_id"]) for t in tasks]
+    keys = dict(db.session.execute(select(JournalEntry.id, JournalEntry.uid).where(JournalEntry.id.in_(ids))).all())
+    ok, answer = send(settings, json.dumps(payload(ids), separators=(",", ":")).encode())
+    summary = _summary.get()
+    if summary is not None:
+        summary["batches"] += 1
+    if not ok:
+        log.warning("accounting sync of %d entries failed: %s", len(ids), redact_text(answer))
+        if summary is not None:
+            summary["failed_batches"] += 1
+        return [failure(str(answer)[:2000]) for _ in ids]
+    rejected = (answer.get("rejected") or {}) if isinstance(answer, dict) else {}
+    outcomes = [failure(str(rejected[keys[i]])[:2000], retry=False, detail="rejected") if keys.get(i) in rejected
+                else success() for i in ids]
+    if summary is not None:
+        summary["synced"] += sum(1 for o in outcomes if o.ok)
+    return outcomes
 
 
-def push_due(now: datetime | None = None, max_batches: int = 20) -> dict:
-    """Send due entries, one batch after the other; returns what happened (for logs and the CLI)."""
+def _on_outcome(task: Task, outcome: Outcome, decision: Decision) -> None:
+    """Mirror the queue's decision on the entry's sync row (the API and ``hookshop accounting`` show it)."""
+    row = db.session.get(SyncState, int(task.payload["entry_id"]), with_for_update=True, populate_existing=True)
+    if row is None:
+        return
+    row.attempts = task.attempts
+    if outcome.ok:
+        row.status, row.synced_at, row.last_error = "synced", decision.at, None
+    elif outcome.detail == "rejected":
+        row.status, row.last_error = "rejected", outcome.error
+    else:
+        row.last_error = outcome.error
+        if decision.status == "pending":
+            row.next_attempt_at = decision.next_attempt_at or decision.at
+        else:
+            row.status = "failed"
+
+
+def _on_requeue(tasks: list[Task]) -> None:
+    ids = [int(t.payload["entry_id"]) for t in tasks]
+    db.session.execute(update(SyncState).where(SyncState.entry_id.in_(ids))
+                       .values(status="pending", attempts=0, next_attempt_at=utcnow())
+                       .execution_options(synchronize_session=False))
+
+
+def push_due(now: datetime | None = None) -> dict:
+    """Send due entries now, batch after batch (``hookshop accounting sync``); returns what happened."""
     settings = current()
     summary = {"enabled": settings.sync_enabled, "batches": 0, "synced": 0, "failed_batches": 0}
     if not settings.sync_enabled:
         return summary
-    now = now or utcnow()
-    for _ in range(max_batches):
-        ids = claim(now, settings.sync_batch)
-        if not ids:
-            break
-        body = json.dumps(payload(ids), separators=(",", ":")).encode()
-        ok, answer = send(settings, body)
-        record(ids, ok, answer, now, settings)
-        summary["batches"] += 1
-        if ok:
-            summary["synced"] += len(ids) - len((answer or {}).get("rejected") or {})
-        else:
-            summary["failed_batches"] += 1
-            log.warning("accounting sync of %d entries failed: %s", len(ids), redact_text(answer))
-            break  # the endpoint is unwell: the back-off decides when to try again
+    token = _summary.set(summary)
+    try:
+        run_due_tasks(now or utcnow(), kinds=[KIND])
+    finally:
+        _summary.reset(token)
     return summary
 
 
 def retry_failed() -> int:
+    """Queue the entries whose retries ran out again (not the rejected ones)."""
     with transaction():
-        result = db.session.execute(update(SyncState).where(SyncState.status == "failed")
-                                    .values(status="pending", attempts=0, next_attempt_at=utcnow())
-                                    .execution_options(synchronize_session=False))
-    return result.rowcount
+        ids = list(db.session.execute(select(SyncState.entry_id).where(SyncState.status == "failed")).scalars())
+        return requeue_tasks(kind=KIND, keys=[str(i) for i in ids]) if ids else 0
 
 
 def status() -> dict:

@@ -35,6 +35,7 @@ def register_channels():
 
 @hookimpl
 def register_blueprints():
+    from plugins.channel_webhook import webhooks_api  # noqa: F401  (its routes join the plugin's blueprint)
     from plugins.channel_webhook.admin import admin
     from plugins.channel_webhook.api import blp
 
@@ -56,8 +57,9 @@ def register_commands():
 
 
 @hookimpl
-def periodic_tasks(now):
-    outbound.run_due(now)
+def register_task_kinds():
+    """Outbound deliveries are retried by the core's retry queue (the sweeper runs due ones)."""
+    return [outbound.task_kind()]
 
 
 # --------------------------------------------------------------------------- outbound: every stage event

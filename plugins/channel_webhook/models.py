@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from engine.plugin_api import JSONType, db, utcnow
+from engine.plugin_api import JSONType, Model, utcnow
 
 
-class Channel(db.Model):
+class Channel(Model):
     __tablename__ = "channel_webhook_channels"
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(48), unique=True)
@@ -33,7 +33,7 @@ class Channel(db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
 
 
-class InboundDelivery(db.Model):
+class InboundDelivery(Model):
     """A delivery received on ``POST /channels/<name>/orders`` (by the sender's delivery id).
 
     ``outcome``: ``created`` (a new order), ``existing`` (the order was already here), ``ignored``
@@ -62,7 +62,7 @@ class InboundDelivery(db.Model):
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Subscription(db.Model):
+class Subscription(Model):
     __tablename__ = "channel_webhook_subscriptions"
     id: Mapped[int] = mapped_column(primary_key=True)
     url: Mapped[str] = mapped_column(String(2000))
@@ -80,7 +80,7 @@ class Subscription(db.Model):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     """One event for one subscription. ``webhook_id`` is stable across retries and redeliveries.
 
     ``status``: ``pending`` (waiting for ``next_attempt_at``), ``sending`` (claimed by a sender
@@ -112,7 +112,7 @@ class Delivery(db.Model):
                                passive_deletes=True)
 
 
-class DeliveryAttempt(db.Model):
+class DeliveryAttempt(Model):
     __tablename__ = "channel_webhook_attempts"
     id: Mapped[int] = mapped_column(primary_key=True)
     delivery_id: Mapped[int] = mapped_column(ForeignKey("channel_webhook_deliveries.id", ondelete="CASCADE"),

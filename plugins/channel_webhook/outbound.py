@@ -1,11 +1,14 @@
 """Outbound webhooks: subscriptions, the delivery log, sending and retries.
 
 A stage hook records one ``Delivery`` per matching active subscription (unique per subscription and
-outbox event, so a re-run hook records nothing twice) and commits; only then, with no transaction
-open, is each delivery POSTed. A failed attempt is retried by ``periodic_tasks(now)`` with
-exponential back-off and jitter (``CHANNEL_WEBHOOK_RETRY_DELAYS``: 5 s, 30 s, 2 min, 10 min, 30 min,
-1 h, 2 h, 4 h, 8 h, 12 h, 24 h, 24 h, about three days in all). ``410 Gone`` disables the
-subscription at once; so does a run of failures lasting ``CHANNEL_WEBHOOK_DISABLE_AFTER_HOURS``
+outbox event, so a re-run hook records nothing twice) and, in the same transaction, its task on the
+core's retry queue (kind ``channel_webhook.delivery``, key: the delivery's id), written claimed by this
+process; only after the commit, with no transaction open, is each delivery POSTed. A failed attempt is
+retried by the retry queue (the sweeper's ``run_due``) with exponential back-off and jitter
+(``CHANNEL_WEBHOOK_RETRY_DELAYS``: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 2 h, 4 h, 8 h, 12 h, 24 h, 24 h,
+about three days in all); the queue decides, this module writes each attempt into the delivery log in the
+transaction that records the outcome. ``410 Gone`` is a final failure: the task is dead and the
+subscription disabled at once; so does a run of failures lasting ``CHANNEL_WEBHOOK_DISABLE_AFTER_HOURS``
 (72) without one success, and staff are told (a warning in the log, and the subscription's
 ``status``/``disabled_reason`` in the API).
 """
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import random
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, update
@@ -22,17 +24,27 @@ from sqlalchemy.exc import IntegrityError
 
 from engine.plugin_api import (
     Conflict,
+    Decision,
     NotFound,
+    Outcome,
+    Task,
+    TaskKind,
     ValidationFailed,
     as_utc,
     db,
+    discard_tasks,
     end_read,
+    enqueue_task,
+    failure,
+    get_task,
     mask_url,
     page_by_id,
     redact_text,
     reset_session,
+    run_held_tasks,
     sign_headers,
     stage_hookspecs,
+    success,
     transaction,
     utcnow,
 )
@@ -45,6 +57,7 @@ log = logging.getLogger("hookshop.channel_webhook")
 # Every stage hook of the core, in the stages' order (the hookspecs with an ``event`` argument). The plugin
 # forwards each of them (see ``__init__``).
 EVENTS = tuple(stage_hookspecs())
+KIND = "channel_webhook.delivery"  # its retry queue kind (engine.plugin_api.TaskKind)
 
 
 # --------------------------------------------------------------------------- settings (settings.py)
@@ -138,6 +151,8 @@ def update_subscription(subscription_id: int, data: dict) -> Subscription:
 def delete_subscription(subscription_id: int) -> None:
     with transaction():
         sub = get_subscription(subscription_id, lock=True)
+        delivery_ids = list(db.session.execute(select(Delivery.id).where(Delivery.subscription_id == sub.id)).scalars())
+        discard_tasks(KIND, [str(i) for i in delivery_ids])
         ids = select(Delivery.id).where(Delivery.subscription_id == sub.id).scalar_subquery()
         db.session.execute(DeliveryAttempt.__table__.delete().where(DeliveryAttempt.delivery_id.in_(ids)))
         db.session.execute(Delivery.__table__.delete().where(Delivery.subscription_id == sub.id))
@@ -167,8 +182,12 @@ def _secrets(sub_secret: str, previous: str | None, expires: datetime | None, no
 
 def _disable(sub: Subscription, reason: str, now: datetime, *, warn: bool = True) -> None:
     sub.status, sub.disabled_reason, sub.disabled_at = "disabled", reason, now
-    db.session.execute(update(Delivery).where(Delivery.subscription_id == sub.id, Delivery.status == "pending")
-                       .values(status="cancelled").execution_options(synchronize_session=False))
+    pending = list(db.session.execute(select(Delivery.id).where(Delivery.subscription_id == sub.id,
+                                                                Delivery.status == "pending")).scalars())
+    if pending:
+        db.session.execute(update(Delivery).where(Delivery.id.in_(pending)).values(status="cancelled")
+                           .execution_options(synchronize_session=False))
+        discard_tasks(KIND, [str(i) for i in pending])  # their retries are cancelled with them
     if warn:
         # staff are told here and in the API (GET /webhooks/subscriptions?status=disabled); no mailer exists yet
         log.warning("webhook subscription %s (%s) disabled: %s; its pending deliveries are cancelled. "
@@ -185,10 +204,16 @@ def webhook_id(event_id: int, subscription_id: int) -> str:
     return f"msg_{event_id}_{subscription_id}"
 
 
+def task_kind() -> TaskKind:
+    """The plugin's kind on the core's retry queue: one task per delivery (key: the delivery's id)."""
+    return TaskKind(name=KIND, handler=_deliver, delays=retry_delays, jitter=jitter, lease=lease, max_batches=50,
+                    on_outcome=_on_outcome, on_dead=_on_dead, on_requeue=_on_requeue)
+
+
 def record_event(event: dict, data) -> list[int]:
-    """Record a delivery of ``event`` for every matching active subscription, already claimed for
-    a first attempt; returns their ids. Safe to call again for the same event. ``data`` (the body's
-    ``data``, or a function making it) is only built when a subscription wants the event."""
+    """Record a delivery of ``event`` for every matching active subscription, each with its retry task
+    already claimed for a first attempt; returns the tasks' ids. Safe to call again for the same event.
+    ``data`` (the body's ``data``, or a function making it) is only built when a subscription wants it."""
     hook = event["hook"]
     subs = [(sub_id, events) for sub_id, events in db.session.execute(
         select(Subscription.id, Subscription.events).where(Subscription.status == "active")).all()
@@ -209,106 +234,103 @@ def record_event(event: dict, data) -> list[int]:
                     for sub_id, _ in subs if sub_id not in done]
             db.session.add_all(rows)
             db.session.flush()
-            ids = [row.id for row in rows]
+            ids = [enqueue_task(KIND, str(row.id), {"delivery_id": row.id}, hold=lease()) for row in rows]
     except IntegrityError:  # a concurrent run of the same event recorded them
         reset_session()
         return []
-    return ids
+    return [task_id for task_id in ids if task_id is not None]
 
 
-def send(delivery_ids: list[int], now: datetime | None = None, *, manual: bool = False,
-         schedule: bool = True) -> None:
-    for delivery_id in delivery_ids:
-        _attempt(delivery_id, now or utcnow(), manual=manual, schedule=schedule)
+def send(task_ids: list[int], now: datetime | None = None) -> None:
+    """Attempt the deliveries of these tasks now (this process holds them: ``record_event``)."""
+    run_held_tasks(task_ids, now)
 
 
-def _attempt(delivery_id: int, now: datetime, *, manual: bool, schedule: bool) -> None:
+def _post(delivery_id: int) -> net.Result | None:
     row = db.session.execute(
         select(Delivery.webhook_id, Delivery.body, Subscription.url, Subscription.secret,
                Subscription.previous_secret, Subscription.previous_secret_expires_at)
         .join(Subscription, Subscription.id == Delivery.subscription_id).where(Delivery.id == delivery_id)).one_or_none()
     end_read()  # end the read: no transaction stays open during the HTTP call
     if row is None:
-        return
+        return None
     msg_id, body, url, secret, previous, expires = row
     payload = body.encode()
     headers = sign_headers(_secrets(secret, previous, expires, utcnow()), payload, msg_id=msg_id)
-    result = net.post(url, payload, headers, timeout())
-    _record_result(delivery_id, result, now, manual=manual, schedule=schedule)
+    return net.post(url, payload, headers, timeout())
 
 
-def _record_result(delivery_id: int, result: net.Result, now: datetime, *, manual: bool, schedule: bool) -> None:
-    with transaction():
-        delivery = db.session.execute(select(Delivery).where(Delivery.id == delivery_id).with_for_update()
-                                      .execution_options(populate_existing=True)).scalar_one_or_none()
-        if delivery is None:  # the subscription was deleted meanwhile
-            return
-        sub = get_subscription(delivery.subscription_id, lock=True)
-        delivery.attempts += 1
-        db.session.add(DeliveryAttempt(delivery_id=delivery.id, number=delivery.attempts, manual=manual, at=now,
-                                       status_code=result.status_code, duration_ms=result.duration_ms,
-                                       error=result.error, response=result.response))
-        delivery.last_status_code, delivery.last_error = result.status_code, result.error
-        delivery.last_duration_ms = result.duration_ms
-        if result.ok:
-            delivery.status, delivery.delivered_at = "delivered", now
-            sub.consecutive_failures, sub.failing_since, sub.last_success_at = 0, None, now
-            return
-        if delivery.last_error is None:
-            delivery.last_error = f"HTTP {result.status_code}"
-        sub.consecutive_failures += 1
-        sub.failing_since = as_utc(sub.failing_since) or now
-        delays = retry_delays()
-        if result.status_code == 410:
-            delivery.status = "failed"
-            if sub.status == "active":
-                _disable(sub, f"the receiver answered 410 Gone (delivery {delivery.id})", now)
-            return
-        if schedule and delivery.attempts <= len(delays):
-            spread = jitter()
-            delay = delays[delivery.attempts - 1] * random.uniform(1 - spread, 1 + spread)
-            delivery.status, delivery.next_attempt_at = "pending", now + timedelta(seconds=delay)
+def _deliver(tasks: list[Task]) -> list[Outcome]:
+    """The kind's handler: POST each delivery; 410 Gone is final (no retry: the subscription is disabled)."""
+    outcomes = []
+    for task in tasks:
+        result = _post(task.payload["delivery_id"])
+        if result is None or result.ok:  # None: the subscription was deleted meanwhile
+            outcomes.append(success(result))
         else:
-            delivery.status = "failed"
-            if schedule:
-                log.warning("webhook delivery %s (%s to %s) failed for good after %s attempts: %s", delivery.id,
-                            delivery.event_type, mask_url(sub.url), delivery.attempts,
-                            redact_text(delivery.last_error))
-        if sub.status == "active" and now - sub.failing_since >= disable_after():
-            hours = (now - sub.failing_since).total_seconds() / 3600
-            _disable(sub, f"every delivery failed for {hours:.0f} hours ({sub.consecutive_failures} attempts in a "
-                          f"row; last: {delivery.last_error})", now)
-        if sub.status != "active" and delivery.status == "pending":
-            delivery.status = "cancelled"
+            error = result.error or f"HTTP {result.status_code}"
+            outcomes.append(failure(error, retry=result.status_code != 410, detail=result))
+    return outcomes
 
 
-def claim_due(now: datetime, limit: int = 50) -> list[int]:
-    """Claim deliveries whose next attempt is due (or whose sender's lease ran out): a lease each."""
-    due = list(db.session.execute(
-        select(Delivery.id).join(Subscription, Subscription.id == Delivery.subscription_id)
-        .where(Delivery.status.in_(("pending", "sending")), Delivery.next_attempt_at <= now,
-               Subscription.status == "active")
-        .order_by(Delivery.next_attempt_at).limit(limit)).scalars())
-    end_read()
-    if not due:
-        return []
-    claimed = []
-    with transaction():
-        for delivery_id in due:
-            result = db.session.execute(
-                update(Delivery).where(Delivery.id == delivery_id, Delivery.status.in_(("pending", "sending")),
-                                       Delivery.next_attempt_at <= now)
-                .values(status="sending", next_attempt_at=now + lease())
-                .execution_options(synchronize_session=False))
-            if result.rowcount == 1:
-                claimed.append(delivery_id)
-    return claimed
+def _on_outcome(task: Task, outcome: Outcome, decision: Decision) -> None:
+    if outcome.detail is not None:
+        _apply(task.payload["delivery_id"], outcome.detail, decision.at, manual=False, decision=decision)
 
 
-def run_due(now: datetime) -> int:
-    ids = claim_due(now)
-    send(ids, now)
-    return len(ids)
+def _on_dead(task: Task, outcome: Outcome) -> None:
+    delivery = db.session.get(Delivery, task.payload["delivery_id"])
+    sub = db.session.get(Subscription, delivery.subscription_id) if delivery is not None else None
+    if delivery is None or sub is None:
+        return
+    if outcome.detail is not None and outcome.detail.status_code == 410:
+        if sub.status == "active":
+            _disable(sub, f"the receiver answered 410 Gone (delivery {delivery.id})", utcnow())
+        return
+    log.warning("webhook delivery %s (%s to %s) failed for good after %s attempts: %s", delivery.id,
+                delivery.event_type, mask_url(sub.url), delivery.attempts, redact_text(delivery.last_error))
+
+
+def _on_requeue(tasks: list[Task]) -> None:
+    """``hookshop tasks requeue``: the deliveries are waiting again (of active subscriptions only)."""
+    ids = [t.payload["delivery_id"] for t in tasks]
+    db.session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(status="pending", next_attempt_at=utcnow())
+                       .execution_options(synchronize_session=False))
+
+
+def _apply(delivery_id: int, result: net.Result, now: datetime, *, manual: bool, decision: Decision | None) -> None:
+    """Write an attempt into the delivery log, in the caller's transaction. ``decision`` is the retry queue's
+    verdict (None for a manual attempt: a waiting delivery keeps its schedule, any other one that fails is
+    ``failed``)."""
+    delivery = db.session.execute(select(Delivery).where(Delivery.id == delivery_id).with_for_update()
+                                  .execution_options(populate_existing=True)).scalar_one_or_none()
+    if delivery is None:  # the subscription was deleted meanwhile
+        return
+    sub = get_subscription(delivery.subscription_id, lock=True)
+    delivery.attempts += 1
+    db.session.add(DeliveryAttempt(delivery_id=delivery.id, number=delivery.attempts, manual=manual, at=now,
+                                   status_code=result.status_code, duration_ms=result.duration_ms,
+                                   error=result.error, response=result.response))
+    delivery.last_status_code, delivery.last_error = result.status_code, result.error
+    delivery.last_duration_ms = result.duration_ms
+    if result.ok:
+        delivery.status, delivery.delivered_at = "delivered", now
+        sub.consecutive_failures, sub.failing_since, sub.last_success_at = 0, None, now
+        return
+    delivery.last_error = delivery.last_error or f"HTTP {result.status_code}"
+    sub.consecutive_failures += 1
+    sub.failing_since = as_utc(sub.failing_since) or now
+    if decision is not None and decision.status == "pending":
+        delivery.status, delivery.next_attempt_at = "pending", decision.next_attempt_at or now
+    elif decision is not None or delivery.status != "pending":
+        delivery.status = "failed"
+    if sub.status == "active" and now - sub.failing_since >= disable_after() and result.status_code != 410:
+        hours = (now - sub.failing_since).total_seconds() / 3600
+        _disable(sub, f"every delivery failed for {hours:.0f} hours ({sub.consecutive_failures} attempts in a "
+                      f"row; last: {delivery.last_error})", now)
+    if sub.status != "active" and delivery.status == "pending":
+        delivery.status = "cancelled"
+        discard_tasks(KIND, [str(delivery.id)])
 
 
 # --------------------------------------------------------------------------- the delivery log
@@ -335,7 +357,7 @@ def list_deliveries(*, subscription: int | None = None, status: str | None = Non
 
 def redeliver(delivery_id: int) -> Delivery:
     """Send a delivery again now, with the same ``webhook-id`` (one manual attempt; a delivery still
-    waiting for a retry keeps its schedule if this attempt fails)."""
+    waiting for a retry keeps its schedule if this attempt fails; one that arrives needs no retry)."""
     now = utcnow()
     with transaction():
         delivery = db.session.execute(select(Delivery).where(Delivery.id == delivery_id).with_for_update()
@@ -346,11 +368,16 @@ def redeliver(delivery_id: int) -> Delivery:
         if sub.status != "active":
             raise Conflict(f"subscription {sub.id} is disabled ({sub.disabled_reason}); enable it first",
                            code="subscription_disabled")
-        if delivery.status == "sending" and as_utc(delivery.next_attempt_at) > now:
+        task = get_task(KIND, str(delivery_id))
+        if task is not None and task.status == "running" and task.leased_until is not None and \
+                as_utc(task.leased_until) > now:
             raise Conflict("this delivery is being sent right now", code="delivery_in_progress")
-        schedule = delivery.status == "pending"
-        delivery.status, delivery.next_attempt_at = "sending", now + lease()
-    _attempt(delivery_id, now, manual=True, schedule=schedule)
+    result = _post(delivery_id)
+    if result is not None:
+        with transaction():
+            _apply(delivery_id, result, now, manual=True, decision=None)
+            if result.ok:
+                discard_tasks(KIND, [str(delivery_id)])  # delivered: its retries (or its dead task) are over
     db.session.expire_all()
     return get_delivery(delivery_id)
 
@@ -361,36 +388,6 @@ def counts_by_status(subscription_id: int) -> dict:
     return {status: count for status, count in rows}
 
 
-# --------------------------------------------------------------------------- answers
-
-
-def _iso(value) -> str | None:
-    return as_utc(value).isoformat() if value is not None else None
-
-
-def subscription_out(sub: Subscription, secret: str | None = None) -> dict:
-    data = {"id": sub.id, "url": sub.url, "events": list(sub.events or []), "description": sub.description,
-            "status": sub.status, "disabled_reason": sub.disabled_reason, "disabled_at": _iso(sub.disabled_at),
-            "consecutive_failures": sub.consecutive_failures, "failing_since": _iso(sub.failing_since),
-            "last_success_at": _iso(sub.last_success_at), "created_at": _iso(sub.created_at),
-            "previous_secret_expires_at": _iso(sub.previous_secret_expires_at)
-            if sub.previous_secret else None}
-    if secret is not None:
-        data["secret"] = secret
-    return data
-
-
-def delivery_out(delivery: Delivery, *, attempts: bool = False) -> dict:
-    data = {"id": delivery.id, "subscription_id": delivery.subscription_id, "event_id": delivery.event_id,
-            "event_type": delivery.event_type, "webhook_id": delivery.webhook_id, "status": delivery.status,
-            "attempts": delivery.attempts, "next_attempt_at": _iso(delivery.next_attempt_at)
-            if delivery.status == "pending" else None,
-            "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
-            "last_duration_ms": delivery.last_duration_ms, "created_at": _iso(delivery.created_at),
-            "delivered_at": _iso(delivery.delivered_at)}
-    if attempts:
-        data["body"] = json.loads(delivery.body)
-        data["attempt_log"] = [{"number": a.number, "manual": a.manual, "at": _iso(a.at), "status_code": a.status_code,
-                                "duration_ms": a.duration_ms, "error": a.error, "response": a.response}
-                               for a in delivery.attempt_log]
-    return data
+# the API's answers live in answers.py (re-exported: callers use outbound.subscription_out/delivery_out)
+from plugins.channel_webhook.answers import delivery_out as delivery_out  # noqa: E402
+from plugins.channel_webhook.answers import subscription_out as subscription_out  # noqa: E402

@@ -3,7 +3,7 @@
 PostgreSQL only (several processes: a server, workers). The stage hooks of 6 placed and paid orders wait on
 a private Redis; the worker is killed (1) while a webhook POST is in flight, (2) right after the receiver
 answered 200 but before the worker could record it, (3) in flight again, later in the queue. A killed
-worker's claims (the outbox event's lease, the delivery's lease) run out before the next one starts: the
+worker's claims (the outbox event's lease, the delivery's task lease on the retry queue) run out before the next one starts: the
 test moves those leases to now, which is what the clock would do after ``LEASE`` (5 min) and the
 delivery's lease (2 min). Then every outbox event is done, every webhook reached the receiver, a receiver
 that deduplicates on ``webhook-id`` processed each event exactly once, and no charge (payment, its journal
@@ -25,8 +25,8 @@ def _expire_leases_of_the_dead(shop) -> None:
     """The killed worker's leases have run out (no live process holds one: the next worker is not started)."""
     shop.execute("UPDATE outbox_events SET next_attempt_at = now() WHERE status = 'pending' "
                  "AND next_attempt_at > now()")
-    shop.execute("UPDATE channel_webhook_deliveries SET next_attempt_at = now() WHERE status = 'sending' "
-                 "AND next_attempt_at > now()")
+    shop.execute("UPDATE retry_tasks SET leased_until = now() WHERE status = 'running' "
+                 "AND leased_until > now()")  # the deliveries' claims on the retry queue
 
 
 def _kill_in_flight(processes, env, receiver):

@@ -379,6 +379,6 @@ def test_the_plugin_keeps_the_hook_contracts(api):
 
     assert check_plugin(plugin) == ["admin_order_panels", "admin_screens", "order_cancelled", "order_confirmed",
                                     "order_documents", "order_paid", "order_shipped", "periodic_tasks", "plugin_setup", "refund_issued", "register_blueprints",
-                                    "register_commands", "register_exporters", "return_received"]
+                                    "register_commands", "register_exporters", "register_task_kinds", "return_received"]
     listed = {p["name"]: p for p in api.get("/plugins").get_json()}["accounting_export"]
     assert listed["enabled"] and "order_confirmed" in listed["hooks"]

@@ -208,3 +208,24 @@ def test_sync_is_off_without_an_url(api, app):
         assert sync.push_due(utcnow())["enabled"] is False
     status = api.get("/accounting/sync").get_json()
     assert not status["enabled"] and "SYNC_URL" in status["reason"] and status["counts"]["pending"] == 1
+
+
+def test_the_sync_is_a_kind_of_the_cores_retry_queue(shop, app, endpoint):
+    """Failed entries are dead tasks; ``hookshop tasks requeue --kind accounting_export.sync`` puts them back
+    and their sync rows say pending again."""
+    _some_entries(shop, 1)
+    endpoint.plan = ["500"] * 4
+    now = utcnow() + timedelta(seconds=1)
+    with app.app_context():
+        app.extensions["accounting_export"].sync_batch = 100
+        for delay in (0, 5, 25, 85):
+            run_periodic_tasks(now + timedelta(seconds=delay))
+        db.session.remove()
+    assert shop.get("/accounting/sync").get_json()["counts"]["failed"] == 6
+    dead = app.test_cli_runner().invoke(args=["tasks", "--status", "dead", "--kind", "accounting_export.sync"])
+    assert dead.exit_code == 0 and "accounting_export.sync: pending 0, running 0, done 0, dead 6" in dead.output
+    back = app.test_cli_runner().invoke(args=["tasks", "requeue", "--kind", "accounting_export.sync"])
+    assert back.exit_code == 0 and "requeued 6 task(s)" in back.output
+    assert shop.get("/accounting/sync").get_json()["counts"]["pending"] == 6
+    _run_until_settled(app, utcnow() + timedelta(seconds=1))
+    assert set(endpoint.booked) == _uids(app)

@@ -327,7 +327,7 @@ def test_the_plugin_keeps_the_hook_contracts():
 
     hooks = check_plugin(plugin)
     assert {"plugin_setup", "register_channels", "register_blueprints", "register_commands",
-            "periodic_tasks"} <= set(hooks)
+            "register_task_kinds"} <= set(hooks)
     from engine import hookspecs
     from plugins.channel_webhook.outbound import EVENTS
 
@@ -387,3 +387,24 @@ def test_an_idempotency_key_replay_creates_one_subscription(shop, app, receiver)
     assert first.status_code == again.status_code == 201
     assert again.get_json() == first.get_json() and again.headers.get("Idempotent-Replayed") == "true"
     assert len(api.get("/webhooks/subscriptions").get_json()) == 1
+
+
+def test_deliveries_are_tasks_of_the_cores_retry_queue(shop, app, receiver):
+    """A delivery's retries are its task's (kind ``channel_webhook.delivery``): 410 makes it dead at once, staff
+    see it in ``hookshop tasks`` and /healthz; a manual redelivery that arrives ends the task."""
+    api = shop
+    receiver.start()
+    receiver.script = [410]
+    sub = subscribe(api, receiver.url, ["order_placed"])
+    place(api, [("MUG", 1)])
+    [delivery] = log(api)
+    assert delivery["status"] == "failed" and delivery["last_status_code"] == 410
+    listed = app.test_cli_runner().invoke(args=["tasks", "--status", "dead", "--kind", "channel_webhook.delivery"])
+    assert listed.exit_code == 0 and f"channel_webhook.delivery {delivery['id']} dead attempts=1" in listed.output
+    health = app.test_client().get("/healthz").get_json()["tasks"]
+    assert health["dead_by_kind"] == {"channel_webhook.delivery": 1}
+    resp = api.client.patch(f"/api/v1/webhooks/subscriptions/{sub['id']}", json={"active": True},
+                            headers=api._headers(None))
+    assert resp.status_code == 200
+    assert api.post(f"/webhooks/deliveries/{delivery['id']}/redeliver").get_json()["status"] == "delivered"
+    assert app.test_client().get("/healthz").get_json()["tasks"]["dead"] == 0
