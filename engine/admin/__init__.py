@@ -26,7 +26,7 @@ SCREENS = (
     "custret_customers", "custret_returns", "custret_refunds",
     "pickpack", "pickpack_ship",
     "stock", "stock_counts", "stock_purchasing",
-    "plugin_screens", "plugins_screen",
+    "plugin_screens", "plugins_screen", "tasks_screen",
 )
 TRANSLATIONS = Path(__file__).parent / "translations"
 csrf = CSRFProtect()

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "plugins.view": frozenset(),
     "webhooks.view": frozenset(),
     "webhooks.change": frozenset(),
+    "tasks.view": frozenset(),  # the retry queue
+    "tasks.requeue": frozenset(),
     "staff.manage": frozenset(),
 }
 
