@@ -113,9 +113,10 @@ def revision(app: Flask, message: str, branch: str = CORE, *, autogenerate: bool
 
 
 def _next_revision_id(script: ScriptDirectory, branch: str, message: str) -> str:
-    """``NNNN_<branch>_<words of the message>``, numbered after the branch's highest, 32 characters at most."""
+    """``NNNN_<branch>_<words of the message>``, numbered after the branch's highest (a lettered one such as
+    ``0014b_...`` counts as its number), 32 characters at most."""
     numbers = [int(found.group(1)) for rev in script.walk_revisions()
-               if branch in rev.branch_labels and (found := re.match(r"(\d{4})_", rev.revision))]
+               if branch in rev.branch_labels and (found := re.match(r"(\d{4})[a-z]?_", rev.revision))]
     base = f"{max(numbers, default=0) + 1:04d}_{branch}"
     if len(base) > REVISION_ID_LENGTH:
         raise SchemaError(f"the branch name {branch!r} is too long for a numbered revision id: pass --rev-id")
