@@ -22,7 +22,7 @@ from sqlalchemy import event
 from engine import hookimpl
 from engine.db import db
 
-MAX_PLACEMENT_STATEMENTS = 22
+MAX_PLACEMENT_STATEMENTS = 18
 MAX_GROWTH_PER_100_ORDERS = 512_000
 
 

@@ -363,7 +363,8 @@ def run_machine(database, tmp_path, request, budget=BUDGET):
                     pickable, own = self.pickable_serials(order, index)
                     free = [s for s in pickable if s not in scans]
                     assert len(free) >= remaining, "fewer serials in stock than reserved units"
-                    drawn = data.draw(st.lists(st.sampled_from(free), min_size=n, max_size=n, unique=True))
+                    # nothing left to pick on this line (and maybe no free unit): sampled_from([]) refuses to build
+                    drawn = data.draw(st.lists(st.sampled_from(free), min_size=n, max_size=n, unique=True)) if n else []
                     owner.update((s, index) for s in drawn if s in own)
                     scans += drawn
                 else:

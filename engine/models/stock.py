@@ -2,7 +2,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, Index, String, UniqueConstraint, event, text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    UniqueConstraint,
+    event,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from engine.db import Model, utcnow
@@ -46,6 +56,8 @@ class StockLevel(Model):
 
     ``on_hand`` always equals the sum of the movement ledger; ``reserved``
     equals the open reservations; the database refuses available < 0.
+    ``has_location_rules``: the product has a reorder rule for a location (on all its levels; kept by
+    engine/services/reorder.py under the product and level locks), so placement locks the rules only then.
     """
 
     __tablename__ = "stock_levels"
@@ -60,6 +72,7 @@ class StockLevel(Model):
     location_id: Mapped[int] = mapped_column(ForeignKey("locations.id"))
     on_hand: Mapped[int] = mapped_column(default=0)
     reserved: Mapped[int] = mapped_column(default=0)
+    has_location_rules: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     location = relationship("Location")
 

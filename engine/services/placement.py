@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.attributes import set_committed_value
 
 from engine.db import db, is_postgres, transaction, utcnow
 from engine.domain import addresses, locales
@@ -22,7 +21,7 @@ from engine.domain.money import MAX_AMOUNT
 from engine.errors import ValidationFailed
 from engine.models import Customer, Order, OrderLine, Product
 from engine.plugins import registry
-from engine.services import coupons, customers, stock
+from engine.services import coupons, customers, placement_writes, stock
 from engine.services.orders import find_channel_order, hold_locked, note, stage
 
 
@@ -232,9 +231,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
         is_vip = customers.vip_at_placement(customer, currency, totals.total)  # may count orders: before the new one
         order = _new_order(data, customer, currency, totals, lines, extra_lines, channel, provider)
         order.flags = _flags_of(order, customer, previous_orders, is_vip, applied, review_flags, reg)
-        db.session.add(order)
-        db.session.flush()
-        set_committed_value(order, "refunds", [])  # a new order has none: its answer needs no SELECT
+        placement_writes.add_order(order, lines)  # the order through the flush, its lines in one INSERT
         coupons.record_use(applied, order)
         stock.reserve(order, allocations)
         stage(order, "order_placed", f"order {order.number} placed on channel {channel}",

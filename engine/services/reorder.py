@@ -73,9 +73,20 @@ def _product_rule(product: Product, rules: list[ReorderRule], before: dict[int, 
     rules.extend(r for r in lock_rules([product.id]) if r.location_id is None)
 
 
+def may_have_rules(product: Product, levels: list[StockLevel]) -> bool:
+    """Whether ``check`` must lock the product's rules: a product-wide reorder point, or a location's rule
+    (``has_location_rules`` on its locked levels: put_rules sets it under the same level locks, so a rule made
+    while a placement waits is seen by it), or no level at all to hold the flag (then the rules are read)."""
+    if (product.reorder_point or 0) > 0:
+        return True
+    own = [level for level in levels if level.product_id == product.id]
+    return not own or any(level.has_location_rules for level in own)
+
+
 def check(products: list[Product], before: dict[int, int], levels: list[StockLevel]) -> None:
     """``stock.check_low_stock``: the rules of ``products`` whose available stock (in the locked
     ``levels``) fell to their point or below since they were last above it fire, once each."""
+    products = [p for p in products if may_have_rules(p, levels)]
     if not products:
         return
     rules = lock_rules([p.id for p in products], related=False)
@@ -224,6 +235,8 @@ def put_rules(sku: str, items: list[dict]) -> tuple[Product, list[ReorderRule]]:
                 setattr(rule, field, item.get(field, 0 if field in ("reorder_point", "reorder_quantity") else None))
             if rule.id is None and rule.reorder_point > 0 and _available(rule, levels) <= rule.reorder_point:
                 rule.state, rule.crossed_at = BELOW, utcnow()
+        for level in levels:  # under the levels' locks: a placement waiting on them sees the flag
+            level.has_location_rules = any(location_id is not None for location_id in wanted)
         wide = wanted.get(None, {})
         product.reorder_point, product.reorder_quantity = wide.get("reorder_point", 0), wide.get("reorder_quantity", 0)
         db.session.flush()

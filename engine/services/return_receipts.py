@@ -106,7 +106,10 @@ def receive_return(return_id: int, location: str | None = None, restock: bool = 
         raise ValidationFailed("an exchange refunds nothing", errors={"refund_amount": ["only for a refund"]})
     skus = sorted({i["sku"] for i in order_return.lines})
     with transaction():
-        products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(skus))).scalars()}
+        # lock order: the product rows (a restock may make a level: its reorder flag is read under them), levels
+        products = {p.sku: p for p in db.session.execute(
+            select(Product).where(Product.sku.in_(skus)).order_by(Product.id).with_for_update(key_share=True)
+            .execution_options(populate_existing=True)).scalars()}
         stock.lock_levels([p.id for p in products.values()])
         order = order_service.get_order(order_return.order_id, lock=True)
         order_return = returns.lock_return(return_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.exc import IntegrityError
 
 from engine.db import db, insert_if_absent, transaction, utcnow
@@ -22,6 +22,7 @@ from engine.models import (
     Order,
     Product,
     PurchaseOrder,
+    ReorderRule,
     StockLevel,
     StockMovement,
 )
@@ -117,8 +118,12 @@ def _level(product: Product, location: Location, levels: list[StockLevel] | None
     for level in levels if levels is not None else lock_levels([product.id]):
         if level.product_id == product.id and level.location_id == location.id:  # levels: maybe other products' too
             return level
-    insert_if_absent(StockLevel, {"product_id": product.id, "location_id": location.id, "on_hand": 0, "reserved": 0},
-                     ["product_id", "location_id"])
+    # a new level takes the product's reorder flag from its rules: the caller holds the product row, as
+    # put_rules does, so a rule is either committed before this insert or made after it (and flags it)
+    flagged = select(exists().where(ReorderRule.product_id == product.id,
+                                           ReorderRule.location_id.is_not(None))).scalar_subquery()
+    insert_if_absent(StockLevel, {"product_id": product.id, "location_id": location.id, "on_hand": 0, "reserved": 0,
+                                  "has_location_rules": flagged}, ["product_id", "location_id"])
     return next(level for level in lock_levels([product.id]) if level.location_id == location.id)
 
 
