@@ -800,7 +800,8 @@ def test_0002_keeps_flags_and_refunds_and_widens_integers(shop, database):
         if database == "postgresql":
             conn.execute(sa.text("SELECT setval('orders_id_seq', 3000000000)"))
             types = dict(conn.execute(sa.text(
-                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = 'orders' "
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                "AND table_name = 'orders' "
                 "AND column_name IN ('id', 'total', 'customer_id')")).all())
             assert types == {"id": "bigint", "total": "bigint", "customer_id": "bigint"}
         # the new checks hold: no refund above what was paid
