@@ -410,10 +410,10 @@ def raw_place(conn, pg: bool, body: dict, api_key_id: int) -> None:
         cur.execute(f"INSERT INTO order_events (order_id, kind, message, data, created_at) "
                     f"VALUES ({p}, 'order_placed', {p}, {js()}, {p})",
                     (order_id, f"order {number} placed on channel api", payload, now))
-        cur.execute(f"INSERT INTO outbox_events (hook, payload, status, attempts, done_plugins, next_attempt_at, "
-                    f"created_at) VALUES ('order_placed', {js()}, 'pending', 0, {js()}, {p}, {p}) RETURNING id",
-                    (json.dumps({"order_id": order_id, "total": subtotal, "currency": "EUR", "flags": flags}), "[]",
-                     now, now))
+        event = {"order_id": order_id, "total": subtotal, "currency": "EUR", "flags": flags}
+        cur.execute(f"INSERT INTO retry_tasks (kind, key, payload, status, attempts, next_attempt_at, created_at, "
+                    f"updated_at) VALUES ('stage_hook', {p}, {js()}, 'pending', 0, {p}, {p}, {p}) RETURNING id",
+                    (uuid.uuid4().hex, json.dumps({"hook": "order_placed", "payload": event, "done": []}), now, now, now))
         cur.fetchone()
         # the stored answer replayed for the key: the order as the API answers it (its main fields)
         answer = {"id": order_id, "number": str(number), "status": "placed", "payment_status": "unpaid",

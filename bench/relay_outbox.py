@@ -94,8 +94,8 @@ class Sampler:
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def counts(self) -> tuple[int, int]:
-        return self.conn.execute("SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM outbox_events"
-                                 ).fetchone()
+        return self.conn.execute("SELECT count(*) FILTER (WHERE status = 'done'), count(*) FROM retry_tasks "
+                                 "WHERE kind = 'stage_hook'").fetchone()
 
     def _run(self):
         while not self.stop.is_set():

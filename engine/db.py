@@ -116,15 +116,15 @@ def _insert_buffered_rows(session) -> None:
         return
     session.flush()  # rows may point at objects inserted in this transaction
     for model, rows in buffered.items():
-        if model.__tablename__ == "outbox_events":
-            pending = [r for r in rows if r["status"] == "pending"]
-            done = [r for r in rows if r["status"] != "pending"]
-            if pending:
+        if model.__tablename__ == "retry_tasks":  # stage-hook events (engine.signals): the outbox
+            waiting = [r for r in rows if r["status"] != "done"]
+            done = [r for r in rows if r["status"] == "done"]
+            if waiting:
                 ids = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
-                                      pending).scalars().all()
+                                      waiting).scalars().all()
                 session.info.setdefault("outbox", []).extend(
-                    (event_id, row["hook"], row["payload"], row["created_at"])
-                    for event_id, row in zip(ids, pending, strict=True))
+                    (event_id, row["payload"]["hook"], row["payload"]["payload"], row["created_at"], row["key"])
+                    for event_id, row in zip(ids, waiting, strict=True))
             if done:
                 session.execute(insert(model), done)
         else:

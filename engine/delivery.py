@@ -41,7 +41,7 @@ class BackgroundDelivery:
         _deliveries.add(self)
 
     def hand(self, events: list[tuple]) -> None:
-        """Queue leased events ``(id, hook, payload, created_at)`` for delivery; returns at once."""
+        """Queue claimed events ``(id, hook, payload, created_at, key)`` for delivery; returns at once."""
         with self._cond:
             for event in events:
                 heapq.heappush(self._heap, tuple(event))

@@ -1,7 +1,7 @@
 """``GET /healthz``: what a load balancer or an orchestrator asks before sending traffic.
 
 One JSON object: the database (a ``SELECT 1``), Redis and the rq queue (depth, failed jobs) when
-``REDIS_URL`` is set, and the outbox (events waiting, how late the oldest due one is, dead events), and the retry queue
+``REDIS_URL`` is set, and the outbox (stage-hook events waiting, how late the oldest due one is, dead events), and the retry queue
 (``tasks``: pending and dead tasks, dead ones per kind).
 200 ``{"status": "ok"}`` when the process can serve; 503 ``{"status": "degraded"}`` naming the part
 when the database or a configured Redis does not answer, or the oldest due outbox event has waited
@@ -12,10 +12,9 @@ No key is needed and no URL, host or user name is shown.
 from __future__ import annotations
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 
-from engine.db import as_utc, db, utcnow
-from engine.models import OutboxEvent
+from engine.db import db, utcnow
 
 DEFAULT_MAX_OUTBOX_LAG = 300.0
 
@@ -45,14 +44,13 @@ def _database() -> dict:
 
 
 def _outbox() -> dict:
+    from engine import outbox
+
     now = utcnow()
-    pending, oldest_due = db.session.execute(
-        select(func.count(), func.min(OutboxEvent.next_attempt_at)).where(OutboxEvent.status == "pending")).one()
-    due = db.session.execute(select(func.min(OutboxEvent.next_attempt_at)).where(
-        OutboxEvent.status == "pending", OutboxEvent.next_attempt_at <= now)).scalar()
-    dead = db.session.execute(select(func.count()).where(OutboxEvent.status == "dead")).scalar()
+    pending, due = outbox.backlog(now)
+    dead = outbox.dead_count()
     db.session.commit()
-    lag = max(0.0, (now - as_utc(due)).total_seconds()) if due is not None else 0.0
+    lag = max(0.0, (now - due).total_seconds()) if due is not None else 0.0
     limit = float(current_app.config.get("HEALTH_MAX_OUTBOX_LAG") or DEFAULT_MAX_OUTBOX_LAG)
     return {"ok": lag <= limit, "pending": pending, "dead": dead, "lag_seconds": round(lag, 1),
             "max_lag_seconds": limit}

@@ -1,28 +1,28 @@
-"""Background work: the outbox relay that calls stage hooks, and periodic sweeps.
+"""Background work: the stage-hook relay on the retry queue, rq jobs, and periodic sweeps.
 
-Stage hooks never run in the request. After the commit that wrote them:
+Stage hooks never run in the request. Every event is a task of the core's kind ``stage_hook`` on the
+engine's one retry queue (``engine.retry_queue``, table ``retry_tasks``), written in the transaction that
+reached the stage (``engine.signals``); the task's id is the event's id. After the commit:
 
-* embedded mode (no ``REDIS_URL``): the events are handed to the app's
-  background delivery thread (one per app and process, started lazily). The
-  rows were written leased to this process (``next_attempt_at`` = now +
-  ``LEASE``), so the sweeper only takes an event over if the process dies
-  before delivering it. ``drain(app)`` waits until the thread has delivered
-  what it was handed; the ``hookshop`` command drains at its end, and the
-  interpreter at exit (bounded by ``DELIVERY_DRAIN_TIMEOUT``).
-* production (``REDIS_URL``): a relay job is enqueued on rq (queue
-  ``HOOKSHOP_QUEUE``) unless one is already waiting, and ``hookshop worker``
-  runs the jobs plus the sweeper; a job delivers every due event in batches.
-  If Redis cannot be reached the request still succeeds: the failure is
-  logged once and the events wait, due, for the sweeper.
+* embedded mode (no ``REDIS_URL``): the tasks were written already claimed by this process (status
+  ``running``, leased for ``LEASE``) and are handed to the app's background delivery thread (one per app
+  and process, started lazily), which runs them with no read. The sweeper only takes a task over if the
+  process dies before recording its outcome. ``drain(app)`` waits until the thread has delivered what it
+  was handed; the ``hookshop`` command drains at its end, and the interpreter at exit (bounded by
+  ``DELIVERY_DRAIN_TIMEOUT``).
+* production (``REDIS_URL``): the tasks are pending and due; a relay job is enqueued on rq (queue
+  ``HOOKSHOP_QUEUE``) unless one is already waiting, and ``hookshop worker`` runs the jobs plus the
+  sweeper; a job claims due tasks in batches of ``BATCH``. If Redis cannot be reached the request still
+  succeeds: the failure is logged once and the tasks wait, due, for the sweeper.
 
-Delivery is at least once. Events are first *claimed* in batches (a lease
-written in one short transaction; ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so
-two relays never run the same event at once); the events every plugin handled
-are marked done together after the batch, and an event with a failing plugin
-records the plugins that succeeded, so a retry calls only those that failed. No transaction is open while a plugin runs. A plugin that raises
-never affects the order: its error is recorded on the event and it is retried
-with back-off (``HOOKSHOP_OUTBOX_RETRY_DELAYS``), then the event is marked
-``dead`` (visible with ``hookshop outbox``).
+Delivery is at least once. Tasks are claimed in batches (the queue's claim: a lease written in one short
+transaction, ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so two relays never run the same event at once). No
+transaction is open while a plugin runs. The outcomes of a batch are recorded together (the queue's
+``record``: one UPDATE for the events every plugin handled); an event with a failing plugin keeps the
+plugins that succeeded in its payload, so a retry calls only those that failed. A plugin that raises never
+affects the order: its error is recorded on the task and the queue retries it with back-off
+(``HOOKSHOP_OUTBOX_RETRY_DELAYS``), then the task is ``dead`` (``hookshop outbox --status dead``;
+``hookshop tasks requeue --kind stage_hook`` puts it back).
 """
 
 from __future__ import annotations
@@ -31,19 +31,18 @@ import logging
 import time
 import traceback
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from engine import retry_queue
-from engine.db import as_utc, db, transaction, utcnow
+from engine.db import as_utc, db, utcnow
 from engine.delivery import background
 from engine.delivery import drain as drain  # jobs.drain(app): part of this module's interface
 from engine.domain.privacy import redact_text
 from engine.models import (
     Order,
-    OutboxEvent,
     Payment,
     Product,
     PurchaseOrder,
@@ -51,14 +50,14 @@ from engine.models import (
     Shipment,
 )
 from engine.plugins import log_hook_call, registry
+from engine.retry_queue import TASKS, Outcome, Task, TaskKind
 
 log = logging.getLogger("hookshop.jobs")
+KIND = "stage_hook"  # the retry queue's kind of the stage-hook events
 LEASE = timedelta(minutes=5)
 BATCH = 100  # events a relay claims at once
-FLUSH_SECONDS = 1.0  # a long batch marks what it delivered done at least this often
 JOB_BATCHES = 20  # batches one rq job delivers at most (a busy shop has enqueued the next job meanwhile)
 WAITING_FLAG_SECONDS = 60  # a lost job's flag expires: later events enqueue a new one
-OUTBOX = OutboxEvent.__table__
 _LOADERS: dict[str, tuple[str, Any]] = {
     "order": ("order_id", Order),
     "payment": ("payment_id", Payment),
@@ -70,15 +69,14 @@ _LOADERS: dict[str, tuple[str, Any]] = {
 _worker_app = None
 
 
-class Claimed(NamedTuple):
-    """An outbox event leased to this relay."""
+def task_kind() -> TaskKind:
+    """The core's kind on the retry queue: one task per stage-hook event, retried on the outbox's schedule."""
+    return TaskKind(name=KIND, handler=deliver_tasks, delays=_retry_delays, batch=BATCH, lease=LEASE,
+                    max_batches=JOB_BATCHES)
 
-    id: int
-    hook: str
-    payload: dict | None
-    created_at: datetime
-    done: tuple | list = ()
-    attempts: int = 0
+
+def _retry_delays() -> list:
+    return list(current_app.config.get("OUTBOX_RETRY_DELAYS") or [60])
 
 
 def queue():
@@ -215,10 +213,13 @@ def _app():
 
 def deliver_events(event_ids: list[int], now: datetime | None = None) -> int:
     """Claim the given events that are due and not held by another relay, deliver them; returns how many."""
+    if not event_ids:
+        return 0
     now = now or utcnow()
-    claimed = claim(now, limit=max(len(event_ids), 1), ids=event_ids)
-    deliver_claimed(claimed, now)
-    return len(claimed)
+    tasks = retry_queue.claim(now, [KIND], limit=len(event_ids), lease=LEASE, ids=event_ids)
+    if tasks:
+        retry_queue.execute(_kind(), tasks, now)
+    return len(tasks)
 
 
 def deliver_event(event_id: int, now: datetime | None = None) -> str:
@@ -226,95 +227,74 @@ def deliver_event(event_id: int, now: datetime | None = None) -> str:
     now = now or utcnow()
     if not deliver_events([event_id], now):
         return "skipped"
-    status = db.session.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == event_id)).scalar_one()
+    status = db.session.execute(select(TASKS.c.status).where(TASKS.c.id == event_id)).scalar_one()
     db.session.commit()
     return status
 
 
 def relay_due(now: datetime | None = None, limit: int | None = None) -> int:
-    """Deliver pending events whose time has come (retries, events a crash left behind, and in the production
-    mode every event rq has not run yet), in batches of at most ``BATCH``; returns how many it claimed."""
+    """Deliver due events (retries, events a crash left behind, and in the production mode every event rq
+    has not run yet): one claim of at most ``limit`` (``BATCH``); returns how many it claimed."""
     now = now or utcnow()
-    limit = BATCH if limit is None else limit
-    claimed = claim(now, limit)
-    deliver_claimed(claimed, now)
-    return len(claimed)
-
-
-def claim(now: datetime, limit: int = BATCH, ids: list[int] | None = None) -> list[Claimed]:
-    """Lease due pending events (``ids``, or the oldest ``limit``) to this relay in one statement of its own
-    transaction. PostgreSQL: ``SELECT ... FOR UPDATE SKIP LOCKED`` picks the rows, so two relays never wait
-    for each other nor take the same event; SQLite: the same conditional UPDATE under its one writer lock.
-    The lease (``next_attempt_at`` = now + ``LEASE``) makes every other relay skip them until it runs out."""
-    due = (select(OUTBOX.c.id).where(OUTBOX.c.status == "pending", OUTBOX.c.next_attempt_at <= now)
-           .order_by(OUTBOX.c.id).limit(limit))
-    if ids is not None:
-        if not ids:
-            return []
-        due = due.where(OUTBOX.c.id.in_(ids))
-    if db.session.get_bind().dialect.name == "postgresql":
-        due = due.with_for_update(skip_locked=True)
-    chosen = due.cte("due")
-    statement = (update(OUTBOX).where(OUTBOX.c.id.in_(select(chosen.c.id))).values(next_attempt_at=now + LEASE)
-                 .returning(OUTBOX.c.id, OUTBOX.c.hook, OUTBOX.c.payload, OUTBOX.c.created_at,
-                            OUTBOX.c.done_plugins, OUTBOX.c.attempts))
-    with transaction():
-        rows = db.session.execute(statement).all()
-    return sorted(Claimed(r.id, r.hook, r.payload, r.created_at, tuple(r.done_plugins or ()), r.attempts)
-                  for r in rows)
+    tasks = retry_queue.claim(now, [KIND], BATCH if limit is None else limit, lease=LEASE)
+    if tasks:
+        retry_queue.execute(_kind(), tasks, now)
+    return len(tasks)
 
 
 def deliver_leased(events: list[tuple]) -> None:
-    """Deliver ``(id, hook, payload, created_at)`` events this process leased when it wrote them (the embedded
-    mode's delivery thread): no claim and no read of the rows are needed."""
-    deliver_claimed(sorted(Claimed(*event[:4]) for event in events), utcnow())
+    """Deliver ``(id, hook, payload, created_at, key)`` events this process wrote already claimed (the
+    embedded mode's delivery thread): no claim and no read of the rows are needed."""
+    tasks = sorted(Task(e[0], KIND, e[4], {"hook": e[1], "payload": e[2], "done": []}, 1, e[3]) for e in events)
+    retry_queue.execute(_kind(), tasks, utcnow())
 
 
-def deliver_claimed(events: list[Claimed], now: datetime) -> None:
-    """Call every plugin that has not yet handled each event, lowest id first; no transaction is open
-    while a plugin runs.
+def _kind() -> TaskKind:
+    return retry_queue.task_kinds()[KIND]
 
-    The events every plugin handled are marked done together (one UPDATE per plugin list) when the batch
-    ends, or earlier every ``FLUSH_SECONDS``; an event with a failing plugin gets one UPDATE recording the
-    plugins that did handle it (a retry skips them), the error and its next attempt. A process that dies
-    mid-batch leaves its events leased: after the lease another relay delivers them again (at least once)."""
-    if not events:
-        return
+
+def deliver_tasks(tasks: list[Task]) -> list[Outcome]:
+    """The kind's handler: call every plugin that has not yet handled each event, lowest id first; one
+    outcome per event. No transaction is open while a plugin runs; a slow batch renews the lease of the
+    events still to run half-way through it (a process that dies mid-batch leaves them leased: after the
+    lease another relay delivers them again, at least once)."""
+    if not tasks:
+        return []
     hooks = registry().pm.hook
-    _preload(events)
+    _preload(tasks)
     db.session.commit()  # end the read: a plugin may take its time (a webhook, a provider)
-    finished: dict[tuple, list[int]] = {}
-    claimed_at = flushed = time.monotonic()
-    for index, event in enumerate(events):
-        if time.monotonic() - claimed_at > LEASE.total_seconds() / 2:  # slow plugins: keep the rest leased
-            _renew([e.id for e in events[index:]])
-            claimed_at = time.monotonic()
-        impls = [impl for impl in reversed(getattr(hooks, event.hook).get_hookimpls())  # pluggy's order
-                 if impl.plugin_name not in event.done]
-        done, errors = _call_plugins(event, impls)
-        if errors:
-            _record_failure(event, done, errors, now)
-        else:
-            finished.setdefault(tuple(done), []).append(event.id)
-        if time.monotonic() - flushed > FLUSH_SECONDS:
-            _mark_done(finished)
-            flushed = time.monotonic()
-    _mark_done(finished)
+    outcomes: list[Outcome] = []
+    renewed = time.monotonic()
+    for index, task in enumerate(tasks):
+        if time.monotonic() - renewed > LEASE.total_seconds() / 2:  # slow plugins: keep the rest leased
+            retry_queue.extend_lease(tasks[index:], LEASE)
+            renewed = time.monotonic()
+        hook, already = task.payload.get("hook"), list(task.payload.get("done") or ())
+        if not hook or not hasattr(hooks, hook):
+            outcomes.append(retry_queue.failure(f"no stage hook named {hook!r}", retry=False))
+            continue
+        impls = [impl for impl in reversed(getattr(hooks, hook).get_hookimpls())  # pluggy's order
+                 if impl.plugin_name not in already]
+        done, errors = _call_plugins(task, hook, impls, already)
+        outcomes.append(retry_queue.failure("\n".join(errors), payload={**task.payload, "done": done}) if errors
+                        else retry_queue.success())
+    return outcomes
 
 
-def _preload(events: list[Claimed]) -> None:
+def _preload(tasks: list[Task]) -> None:
     """Load the rows the events name, one query per kind (they then come from the session's identity map)."""
+    payloads = [t.payload.get("payload") or {} for t in tasks]
     for key, model in _LOADERS.values():
-        wanted = {e.payload[key] for e in events if e.payload and key in e.payload}
+        wanted = {p[key] for p in payloads if key in p}
         if wanted:
             db.session.execute(select(model).where(model.id.in_(wanted))).scalars().all()
 
 
-def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
-    done, errors = list(event.done), []  # type: list[str], list[str]
+def _call_plugins(task: Task, hook: str, impls: list, already: list[str]) -> tuple[list[str], list[str]]:
+    done, errors = list(already), []  # type: list[str], list[str]
     if not impls:
         return done, errors
-    args = _arguments(event)
+    args = _arguments(task, hook)
     tracing = bool(current_app.config.get("TRACE_PLUGINS"))
     for impl in impls:
         started = time.perf_counter()
@@ -323,22 +303,22 @@ def _call_plugins(event: Claimed, impls: list) -> tuple[list[str], list[str]]:
         except Exception as exc:
             db.session.rollback()
             if tracing:
-                log_hook_call(event.hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, exc, event.id)
-            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, event.hook, event.id, redact_text(exc))
+                log_hook_call(hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, exc, task.id)
+            log.warning("plugin %s failed on %s #%s: %s", impl.plugin_name, hook, task.id, redact_text(exc))
             # last_error is shown by `hookshop outbox`: masked like a log line
             errors.append(redact_text(f"{impl.plugin_name}: {exc!r}\n{traceback.format_exc(limit=5)}"))
             continue
         if tracing:
-            log_hook_call(event.hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, None, event.id)
+            log_hook_call(hook, [impl.plugin_name], (time.perf_counter() - started) * 1000, None, task.id)
         done.append(impl.plugin_name)
     db.session.commit()  # a plugin's reads end with it (no statement when nothing is open)
     return done, errors
 
 
-def _arguments(event: Claimed) -> dict:
-    payload = event.payload or {}
-    args: dict[str, Any] = {"event": {"id": event.id, "hook": event.hook, "created_at": as_utc(event.created_at).isoformat(),
-                      "payload": payload}}
+def _arguments(task: Task, hook: str) -> dict:
+    payload = task.payload.get("payload") or {}
+    args: dict[str, Any] = {"event": {"id": task.id, "hook": hook, "created_at": as_utc(task.created_at).isoformat(),
+                                      "payload": payload}}
     for name, (key, model) in _LOADERS.items():
         if key in payload:
             args[name] = db.session.get(model, payload[key])
@@ -346,35 +326,6 @@ def _arguments(event: Claimed) -> dict:
         if name in payload:
             args[name] = payload[name]
     return args
-
-
-def _mark_done(finished: dict[tuple, list[int]]) -> None:
-    if not finished:
-        return
-    with transaction():
-        for done, ids in finished.items():
-            db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
-                               .values(status="done", processed_at=utcnow(), done_plugins=list(done)))
-    finished.clear()
-
-
-def _record_failure(event: Claimed, done: list[str], errors: list[str], now: datetime) -> None:
-    delays = current_app.config.get("OUTBOX_RETRY_DELAYS") or [60]
-    attempts = event.attempts + 1
-    values: dict = {"attempts": attempts, "last_error": "\n".join(errors)[-4000:], "done_plugins": done}
-    at = retry_queue.backoff(delays, attempts, now)  # the retry queue's schedule (docs/design-decisions.md)
-    if at is None:
-        values["status"] = "dead"
-    else:
-        values["next_attempt_at"] = at
-    with transaction():
-        db.session.execute(update(OUTBOX).where(OUTBOX.c.id == event.id).values(**values))
-
-
-def _renew(ids: list[int]) -> None:
-    with transaction():
-        db.session.execute(update(OUTBOX).where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == "pending")
-                           .values(next_attempt_at=utcnow() + LEASE))
 
 
 # the sweeper's periodic work lives in engine.sweeper (re-exported: part of this module's interface)

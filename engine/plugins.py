@@ -220,9 +220,10 @@ class Registry:
         self.carriers = {c.name: c for c in collect_checked(pm, "register_carriers", contracts.Carrier)}
         self.channels = {c.name: c for c in collect_checked(pm, "register_channels", contracts.SalesChannel)}
         self.exporters = {e.format: e for e in collect_checked(pm, "register_exporters", contracts.Exporter)}
+        from engine.jobs import task_kind as stage_hook_kind  # the core's own kind: the stage-hook relay
         from engine.retry_queue import check_kinds  # the queue imports this module: imported when used
 
-        self.task_kinds = check_kinds(collect(pm, "register_task_kinds"))
+        self.task_kinds = check_kinds([stage_hook_kind(), *collect(pm, "register_task_kinds")])
 
 
 def registry() -> Registry:

@@ -52,20 +52,23 @@ class Task(NamedTuple):
 @dataclass(frozen=True)
 class Outcome:
     """What a handler reports for one task: ``ok``, else ``error`` and whether a retry may help
-    (``retry=False``: dead at once, e.g. a 410 Gone). ``detail`` is handed to the kind's callbacks."""
+    (``retry=False``: dead at once, e.g. a 410 Gone). ``detail`` is handed to the kind's callbacks;
+    ``payload``, when given, replaces the task's payload (progress a retry starts from, e.g. the plugins
+    that already handled a stage-hook event)."""
 
     ok: bool
     error: str | None = None
     retry: bool = True
     detail: Any = None
+    payload: dict | None = None
 
 
 def success(detail: Any = None) -> Outcome:
     return Outcome(True, detail=detail)
 
 
-def failure(error: str, *, retry: bool = True, detail: Any = None) -> Outcome:
-    return Outcome(False, error=error, retry=retry, detail=detail)
+def failure(error: str, *, retry: bool = True, detail: Any = None, payload: dict | None = None) -> Outcome:
+    return Outcome(False, error=error, retry=retry, detail=detail, payload=payload)
 
 
 class Decision(NamedTuple):
@@ -127,7 +130,7 @@ def check_kinds(kinds: list) -> dict[str, TaskKind]:
 
 
 def task_kinds() -> dict[str, TaskKind]:
-    """The current app's registered kinds."""
+    """The current app's registered kinds (the core's ``stage_hook`` and the plugins')."""
     from engine.plugins import registry
 
     return registry().task_kinds
@@ -255,26 +258,51 @@ def decide(kind: TaskKind, task: Task, outcome: Outcome, now: datetime) -> Decis
 def record(kind: TaskKind, tasks: list[Task], outcomes: list[Outcome], now: datetime) -> None:
     """Write each task's outcome and call the kind's callbacks, in one transaction. A task whose claim is no
     longer this worker's (its lease ran out and another worker claimed it: ``attempts`` moved on) is left
-    to that worker."""
+    to that worker. Successes of a kind without ``on_outcome`` are written together (one UPDATE per
+    ``attempts`` value: a batch of first attempts is one statement)."""
+    plain: dict[int, list[int]] = {}
     with transaction():
         for task, outcome in zip(tasks, outcomes, strict=True):
-            decision = decide(kind, task, outcome, now)
-            values: dict[str, Any] = {"status": decision.status, "leased_until": None, "updated_at": utcnow()}
-            if decision.next_attempt_at is not None:
-                values["next_attempt_at"] = decision.next_attempt_at
-            if outcome.error is not None:
-                values["last_error"] = outcome.error[-4000:]
-            mine = cast(CursorResult, db.session.execute(update(TASKS).where(TASKS.c.id == task.id, TASKS.c.status == "running",
-                                                          TASKS.c.attempts == task.attempts).values(**values)))
-            if mine.rowcount != 1:
+            if outcome.ok and kind.on_outcome is None and outcome.payload is None:
+                plain.setdefault(task.attempts, []).append(task.id)
                 continue
-            if kind.on_outcome is not None:
-                kind.on_outcome(task, outcome, decision)
-            if decision.status == "dead":
-                log.warning("task %s %s (key %s) is dead after %s attempts: %s", task.id, kind.name, task.key,
-                            task.attempts, redact_text(outcome.error or ""))
-                if kind.on_dead is not None:
-                    kind.on_dead(task, outcome)
+            _record_one(kind, task, outcome, decide(kind, task, outcome, now))
+        for attempts, ids in plain.items():
+            db.session.execute(update(TASKS).where(TASKS.c.id.in_(ids), TASKS.c.status == "running",
+                                                   TASKS.c.attempts == attempts)
+                               .values(status="done", leased_until=None, updated_at=utcnow()))
+
+
+def _record_one(kind: TaskKind, task: Task, outcome: Outcome, decision: Decision) -> None:
+    values: dict[str, Any] = {"status": decision.status, "leased_until": None, "updated_at": utcnow()}
+    if decision.next_attempt_at is not None:
+        values["next_attempt_at"] = decision.next_attempt_at
+    if outcome.error is not None:
+        values["last_error"] = outcome.error[-4000:]
+    if outcome.payload is not None:
+        values["payload"] = outcome.payload
+    mine = cast(CursorResult, db.session.execute(update(TASKS).where(
+        TASKS.c.id == task.id, TASKS.c.status == "running", TASKS.c.attempts == task.attempts).values(**values)))
+    if mine.rowcount != 1:
+        return
+    if kind.on_outcome is not None:
+        kind.on_outcome(task, outcome, decision)
+    if decision.status == "dead":
+        log.warning("task %s %s (key %s) is dead after %s attempts: %s", task.id, kind.name, task.key,
+                    task.attempts, redact_text(outcome.error or ""))
+        if kind.on_dead is not None:
+            kind.on_dead(task, outcome)
+
+
+def extend_lease(tasks: Sequence[Task], lease: timedelta = LEASE) -> None:
+    """Hold claimed tasks longer (a slow handler half-way through its batch), in a transaction of its own."""
+    if not tasks:
+        return
+    with transaction():
+        for attempts in {t.attempts for t in tasks}:
+            db.session.execute(update(TASKS).where(
+                TASKS.c.id.in_([t.id for t in tasks if t.attempts == attempts]), TASKS.c.status == "running",
+                TASKS.c.attempts == attempts).values(leased_until=utcnow() + lease))
 
 
 # --------------------------------------------------------------------------- staff and plugins

@@ -3,8 +3,8 @@ they implement stage hooks, which the outbox writer below turns into events.
 
 * ``stage_reached(order, hook=..., payload=..., message=...)`` — a service
   reached a stage. Receivers, all in the same transaction:
-  the timeline writer (an ``OrderEvent``), the outbox writer (an
-  ``OutboxEvent`` for the stage hook) and the customer statistics.
+  the timeline writer (an ``OrderEvent``), the outbox writer (a task of kind
+  ``stage_hook`` on the retry queue) and the customer statistics.
 * ``timeline(order, kind=..., message=..., data=...)`` — a note on the order's
   timeline that fires no hook (a failed payment, a carrier scan).
 * ``stock_event(product, hook=..., payload=...)`` — ``stock_low`` and
@@ -13,12 +13,14 @@ they implement stage hooks, which the outbox writer below turns into events.
 
 from __future__ import annotations
 
+import uuid
+
 from blinker import Namespace
 from flask import current_app
 from sqlalchemy import select
 
 from engine.db import buffer_row, db, utcnow
-from engine.models import Customer, OrderEvent, OutboxEvent
+from engine.models import Customer, OrderEvent, RetryTask
 
 _signals = Namespace()
 stage_reached = _signals.signal("stage-reached")
@@ -27,22 +29,24 @@ stock_event = _signals.signal("stock-event")
 
 
 def _outbox(hook: str, payload: dict) -> None:
-    """Buffer an outbox row; ``engine.db`` inserts the buffer in one statement just before commit."""
-    created_at = utcnow()
-    row = {"hook": hook, "payload": payload, "status": "pending", "attempts": 0, "done_plugins": [],
-           "created_at": created_at, "next_attempt_at": utcnow(), "processed_at": None}
+    """Buffer a stage-hook event: a task of the retry queue's kind ``stage_hook`` (``engine.jobs``);
+    ``engine.db`` inserts the buffer in one statement just before commit."""
+    now = utcnow()
+    row = {"kind": "stage_hook", "key": uuid.uuid4().hex, "payload": {"hook": hook, "payload": payload, "done": []},
+           "status": "pending", "attempts": 0, "next_attempt_at": now, "leased_until": None, "last_error": None,
+           "created_at": now, "updated_at": now}
     if not current_app.config.get("REDIS_URL"):
         if not _listened(hook):
-            # embedded mode, no plugin implements the hook: the relay would only mark the row done
+            # embedded mode, no plugin implements the hook: the relay would only mark the task done
             # in a second write transaction after the commit; record it done right away instead
-            row.update(status="done", processed_at=row["created_at"])
+            row["status"] = "done"
         else:
-            # handed to this process's background delivery thread right after the commit: leased from
-            # the start, so the sweeper only takes it over if this process dies before marking it done
+            # handed to this process's background delivery thread right after the commit: claimed from
+            # the start, so the sweeper only takes it over if this process dies before recording it
             from engine.jobs import LEASE
 
-            row["next_attempt_at"] = created_at + LEASE
-    buffer_row(OutboxEvent, row)
+            row.update(status="running", attempts=1, leased_until=now + LEASE)
+    buffer_row(RetryTask, row)
 
 
 def _listened(hook: str) -> bool:

@@ -173,20 +173,18 @@ def relay_command():
 
 
 @click.command("outbox")
-@click.option("--status", default="pending", type=click.Choice(["pending", "done", "dead"]), show_default=True)
+@click.option("--status", default="pending", type=click.Choice(["pending", "running", "done", "dead"]),
+              show_default=True, help="pending: not delivered yet (due, retrying, or leased to a relay)")
 @with_appcontext
 def outbox_command(status):
-    """List outbox events by status (failed plugins show their last error)."""
-    from sqlalchemy import select
+    """List stage-hook events by status, newest first (failed plugins show their last error). The events are
+    the retry queue's tasks of kind stage_hook: `hookshop tasks requeue --kind stage_hook` puts dead ones back."""
+    from engine import outbox
 
-    from engine.db import db
-    from engine.models import OutboxEvent
-
-    rows = db.session.execute(select(OutboxEvent).where(OutboxEvent.status == status)
-                              .order_by(OutboxEvent.id.desc()).limit(100)).scalars()
-    for event in rows:
-        click.echo(f"#{event.id} {event.hook} attempts={event.attempts} next={event.next_attempt_at} "
-                   f"done={','.join(event.done_plugins or []) or '-'}")
+    for event in outbox.events(outbox.WAITING if status == "pending" else status, newest_first=True, limit=100):
+        leased = f" leased-until={event.leased_until}" if event.status == "running" else ""
+        click.echo(f"#{event.id} {event.hook} attempts={event.attempts} next={event.next_attempt_at}{leased} "
+                   f"done={','.join(event.done_plugins) or '-'}")
         if event.last_error:
             click.echo("    " + event.last_error.splitlines()[0])
 

@@ -17,10 +17,11 @@ from argon2 import PasswordHasher
 from conftest import PG_URL, ApiClient, _psycopg_url, service_missing
 from sqlalchemy import create_engine, func, select, text
 
+from engine import outbox
 from engine.app import create_app
 from engine.db import db
 from engine.demo import DEMO_API_KEY
-from engine.models import ApiKey, Order, OutboxEvent, Product, StaffUser, StockMovement
+from engine.models import ApiKey, Order, Product, RetryTask, StaffUser, StockMovement
 
 BIN = Path(sys.executable).parent
 HOOKSHOP = BIN / "hookshop"
@@ -152,7 +153,7 @@ def test_init_twice_then_an_api_key_that_works(instance, request, database):
 def _counts(app) -> dict:
     with app.app_context():
         counts = {model.__name__: db.session.execute(select(func.count()).select_from(model)).scalar_one()
-                  for model in (Product, Order, StockMovement, OutboxEvent, StaffUser)}
+                  for model in (Product, Order, StockMovement, RetryTask, StaffUser)}
         db.session.remove()
     return counts
 
@@ -174,7 +175,7 @@ def test_demo_loads_every_stage_once(instance):
         before = _counts(app)
         assert before["Product"] >= 3 and before["Order"] == len(items)
         with app.app_context():  # the command ended once its delivery thread had run every stage hook
-            statuses = set(db.session.execute(select(OutboxEvent.status)).scalars())
+            statuses = {e.status for e in outbox.events()}
             db.session.remove()
         assert statuses == {"done"}
 

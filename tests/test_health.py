@@ -12,7 +12,7 @@ from redis import Redis
 
 from engine.app import create_app
 from engine.db import db, utcnow
-from engine.models import OutboxEvent
+from engine.models import RetryTask
 
 REDIS_URL = os.environ.get("HOOKSHOP_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 
@@ -37,9 +37,12 @@ def test_a_healthy_engine_answers_200_without_a_key_and_shows_no_connection_deta
 
 def test_an_outbox_event_overdue_beyond_the_limit_degrades_the_engine(app):
     with app.app_context():
-        db.session.add(OutboxEvent(hook="order_placed", payload={}, status="pending",
-                                   next_attempt_at=utcnow() - timedelta(minutes=10)))
-        db.session.add(OutboxEvent(hook="order_placed", payload={}, status="dead"))
+        event = {"hook": "order_placed", "payload": {}, "done": []}
+        db.session.add(RetryTask(kind="stage_hook", key="a", payload=event, status="pending",
+                                 next_attempt_at=utcnow() - timedelta(minutes=10)))
+        db.session.add(RetryTask(kind="stage_hook", key="b", payload=event, status="dead"))
+        db.session.add(RetryTask(kind="other.kind", key="c", payload={}, status="pending",  # not a stage hook
+                                 next_attempt_at=utcnow() - timedelta(hours=10)))
         db.session.commit()
     resp = app.test_client().get("/healthz")
     assert resp.status_code == 503
@@ -49,10 +52,17 @@ def test_an_outbox_event_overdue_beyond_the_limit_degrades_the_engine(app):
     assert 590 <= body["outbox"]["lag_seconds"] <= 700
     # an event waiting for a later retry is not late
     with app.app_context():
-        db.session.execute(db.update(OutboxEvent).where(OutboxEvent.status == "pending")
+        db.session.execute(db.update(RetryTask).where(RetryTask.key == "a")
                            .values(next_attempt_at=utcnow() + timedelta(minutes=5)))
         db.session.commit()
     assert app.test_client().get("/healthz").status_code == 200
+    # an event leased to a relay that died: late once its lease has run out by more than the limit
+    with app.app_context():
+        db.session.execute(db.update(RetryTask).where(RetryTask.key == "a").values(
+            status="running", attempts=1, leased_until=utcnow() - timedelta(minutes=8)))
+        db.session.commit()
+    body = app.test_client().get("/healthz").get_json()
+    assert body["problems"] == ["outbox"] and 470 <= body["outbox"]["lag_seconds"] <= 600
 
 
 def test_an_unreachable_database_is_a_503_naming_it(tmp_path):

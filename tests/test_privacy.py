@@ -138,7 +138,7 @@ class Mailer:
 
 
 def test_a_failing_stage_hook_is_logged_and_kept_without_the_address(database, tmp_path, request, caplog):
-    from engine.models import OutboxEvent
+    from engine import outbox
 
     app = make_app(database, tmp_path, request, EXTRA_PLUGINS=[("mailer", Mailer())])
     api = ApiClient(app.test_client(), new_key(app))
@@ -152,8 +152,7 @@ def test_a_failing_stage_hook_is_logged_and_kept_without_the_address(database, t
     text = _all_log_text(caplog.records)
     assert "plugin mailer failed on order_placed" in text and "550 mailbox unavailable: z***@example.com" in text
     with app.app_context():
-        [error] = db.session.execute(db.select(OutboxEvent.last_error).where(
-            OutboxEvent.hook == "order_placed")).scalars().all()
+        [error] = [e.last_error for e in outbox.events(hook="order_placed")]
         db.session.remove()
         db.engine.dispose()
     assert "mailbox unavailable: z***@example.com" in error  # `hookshop outbox` shows it

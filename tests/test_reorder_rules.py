@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from test_concurrency import answer, together
 
 from engine import hookimpl
+from engine import outbox as stage_events
 from engine.db import db
-from engine.models import OutboxEvent, PurchaseOrder, PurchaseOrderLine, ReorderRule, StockAlert
+from engine.models import PurchaseOrder, PurchaseOrderLine, ReorderRule, StockAlert
 from engine.services import auth
 
 
@@ -49,8 +50,7 @@ def app_config(hooks):
 
 def outbox(app, hook):
     with app.app_context():
-        rows = [dict(r.payload) for r in db.session.execute(
-            select(OutboxEvent).where(OutboxEvent.hook == hook).order_by(OutboxEvent.id)).scalars()]
+        rows = [dict(e.payload) for e in stage_events.events(hook=hook)]
         db.session.rollback()
         return rows
 

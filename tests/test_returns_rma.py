@@ -419,10 +419,9 @@ def test_hook_return_rejected(shop, app, hooks):
     assert api.post(f"/returns/{rid}/reject", {"reason": "used"}).status_code == 409
     assert hooks.calls == [("return_requested", rid), ("return_rejected", rid)]
     with app.app_context():
-        from engine.models import OutboxEvent
+        from engine import outbox
 
-        payloads = [e.payload for e in db.session.execute(select(OutboxEvent).where(
-            OutboxEvent.hook == "return_rejected")).scalars()]
+        payloads = [e.payload for e in outbox.events(hook="return_rejected")]
         db.session.rollback()
     assert payloads == [{"order_id": oid, "return_id": rid, "reason": "used"}]
 

@@ -111,15 +111,16 @@ def test_placement_statement_count(database, tmp_path, request, listening):
             # looked up by the requests before and is cached (API_KEY_CACHE_SECONDS)
             joined = "\n".join(statements).lower()
             for table in ("idempotency_records", "stock_levels", "customers", "orders", "order_lines",
-                          "order_flags", "reservations", "outbox_events"):
+                          "order_flags", "reservations", "retry_tasks"):
                 assert table in joined, f"no statement touched {table}"
             assert "api_keys" not in joined
             # the idempotency record is looked up (a replay) and written once, with its answer
             assert [s.split(" ")[0] for s in statements if "idempotency_records" in s] == ["SELECT", "INSERT"]
-            # the stage hooks ran after the request, on the delivery thread: no outbox update in the request
-            assert not any(s.startswith("UPDATE outbox_events") for s in statements)
+            # the stage hooks ran after the request, on the delivery thread: the request wrote their tasks
+            # (the outbox) and updated none
+            assert not any(s.startswith("UPDATE retry_tasks") for s in statements)
             show("  ... and on the delivery thread", database, delivery)
-            assert any(s.startswith("UPDATE outbox_events") for s in delivery)  # channel_webhook listens
+            assert any(s.startswith("UPDATE retry_tasks") for s in delivery)  # channel_webhook listens
             if listening:
                 assert listener.seen[-1] == body["id"]
 

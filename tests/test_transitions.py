@@ -11,10 +11,11 @@ from conftest import order_body, place, product, receive, stock_of
 from invariants import check_stock_invariants
 from sqlalchemy import select
 
+from engine import outbox
 from engine.db import db
 from engine.domain import transitions as tx
 from engine.errors import IllegalTransition
-from engine.models import OrderLine, OutboxEvent, PurchaseOrder, SerialUnit, StockMovement
+from engine.models import OrderLine, PurchaseOrder, SerialUnit, StockMovement
 
 # ----------------------------------------------------------------- the table, as DESIGN.md states it
 
@@ -368,9 +369,7 @@ def test_deliver_waits_for_complete_when_follow_ups_are_on(shop, app):
 
 def _outbox(app, hook):
     with app.app_context():
-        rows = db.session.execute(select(OutboxEvent).where(OutboxEvent.hook == hook)
-                                  .order_by(OutboxEvent.id)).scalars().all()
-        return [json.loads(json.dumps(r.payload)) for r in rows]
+        return [json.loads(json.dumps(e.payload)) for e in outbox.events(hook=hook)]
 
 
 def _purchase_orders(app):
@@ -438,8 +437,7 @@ def test_low_stock_fires_stock_low_once_when_crossing_the_reorder_point(api, app
     place(api, [("PEN", 1)])  # already below: no new event
     assert len(_outbox(app, "stock_low")) == 1
     with app.app_context():  # without REDIS_URL the delivery thread relayed it after the commit (drained)
-        assert db.session.execute(select(OutboxEvent.status).where(OutboxEvent.hook == "stock_low")).scalar_one() \
-            == "done"
+        assert [e.status for e in outbox.events(hook="stock_low")] == ["done"]
 
 
 # ----------------------------------------------------------------- returns

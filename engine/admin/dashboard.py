@@ -8,12 +8,13 @@ from datetime import datetime, time, timedelta
 from flask import current_app
 from sqlalchemy import func, or_, select
 
+from engine import outbox
 from engine.admin import live
 from engine.admin.blueprint import bp
 from engine.admin.permissions import require
 from engine.db import db
 from engine.domain.transitions import STATUSES
-from engine.models import Order, OrderFlag, OutboxEvent, StockAlert
+from engine.models import Order, OrderFlag, StockAlert
 
 ATTENTION_FLAGS = ("vip", "gift", "replacement")
 OPEN = ("placed", "paid", "on_hold", "picking", "picked", "confirmed", "packed")
@@ -39,8 +40,7 @@ def summary() -> dict:
         .group_by(OrderFlag.flag).order_by(OrderFlag.flag)).all()
     alerts = db.session.execute(
         select(StockAlert).order_by(StockAlert.id.desc()).limit(10)).scalars().all()
-    dead = db.session.execute(select(func.count()).select_from(OutboxEvent)
-                              .where(OutboxEvent.status == "dead")).scalar_one()
+    dead = outbox.dead_count()
     failed_jobs = _failed_jobs()
     return {"per_status": [(s, per_status.get(s, 0)) for s in STATUSES], "sales": sales, "attention": attention,
             "alerts": alerts, "dead_events": dead, "failed_jobs": failed_jobs}

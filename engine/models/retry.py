@@ -23,7 +23,8 @@ class RetryTask(Model):
     __table_args__ = (UniqueConstraint("kind", "key"),
                       CheckConstraint("status IN ('pending', 'running', 'done', 'dead')", name="status_known"),
                       Index("ix_retry_tasks_due", "status", "next_attempt_at"),
-                      Index("ix_retry_tasks_lease", "status", "leased_until"))
+                      Index("ix_retry_tasks_lease", "status", "leased_until"),
+                      {"sqlite_autoincrement": True})  # ids are never reused: a stage-hook task's id is its event's
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(200))

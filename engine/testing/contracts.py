@@ -240,10 +240,10 @@ class StageHookContract:
                                                         hookshop_run_jobs):
         from datetime import timedelta
 
-        from sqlalchemy import update
+        from sqlalchemy import select, update
 
         from engine.db import db, transaction, utcnow
-        from engine.models import OutboxEvent
+        from engine.retry_queue import TASKS
 
         assert self.plugin_name, "set plugin_name to your plugin's entry-point name"
         self.life(hookshop_api, hookshop_orders)
@@ -251,8 +251,10 @@ class StageHookContract:
         first = self.observe(hookshop_app)
         with hookshop_app.app_context():
             with transaction():  # as after a crash between the plugin's work and the outbox's bookkeeping
-                db.session.execute(update(OutboxEvent.__table__).values(status="pending", done_plugins=[],
-                                                         next_attempt_at=utcnow() - timedelta(seconds=1)))
+                for task in db.session.execute(select(TASKS.c.id, TASKS.c.payload).where(TASKS.c.kind == "stage_hook")):
+                    db.session.execute(update(TASKS).where(TASKS.c.id == task.id).values(
+                        status="pending", leased_until=None, payload={**task.payload, "done": []},
+                        next_attempt_at=utcnow() - timedelta(seconds=1)))
             db.session.remove()
         assert hookshop_run_jobs(utcnow() + timedelta(seconds=1)) > 0
         assert self.observe(hookshop_app) == first

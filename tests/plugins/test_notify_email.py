@@ -19,9 +19,9 @@ from notify_email_support import (
 from pypdf import PdfReader
 from sqlalchemy import select, update
 
-from engine import jobs
+from engine import jobs, outbox
 from engine.db import db, utcnow
-from engine.models import OutboxEvent
+from engine.retry_queue import TASKS
 from plugins.notify_email.models import Message
 
 
@@ -98,8 +98,10 @@ def test_a_hook_delivered_twice_sends_one_message(api, app, smtp):
     place(api)
     assert len(smtp.inbox.messages) == 1
     with app.app_context():  # the outbox delivers order_placed again, as after a crash
-        db.session.execute(update(OutboxEvent).where(OutboxEvent.hook == "order_placed")
-                           .values(status="pending", done_plugins=[], next_attempt_at=utcnow()))
+        for event in outbox.events(hook="order_placed"):
+            db.session.execute(update(TASKS).where(TASKS.c.id == event.id).values(
+                status="pending", leased_until=None, next_attempt_at=utcnow(),
+                payload={"hook": event.hook, "payload": event.payload, "done": []}))
         db.session.commit()
         assert jobs.relay_due() == 1
     assert len(smtp.inbox.messages) == 1

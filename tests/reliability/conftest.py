@@ -399,6 +399,11 @@ def place(base: str, shop: Shop, sku: str, quantity: int = 1, key: str | None = 
     return call("POST", base + "/api/v1/orders", order_body([(sku, quantity)], email=email), headers)
 
 
+# the stage-hook events (the outbox): the retry queue's tasks of kind stage_hook, as the old table's columns
+EVENTS = ("(SELECT id, payload->>'hook' AS hook, payload->'payload' AS payload, status, attempts, next_attempt_at, "
+          "leased_until FROM retry_tasks WHERE kind = 'stage_hook')")
+
+
 def outbox_settled(shop: Shop) -> bool:
-    """Every outbox event is done (none pending, none dead)."""
-    return shop.scalar("SELECT count(*) FROM outbox_events WHERE status <> 'done'") == 0
+    """Every outbox event is done (none pending or running, none dead)."""
+    return shop.scalar(f"SELECT count(*) FROM {EVENTS} e WHERE status <> 'done'") == 0

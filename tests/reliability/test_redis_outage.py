@@ -7,11 +7,11 @@ events wait in the outbox and the worker's sweeper delivers them (here: the webh
 
 from __future__ import annotations
 
-from reliability.conftest import outbox_settled, place, stock_up, subscribe, wait_for
+from reliability.conftest import EVENTS, outbox_settled, place, stock_up, subscribe, wait_for
 
 
 def _delivered(shop, receiver, sub_id: int) -> set[str]:
-    events = {row[0] for row in shop.rows("SELECT id FROM outbox_events WHERE hook = 'order_placed'")}
+    events = {row[0] for row in shop.rows(f"SELECT id FROM {EVENTS} e WHERE hook = 'order_placed'")}
     expected = {f"msg_{event_id}_{sub_id}" for event_id in events}
     return expected if outbox_settled(shop) and {m for m, _ in receiver.processed} == expected else set()
 
@@ -37,7 +37,7 @@ def test_orders_are_answered_while_redis_is_down_and_delivered_after(shop, priva
     try:
         expected = wait_for(lambda: _delivered(shop, receiver, sub["id"]), 120, "the webhooks of the outage's orders")
     except AssertionError as exc:  # say where it stopped: the outbox, the deliveries, what arrived
-        raise AssertionError(f"{exc}: outbox {shop.rows('SELECT id, hook, status, attempts FROM outbox_events')}, "
+        raise AssertionError(f"{exc}: outbox {shop.rows(f'SELECT id, hook, status, attempts FROM {EVENTS} e')}, "
                              f"deliveries {shop.rows('SELECT event_id, status FROM channel_webhook_deliveries')}, "
                              f"received {receiver.ids()}") from None
     assert len(expected) == len(before) + len(during)

@@ -15,7 +15,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from engine.serve_processes import pids_of_workers
-from reliability.conftest import kill9, place, stock_up, wait_for
+from reliability.conftest import EVENTS, kill9, place, stock_up, wait_for
 
 CLIENTS, ORDERS, KILL_AT = 8, 40, (12, 28)
 
@@ -74,7 +74,7 @@ def test_killed_server_processes_leave_only_whole_acknowledged_orders(shop, proc
         "SELECT o.id, (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id),"
         " (SELECT count(*) FROM reservations r JOIN order_lines l ON l.id = r.line_id"
         "   WHERE l.order_id = o.id AND r.status = 'open'),"
-        " (SELECT count(*) FROM outbox_events e WHERE e.hook = 'order_placed'"
+        f" (SELECT count(*) FROM {EVENTS} e WHERE e.hook = 'order_placed'"
         "   AND (e.payload->>'order_id')::int = o.id) FROM orders o ORDER BY o.id")
     assert whole == [(order_id, 1, 1, 1) for order_id in in_db]
     assert shop.scalar("SELECT reserved FROM stock_levels") == len(in_db)

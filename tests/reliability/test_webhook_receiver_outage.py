@@ -13,20 +13,20 @@ from __future__ import annotations
 from datetime import timedelta
 from itertools import pairwise
 
-from reliability.conftest import call, place, stock_up, subscribe, wait_for
+from reliability.conftest import EVENTS, call, place, stock_up, subscribe, wait_for
 
 DELAY = 1.0
 
 
 def _delivery(shop, order_id: int):
     rows = shop.rows("SELECT d.id, d.status, d.attempts, d.last_status_code, d.webhook_id "
-                     "FROM channel_webhook_deliveries d JOIN outbox_events e ON e.id = d.event_id "
+                     f"FROM channel_webhook_deliveries d JOIN {EVENTS} e ON e.id = d.event_id "
                      "WHERE (e.payload->>'order_id')::int = :order_id", order_id=order_id)
     return rows[0] if rows else None
 
 
 def _placed_hook_done(shop, order_id: int) -> bool:
-    return shop.scalar("SELECT status FROM outbox_events WHERE hook = 'order_placed' "
+    return shop.scalar(f"SELECT status FROM {EVENTS} e WHERE hook = 'order_placed' "
                        "AND (payload->>'order_id')::int = :o", o=order_id) == "done"
 
 

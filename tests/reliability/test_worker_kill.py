@@ -16,17 +16,15 @@ import os
 import signal
 import threading
 
-from reliability.conftest import call, kill9, outbox_settled, place, stock_up, subscribe, wait_for
+from reliability.conftest import EVENTS, call, kill9, outbox_settled, place, stock_up, subscribe, wait_for
 
 ORDERS = 6
 
 
 def _expire_leases_of_the_dead(shop) -> None:
     """The killed worker's leases have run out (no live process holds one: the next worker is not started)."""
-    shop.execute("UPDATE outbox_events SET next_attempt_at = now() WHERE status = 'pending' "
-                 "AND next_attempt_at > now()")
     shop.execute("UPDATE retry_tasks SET leased_until = now() WHERE status = 'running' "
-                 "AND leased_until > now()")  # the deliveries' claims on the retry queue
+                 "AND leased_until > now()")  # the stage hooks' and the deliveries' claims on the retry queue
 
 
 def _kill_in_flight(processes, env, receiver):
@@ -68,7 +66,7 @@ def test_killed_workers_lose_nothing_and_repeat_nothing(shop, private_redis, rec
         status, paid = call("POST", f"{base}/api/v1/orders/{order['id']}/pay", {}, shop.headers())
         assert status == 200 and paid["status"] == "paid", paid
         orders.append(order["id"])
-    events = [row[0] for row in shop.rows("SELECT id FROM outbox_events ORDER BY id")]
+    events = [row[0] for row in shop.rows(f"SELECT id FROM {EVENTS} e ORDER BY id")]
     assert len(events) >= 2 * ORDERS and not outbox_settled(shop)  # waiting on Redis: no worker yet
     movements = shop.rows("SELECT id, product_id, quantity, kind FROM stock_movements ORDER BY id")
 

@@ -7,8 +7,8 @@ from collections import defaultdict
 
 from sqlalchemy import func, select
 
+from engine import outbox
 from engine.db import as_utc, db
-from engine.models import OutboxEvent
 from plugins.accounting_export import exporters
 from plugins.accounting_export.models import JournalEntry, Posting
 
@@ -106,8 +106,7 @@ def beancount_errors(text: str) -> list[str]:
 
 def event_of(order_id: int, hook: str) -> dict:
     """The stage event (as a stage hook receives it) of an order."""
-    event = db.session.execute(select(OutboxEvent).where(OutboxEvent.hook == hook).order_by(OutboxEvent.id)).scalars()
-    for ev in event:
+    for ev in outbox.events(hook=hook):
         if (ev.payload or {}).get("order_id") == order_id:
             return {"id": ev.id, "hook": ev.hook, "created_at": as_utc(ev.created_at).isoformat(),
                     "payload": ev.payload}

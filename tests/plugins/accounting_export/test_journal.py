@@ -257,10 +257,9 @@ def test_cancel_delivered_before_confirm_still_nets_to_zero(database, tmp_path, 
             o = db.session.get(Order, order["id"])
             paid = db.session.get(Payment, o.payments[0].id)
             events = {hook: event_of(o.id, hook) for hook in ("order_paid", "order_confirmed", "order_cancelled")}
-            from engine.models import OutboxEvent
+            from engine import outbox
 
-            refunds = [ev for ev in db.session.execute(db.select(OutboxEvent).where(
-                OutboxEvent.hook == "refund_issued").order_by(OutboxEvent.id)).scalars()]
+            refunds = outbox.events(hook="refund_issued")
             assert len(refunds) == 2
             plugin.order_cancelled(order=o, event=events["order_cancelled"])
             for ev in reversed(refunds):
