@@ -115,20 +115,23 @@ def _insert_buffered_rows(session) -> None:
     if not buffered:
         return
     session.flush()  # rows may point at objects inserted in this transaction
+    # Core inserts on the tables, not the ORM's bulk insert of the entity: the rows are plain dicts keyed by
+    # column (no identity map, no RETURNING of ids nobody reads); about half the CPU per statement
     for model, rows in buffered.items():
-        if model.__tablename__ == "retry_tasks":  # stage-hook events (engine.signals): the outbox
+        table = model.__table__
+        if table.name == "retry_tasks":  # stage-hook events (engine.signals): the outbox
             waiting = [r for r in rows if r["status"] != "done"]
             done = [r for r in rows if r["status"] == "done"]
             if waiting:
-                ids = session.execute(insert(model).returning(model.id, sort_by_parameter_order=True),
+                ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
                                       waiting).scalars().all()
                 session.info.setdefault("outbox", []).extend(
                     (event_id, row["payload"]["hook"], row["payload"]["payload"], row["created_at"], row["key"])
                     for event_id, row in zip(ids, waiting, strict=True))
             if done:
-                session.execute(insert(model), done)
+                session.execute(insert(table), done)
         else:
-            session.execute(insert(model), rows)
+            session.execute(insert(table), rows)
 
 
 @event.listens_for(Session, "after_soft_rollback")

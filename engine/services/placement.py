@@ -231,7 +231,7 @@ def place_order(data: dict) -> tuple[Order, bool]:
         is_vip = customers.vip_at_placement(customer, currency, totals.total)  # may count orders: before the new one
         order = _new_order(data, customer, currency, totals, lines, extra_lines, channel, provider)
         order.flags = _flags_of(order, customer, previous_orders, is_vip, applied, review_flags, reg)
-        placement_writes.add_order(order, lines)  # the order through the flush, its lines in one INSERT
+        placement_writes.add_order(order, lines)  # the order, its flags and its lines: one INSERT each
         coupons.record_use(applied, order)
         stock.reserve(order, allocations)
         stage(order, "order_placed", f"order {order.number} placed on channel {channel}",

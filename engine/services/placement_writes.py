@@ -1,11 +1,14 @@
-"""Placement's writes that skip the ORM's unit of work: an order's lines in one multi-row INSERT.
+"""Placement's writes that skip the ORM's unit of work: the order row, its flags and its lines as Core
+statements.
 
-The order itself still goes through the flush (its flags, the customer and the coupon use are ORM objects
-the signals, the timeline, the outbox and the plugins' hooks read); its lines are one Core
-``INSERT ... VALUES (...), (...) RETURNING`` instead of one INSERT per line (SQLite: the ORM cannot match
-RETURNING rows to a multi-row insert there and falls back to a statement per row). The ``OrderLine``
-objects then stand for the stored rows (persistent, every column set, no SELECT), as if the flush had
-written them.
+The order is one ``INSERT ... RETURNING id``, its flags one multi-row INSERT and its lines one multi-row
+``INSERT ... VALUES (...), (...) RETURNING`` (SQLite: the ORM cannot match RETURNING rows to a multi-row
+insert there and falls back to a statement per row). The ``Order``, ``OrderFlag`` and ``OrderLine`` objects
+then stand for the stored rows (persistent, every column set, no SELECT), as if the flush had written them:
+the signals, the timeline, the outbox, the plugins' hooks and the answer read them as before, and a later
+change to them (a payment at placement, a hold) is an ordinary ORM UPDATE. A customer still without an id
+(a new profile on SQLite, one without an e-mail) is written by a flush first; the customer's other changes
+wait for the commit's flush, with its statistics (one UPDATE).
 """
 
 from __future__ import annotations
@@ -14,17 +17,62 @@ from sqlalchemy import insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.db import db, is_postgres
-from engine.models import Order, OrderLine
+from engine.db import db, is_postgres, utcnow
+from engine.models import Order, OrderFlag, OrderLine
+
+ORDERS = Order.__table__
+FLAGS = OrderFlag.__table__
 
 
 def add_order(order: Order, lines: list[OrderLine]) -> None:
-    """Store a new order (the flush: its row, flags, customer) and then its ``lines`` (one INSERT)."""
-    set_committed_value(order, "lines", [])  # the flush leaves the lines alone: they follow in one INSERT
+    """Store a new (transient) order: its row, then its flags and ``lines`` (one INSERT each)."""
+    flags = list(order.flag_rows)
+    for name in ("lines", "flag_rows", "refunds"):  # written below, or none yet: no lazy SELECT later
+        set_committed_value(order, name, [])
+    customer = order.customer
+    if customer is not None and customer.id is None:
+        db.session.flush()  # the new customer's INSERT: the order points at it
+    values = _order_row(order)
+    order.id = db.session.execute(insert(ORDERS).returning(ORDERS.c.id), values).scalar_one()
+    make_transient_to_detached(order)
     db.session.add(order)
-    db.session.flush()
-    set_committed_value(order, "refunds", [])  # a new order has none: its answer needs no SELECT
+    insert_flags(order, flags)
     insert_lines(order, lines)
+
+
+def _order_row(order: Order) -> dict:
+    """The order's column values, its defaults filled in on the object too (it must stand for the row)."""
+    now = utcnow()
+    if order.customer is not None:
+        order.customer_id = order.customer.id
+    values: dict = {}
+    for prop in Order.__mapper__.column_attrs:
+        if prop.key == "id":
+            continue
+        column = prop.columns[0]
+        if prop.key not in order.__dict__ or (order.__dict__[prop.key] is None and column.default is not None):
+            default = column.default
+            value = None
+            if default is not None and default.is_scalar:
+                value = default.arg
+            elif default is not None and default.is_callable:
+                value = now if column.key in ("created_at", "updated_at") else default.arg(None)
+            setattr(order, prop.key, value)
+        values[column.key] = order.__dict__[prop.key]
+    return values
+
+
+def insert_flags(order: Order, flags: list[OrderFlag]) -> None:
+    """The order's flags in one multi-row INSERT; the rows then stand for the stored ones."""
+    if flags:
+        db.session.execute(insert(FLAGS), [{"order_id": order.id, "flag": row.flag, "position": row.position}
+                                           for row in flags])
+        for row in flags:
+            row.order_id = order.id
+            make_transient_to_detached(row)
+            db.session.add(row)
+            set_committed_value(row, "order", order)
+    set_committed_value(order, "flag_rows", flags)
 
 
 def insert_lines(order: Order, lines: list[OrderLine]) -> None:

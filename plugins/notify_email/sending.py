@@ -67,7 +67,8 @@ def _insert(values: dict) -> int | None:
     """``INSERT ... ON CONFLICT (event_key) DO NOTHING RETURNING id``: the new id, or None when the
     message exists (a second delivery of the hook, or another worker a moment ago)."""
     insert = postgresql.insert if db.session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    stmt = insert(Message).values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(Message.id)
+    # a Core insert on the table (not the ORM's insert of the entity): half the CPU, same statement
+    stmt = insert(MESSAGES).values(**values).on_conflict_do_nothing(index_elements=["event_key"]).returning(MESSAGES.c.id)
     return db.session.execute(stmt).scalar()
 
 
