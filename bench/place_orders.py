@@ -23,6 +23,9 @@ For each database it
    ``sqlite3`` driver and ``psycopg`` directly;
 5. prints both and the ratio engine/limit.
 
+``--redis URL`` is the production mode: the server gets ``REDIS_URL`` (a private rq queue) and one
+``hookshop worker`` runs the stage hooks; the worker's CPU per order and the backlog are printed too.
+
 ``--profile`` instead runs the placements in this process through Flask's test
 client under pyinstrument (one thread), prints the heaviest frames and the SQL
 statements per placement, and writes an HTML report.
@@ -109,7 +112,7 @@ def summarize(latencies: list[float], wall: float, ok: int) -> dict:
 class Database:
     """Where one run's data lives, and the environment that points the engine at it."""
 
-    def __init__(self, kind: str, pg_url: str):
+    def __init__(self, kind: str, pg_url: str, redis_url: str | None = None):
         self.kind = kind
         self.tmp = tempfile.mkdtemp(prefix=f"hookshop-bench-{kind}-")
         _cleanups.append(lambda: shutil.rmtree(self.tmp, ignore_errors=True))
@@ -117,6 +120,9 @@ class Database:
                     if k not in ("DATABASE_URL", "REDIS_URL", "HOOKSHOP_CONFIG", "HOOKSHOP_INSTANCE")}
         self.env["HOOKSHOP_INSTANCE"] = self.tmp
         self.env["PYTHONUNBUFFERED"] = "1"
+        if redis_url:  # the production mode: stage hooks on a private rq queue, run by `hookshop worker`
+            self.env["REDIS_URL"] = redis_url
+            self.env["HOOKSHOP_QUEUE"] = f"bench-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         if kind == "postgresql":
             import psycopg
 
@@ -199,20 +205,7 @@ class Server:
     def cpu_seconds(self) -> float:
         """User + system CPU time so far of the server process and its worker processes (``--servers``:
         the supervisor's children); Linux /proc, 0.0 elsewhere."""
-        total = 0
-        try:
-            for entry in os.listdir("/proc"):
-                if not entry.isdigit():
-                    continue
-                try:
-                    fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                if int(entry) == self.proc.pid or int(fields[1]) == self.proc.pid:  # fields[1]: the parent
-                    total += int(fields[11]) + int(fields[12])
-        except (OSError, ValueError, IndexError):
-            return 0.0
-        return total / os.sysconf("SC_CLK_TCK")
+        return process_cpu_seconds(self.proc.pid)
 
     def tail(self, lines: int = 30) -> str:
         try:
@@ -230,6 +223,69 @@ class Server:
                 self.proc.wait(10)
         if not self.log.closed:
             self.log.close()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time so far of process ``pid`` and its children; Linux /proc, 0.0 elsewhere."""
+    total = 0
+    try:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                fields = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(entry) == pid or int(fields[1]) == pid:  # fields[1]: the parent
+                total += int(fields[11]) + int(fields[12])
+    except (OSError, ValueError, IndexError):
+        return 0.0
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+class Worker:
+    """``hookshop worker`` (with its sweeper) on a private rq queue: the production mode's stage hooks."""
+
+    def __init__(self, db: Database):
+        self.log_path = os.path.join(db.tmp, "worker.log")
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*hookshop_command(), "worker"], env=db.env, cwd=ROOT, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        _cleanups.append(self.stop)
+
+    def cpu_seconds(self) -> float:
+        return process_cpu_seconds(self.proc.pid)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self.log.closed:
+            self.log.close()
+
+
+def waiting_events(db: Database) -> int:
+    """Stage-hook events not delivered yet (tasks of kind stage_hook, pending or running)."""
+    conn = db.connect()
+    try:
+        return conn.execute("SELECT count(*) FROM retry_tasks WHERE kind = 'stage_hook' "
+                            "AND status IN ('pending', 'running')").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def drain_events(db: Database, timeout: float = 300.0) -> tuple[float, int]:
+    """Wait until the worker has delivered every event: (seconds waited, events left at the end)."""
+    start = time.monotonic()
+    left = waiting_events(db)
+    while left and time.monotonic() - start < timeout:
+        time.sleep(0.2)
+        left = waiting_events(db)
+    return time.monotonic() - start, left
 
 
 class Client:
@@ -500,16 +556,25 @@ def check_consistency(db: Database) -> str:
 
 def bench(kind: str, args) -> dict:
     print(f"\n== {kind}: {args.orders} orders, {args.threads} client threads, {args.servers} server "
-          f"process(es) of {args.server_threads} threads", flush=True)
-    db = Database(kind, args.pg_url)
+          f"process(es) of {args.server_threads} threads"
+          + (", REDIS_URL set: stage hooks in one `hookshop worker`" if args.redis else ""), flush=True)
+    db = Database(kind, args.pg_url, args.redis)
     run_cli(db, "init")
     server = Server(db, args.server_threads, args.servers)
+    worker = Worker(db) if args.redis else None
     key = setup_shop(db, server.port)
     bodies = order_bodies(args.orders, args.threads)
     load_before = os.getloadavg()[0]
     cpu_before = server.cpu_seconds()
+    worker_before = worker.cpu_seconds() if worker else 0.0
     engine, engine_errors = run_engine(server.port, key, bodies, args.warmup)
     cpu = server.cpu_seconds() - cpu_before  # includes the warm-up orders
+    if worker:
+        engine["backlog_at_end"] = waiting_events(db)
+        engine["drain_seconds"], engine["backlog_after_drain"] = (round(v, 1) for v in drain_events(db))
+        worker_cpu = worker.cpu_seconds() - worker_before
+        engine["worker_cpu_ms_per_order"] = round(worker_cpu * 1000 / (engine["orders"] + args.warmup), 1)
+        worker.stop()
     engine["server_cpu_ms_per_order"] = round(cpu * 1000 / (engine["orders"] + args.warmup), 1) if cpu else None
     engine["server_cores_busy"] = round(cpu / engine["seconds"], 2) if engine["seconds"] else None
     load_after = os.getloadavg()[0]
@@ -522,7 +587,7 @@ def bench(kind: str, args) -> dict:
         print(f"   limit: {len(limit_errors)} failed transactions, e.g. {limit_errors[0]}", file=sys.stderr)
     consistency = check_consistency(db)
     ratio = engine["per_second"] / limit["per_second"] if limit["per_second"] else 0.0
-    result = {"db": kind, "servers": args.servers, "load_average": [round(load_before, 1), round(load_after, 1)],
+    result = {"db": kind, "servers": args.servers, "redis": bool(args.redis), "load_average": [round(load_before, 1), round(load_after, 1)],
               "engine": engine, "limit": limit, "ratio": round(ratio, 3),
               "engine_errors": len(engine_errors), "limit_errors": len(limit_errors)}
     row = "   {:<7} {:>8.1f} orders/s   p50 {:>7.1f} ms   p95 {:>7.1f} ms   p99 {:>7.1f} ms   ({} in {} s)"
@@ -535,6 +600,10 @@ def bench(kind: str, args) -> dict:
         print(f"   server process: {engine['server_cpu_ms_per_order']} ms CPU per order, "
               f"{engine['server_cores_busy']} cores busy; load average {load_before:.1f} -> {load_after:.1f} "
               f"on {os.cpu_count()} CPUs")
+    if worker:
+        print(f"   worker: {engine['worker_cpu_ms_per_order']} ms CPU per order; {engine['backlog_at_end']} events "
+              f"waiting when the last order was answered, delivered {engine['drain_seconds']} s later "
+              f"({engine['backlog_after_drain']} left)")
     print(f"   {consistency}", flush=True)
     _cleanup_all()
     return result
@@ -651,6 +720,9 @@ def main(argv=None) -> int:
     parser.add_argument("--server-threads", type=int, default=8, help="waitress threads per server process")
     parser.add_argument("--servers", type=int, default=1,
                         help="server processes (hookshop serve --workers N; default 1)")
+    parser.add_argument("--redis", metavar="URL", default=None,
+                        help="the production mode: REDIS_URL for the server(s) and one `hookshop worker` "
+                             "(a private queue), e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--warmup", type=int, default=40, help="orders placed before measuring")
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server (a private schema is created and dropped)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")

@@ -158,6 +158,7 @@ def bench(args) -> dict:
         started = placing_ended = time.perf_counter()
         cpu_before = 0.0
     caught_up = sampler.wait_until_caught_up(args.drain_timeout, after=placing_ended)
+    max_backlog = max((a - d for t, d, a in sampler.samples if started <= t <= placing_ended), default=0)
     if args.backlog:  # from the fresh worker's first delivery (its start-up is not delivery)
         started = next((t for t, done, _ in sampler.samples if t >= placing_ended and done > base_done), started)
     done_then, all_then = sampler.at(placing_ended)
@@ -173,6 +174,7 @@ def bench(args) -> dict:
         "delivered_while_placing": done_then - base_done,
         "delivered_per_second_while_placing": round((done_then - base_done) / placed["seconds"], 1),
         "backlog_when_placing_ended": all_then - done_then,
+        "max_backlog_while_placing": max_backlog,
         "catch_up_seconds": round(caught_up - placing_ended, 2) if caught_up else None,
         "delivered_per_second": round(events / (caught_up - started), 1) if caught_up else None,
         "backlog_after": final_all - final_done,
@@ -188,8 +190,16 @@ def bench(args) -> dict:
               f"up {result['catch_up_seconds']} s after the last order)")
     print(f"   backlog after the run: {result['backlog_after']}   worker CPU {result['worker_cpu_ms_per_event']} ms "
           f"per event; load average {result['load_average']} on {os.cpu_count()} CPUs")
-    ok = caught_up and result["delivered_per_second"] >= result["placed_per_second"]
-    print(f"   goal delivered/s >= placed/s: {'met' if ok else 'NOT met'}", flush=True)
+    # Live, the worker can only deliver what has been placed: its rate over the run is the placing rate minus
+    # the last events' lag, so it can never exceed it. Live, it keeps up when the backlog left by the last
+    # order is at most one batch (100) and it catches up within a second; --backlog measures its capacity.
+    if not args.backlog:
+        print(f"   most events waiting at once while placing: {result['max_backlog_while_placing']}")
+    kept_pace = (not args.backlog and result["backlog_when_placing_ended"] <= 100
+                 and result["catch_up_seconds"] is not None and result["catch_up_seconds"] <= 1.0)
+    ok = caught_up and (result["delivered_per_second"] >= result["placed_per_second"] or kept_pace)
+    print(f"   goal delivered/s >= placed/s (live: at most one batch left, caught up within 1 s): "
+          f"{'met' if ok else 'NOT met'}", flush=True)
     if errors:
         print(f"   e.g. {errors[0]}", file=sys.stderr)
     _cleanup_all()

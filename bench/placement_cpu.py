@@ -1,0 +1,113 @@
+"""CPU time per placement, in-process: the steadiest figure for comparing two versions of the request.
+
+    python bench/placement_cpu.py --db sqlite|postgresql|both --orders 400 [--runs 3]
+
+Places ``--orders`` orders (the workload of place_orders.py: 1-3 lines, about half from returning
+customers, each with an Idempotency-Key) through Flask's test client in one thread, after 50 warm-up orders,
+and prints the process's CPU time and the wall time per placement (the median of ``--runs`` runs). The
+stage-hook plugins (notify_email, accounting_export, channel_webhook, crm_salesforce) are disabled, so the
+embedded delivery thread has nothing to run and the figure is the request's own: routing, validation,
+the placement's statements, the commit, the answer. No HTTP server, no client threads, no other process:
+the figure moves little with the machine's load, unlike place_orders.py's throughput. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from place_orders import PG_URL, PRODUCTS, order_bodies  # noqa: E402
+
+STAGE_HOOK_PLUGINS = ["notify_email", "accounting_export", "channel_webhook", "crm_salesforce"]
+WARMUP = 50
+
+
+def _pg_schema(url: str):
+    """A private schema on the PostgreSQL server at ``url``: (its URL for the engine, a function that drops it)."""
+    import sqlalchemy as sa
+
+    name = f"bench_cpu_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
+
+    def drop():
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
+        admin.dispose()
+
+    sep = "&" if "?" in url else "?"
+    return f"{url}{sep}options=-csearch_path%3D{name}", drop
+
+
+def run(kind: str, orders: int, pg_url: str) -> tuple[float, float]:
+    """(CPU ms, wall ms) per placement for one fresh database."""
+    from engine.app import create_app, init_schema
+    from engine.db import db
+    from engine.services import auth
+
+    os.environ.pop("REDIS_URL", None)
+    config = {"INSTANCE": tempfile.mkdtemp(prefix="hookshop-bench-cpu-"), "PLUGINS_DISABLED": STAGE_HOOK_PLUGINS}
+    drop = None
+    if kind == "postgresql":
+        config["DATABASE_URL"], drop = _pg_schema(pg_url)
+    try:
+        app = create_app(config)
+        init_schema(app)
+        with app.app_context():
+            _, key = auth.create_api_key("bench", ["read", "write", "admin"])
+        client = app.test_client()
+        headers = {"Authorization": f"Bearer {key}"}
+        for p in range(PRODUCTS):
+            client.post("/api/v1/products", json={"sku": f"BENCH-{p}", "name": f"Bench product {p}",
+                                                  "price": 990 + 500 * p, "currency": "EUR"}, headers=headers)
+            client.post("/api/v1/stock/receipts", json={"sku": f"BENCH-{p}", "quantity": 10**6}, headers=headers)
+        bodies = [b for mine in order_bodies(orders + WARMUP, 1) for b in mine]
+
+        def place(body):
+            answer = client.post("/api/v1/orders", json=body,
+                                 headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+            if answer.status_code != 201:
+                raise SystemExit(f"placement failed: {answer.status_code} {answer.get_json()}")
+
+        for body in bodies[:WARMUP]:
+            place(body)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for body in bodies[WARMUP:]:
+            place(body)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        return cpu * 1000 / orders, wall * 1000 / orders
+    finally:
+        if drop is not None:
+            drop()
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--orders", type=int, default=400)
+    parser.add_argument("--runs", type=int, default=3, help="runs per database, each on a fresh one (the median)")
+    parser.add_argument("--pg-url", default=PG_URL)
+    args = parser.parse_args(argv)
+    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+        figures = [run(kind, args.orders, args.pg_url) for _ in range(args.runs)]
+        cpu = statistics.median(f[0] for f in figures)
+        wall = statistics.median(f[1] for f in figures)
+        print(f"{kind:<10} {cpu:6.2f} ms CPU, {wall:6.2f} ms wall per placement  (median of {args.runs} runs of "
+              f"{args.orders}; each run's CPU: {', '.join(f'{f[0]:.2f}' for f in figures)}; "
+              f"load average {os.getloadavg()[0]:.1f})", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
