@@ -35,6 +35,7 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from engine import retry_queue
 from engine.db import as_utc, db, utcnow
@@ -261,7 +262,7 @@ def deliver_tasks(tasks: list[Task]) -> list[Outcome]:
     if not tasks:
         return []
     hooks = registry().pm.hook
-    _preload(tasks)
+    loaded = _preload(tasks)  # held until the batch is done: the session's identity map keeps no row alive
     db.session.commit()  # end the read: a plugin may take its time (a webhook, a provider)
     outcomes: list[Outcome] = []
     renewed = time.monotonic()
@@ -278,16 +279,24 @@ def deliver_tasks(tasks: list[Task]) -> list[Outcome]:
         done, errors = _call_plugins(task, hook, impls, already)
         outcomes.append(retry_queue.failure("\n".join(errors), payload={**task.payload, "done": done}) if errors
                         else retry_queue.success())
+    del loaded  # the batch is done: its rows may go
     return outcomes
 
 
-def _preload(tasks: list[Task]) -> None:
-    """Load the rows the events name, one query per kind (they then come from the session's identity map)."""
+def _preload(tasks: list[Task]) -> list:
+    """Load the rows the events name, one query per kind (an order with its customer, which most hooks
+    read); ``_arguments`` then finds them in the session's identity map. That map holds its rows weakly:
+    the caller keeps the returned list until the batch is done, or every row is read again one by one."""
     payloads = [t.payload.get("payload") or {} for t in tasks]
+    loaded: list = []
     for key, model in _LOADERS.values():
         wanted = {p[key] for p in payloads if key in p}
         if wanted:
-            db.session.execute(select(model).where(model.id.in_(wanted))).scalars().all()
+            statement = select(model).where(model.id.in_(wanted))
+            if model is Order:
+                statement = statement.options(joinedload(Order.customer))
+            loaded.extend(db.session.execute(statement).unique().scalars())
+    return loaded
 
 
 def _call_plugins(task: Task, hook: str, impls: list, already: list[str]) -> tuple[list[str], list[str]]:

@@ -23,7 +23,7 @@ import threading
 import time
 
 import pytest
-from conftest import ApiClient, make_app, new_key, order_body, product, receive, service_missing
+from conftest import ApiClient, make_app, new_key, order_body, place, product, receive, service_missing
 from flask import current_app
 from flask.testing import FlaskClient
 from sqlalchemy import event as sa_event
@@ -443,3 +443,53 @@ def test_redis_down_the_order_is_201_and_its_events_wait_for_the_sweeper(build, 
     order_ids = [r.get_json()["id"] for r in (*down, up)]
     assert sorted(order_id for _, order_id in recorder.calls) == order_ids  # each exactly once
     assert [r["status"] for r in outbox(app)] == ["done"] * 3
+
+
+# ------------------------------------------------------------------ a batch reads its rows once
+
+
+class CustomerReader:
+    """Reads what most stage hooks read: the order and its customer."""
+
+    def __init__(self):
+        self.seen: list[tuple[int, str]] = []
+
+    @hookimpl
+    def order_placed(self, order, event):
+        self.seen.append((order.id, order.customer.email))
+
+
+def test_a_relay_batch_loads_its_orders_and_customers_in_one_query_whatever_its_size(build):
+    """The relay preloads the rows a batch's events name (one query: orders with their customers) and keeps
+    them while the plugins run; the identity map alone would let them go, and every event would read its
+    order and its customer again, one by one (two statements per event)."""
+    reader = CustomerReader()
+    app, api, _quick = build([("reader", reader)])
+    product(api, "MUG")
+    receive(api, "MUG", 100)
+    orders = [place(api, [("MUG", 1)], email=f"c{i}@example.com")["id"] for i in range(10)]
+    jobs.drain(app)
+    reader.seen.clear()
+
+    def statements_to_relay(order_ids: list[int]) -> int:
+        with app.app_context():
+            due = utcnow()
+            db.session.execute(stage_events.TASKS.insert(), [
+                {"kind": "stage_hook", "key": f"again-{oid}-{len(order_ids)}", "status": "pending", "attempts": 0,
+                 "payload": {"hook": "order_placed", "payload": {"order_id": oid}, "done": []},
+                 "created_at": due, "next_attempt_at": due, "updated_at": due} for oid in order_ids])
+            db.session.commit()
+            db.session.expunge_all()
+            seen = []
+            listener = lambda *_a, **_k: seen.append(1)  # noqa: E731
+            sa_event.listen(db.engine, "before_cursor_execute", listener)
+            try:
+                assert jobs.relay_due() == len(order_ids)
+            finally:
+                sa_event.remove(db.engine, "before_cursor_execute", listener)
+            db.session.remove()
+        return len(seen)
+
+    small, large = statements_to_relay(orders[:2]), statements_to_relay(orders[2:])
+    assert sorted(reader.seen) == sorted((oid, f"c{i}@example.com") for i, oid in enumerate(orders))
+    assert small == large, f"2 events took {small} statements, 8 took {large}: the rows were read per event"
