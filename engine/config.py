@@ -27,6 +27,9 @@ DEFAULTS: dict = {
     # seconds the web process waits for Redis when it enqueues stage hooks (connect, then read);
     # if Redis does not answer in time the request still succeeds and the sweeper delivers the events
     "REDIS_ENQUEUE_TIMEOUT": 2.0,
+    # production mode: seconds a relay job waits before its first claim, while its "waiting" flag is still
+    # set, so the events committed meanwhile join its batch instead of costing a job each (0: claim at once)
+    "RELAY_GATHER_SECONDS": 0.05,
     # embedded mode: seconds a `hookshop` command (at its end) or the process (at exit) waits for
     # the background delivery thread; what is left stays in the outbox for the sweeper
     "DELIVERY_DRAIN_TIMEOUT": 30.0,
@@ -103,7 +106,7 @@ _INT_KEYS = {"PROXY_COUNT", "VIP_THRESHOLD", "FOLLOWUP_DAYS", "IDEMPOTENCY_TTL_H
 _JSON_KEYS = {"COUPONS", "OUTBOX_RETRY_DELAYS", "VIP_THRESHOLDS", "VIP_ORDERS"}
 _BOOL_KEYS = {"TRACE_PLUGINS", "COOKIE_SECURE"}
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
-_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG", "API_KEY_CACHE_SECONDS"}
+_FLOAT_KEYS = {"REDIS_ENQUEUE_TIMEOUT", "RELAY_GATHER_SECONDS", "DELIVERY_DRAIN_TIMEOUT", "HEALTH_MAX_OUTBOX_LAG", "API_KEY_CACHE_SECONDS"}
 
 
 def _coerce(key: str, value):

@@ -237,3 +237,38 @@ def test_sigterm_lets_the_running_job_finish_and_leaves_no_process_behind(app, r
     assert worker.returncode == 0, output
     assert marker.exists() and job.get_status(refresh=True) == "finished"  # a warm shutdown
     assert _children(worker.pid) == []
+
+
+def test_a_relay_job_gathers_the_events_committed_while_it_waits(app, api, redis_conn, queue_name, record_file,
+                                                                 monkeypatch):
+    """``RELAY_GATHER_SECONDS``: the job waits before its first claim with its flag still set, so orders
+    committed meanwhile enqueue no job of their own and are delivered in its batch (an in-process rq
+    SimpleWorker; the wait is replaced by placing two orders, as a busy shop would in those 50 ms)."""
+    from rq import Queue, SimpleWorker
+
+    from engine import jobs
+
+    product(api, "MUG")
+    receive(api, "MUG", 5)
+    first = place(api, [("MUG", 1)])
+    q = Queue(queue_name, connection=redis_conn)
+    assert len(q.get_jobs()) == 1
+    app.config["RELAY_GATHER_SECONDS"] = 0.05
+    during: list[int] = []
+    waited: list[float] = []
+
+    def orders_arrive(seconds):
+        waited.append(seconds)
+        during.extend(place(api, [("MUG", 1)])["id"] for _ in range(2))
+        assert len(q.get_jobs()) == 0, "an order committed while the job gathered enqueued a job of its own"
+
+    monkeypatch.setattr(jobs, "_worker_app", app)
+    monkeypatch.setattr(jobs, "_gather", orders_arrive)
+    SimpleWorker([q], connection=redis_conn).work(burst=True)
+
+    assert waited == [0.05]
+    calls = [json.loads(line) for line in record_file.read_text().splitlines()]
+    assert [c["order_id"] for c in calls] == [first["id"], *during]  # one batch, in the events' order
+    assert len(q.finished_job_registry) == 1 and q.count == 0 and len(q.failed_job_registry) == 0
+    assert _outbox(app) == [("order_placed", "done", 1, [])] * 3
+    assert not redis_conn.exists(f"{queue_name}:relay-job-waiting")  # cleared: the next commit enqueues a job
