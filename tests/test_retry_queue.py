@@ -26,7 +26,8 @@ class Kinds:
         self.calls: list[str] = []
         self.dead: list[str] = []
         self.requeued: list[str] = []
-        self.plan: dict[str, str] = {}  # key -> "ok" (default), "fail", "final", "raise"
+        self.plan: dict[str, str] = {}  # key -> "ok" (default), "fail", "final", "raise", "progress"
+        self.seen_payloads: list[dict] = []
         self.lock = threading.Lock()
 
     def handle(self, tasks):
@@ -37,6 +38,11 @@ class Kinds:
             what = self.plan.get(task.key, "ok")
             if what == "raise":
                 raise RuntimeError(f"handler broke on {task.key}")
+            if what == "progress":  # fails, and records how far it got: a retry starts from there
+                self.seen_payloads.append(dict(task.payload))
+                step = int(task.payload.get("step", 0)) + 1
+                outcomes.append(failure(f"stopped after step {step}", payload={**task.payload, "step": step}))
+                continue
             outcomes.append(success() if what == "ok" else failure(f"{what} {task.key}", retry=what != "final"))
         return outcomes
 
@@ -114,6 +120,23 @@ def test_failures_back_off_on_the_schedule_then_the_task_is_dead(queue_app, kind
     assert rows()["x"].status == "dead" and kinds.dead == ["x"] and kinds.calls == ["x", "x", "x"]
     assert retry_queue.run_due(now + timedelta(days=30)) == 0
     assert retry_queue.counts()["test.echo"]["dead"] == 1
+
+
+def test_a_failure_may_record_the_progress_its_retry_starts_from(queue_app, kinds):
+    """``failure(..., payload=)`` replaces the task's payload with its outcome (the stage-hook relay keeps
+    the plugins that already handled an event there); a success leaves the payload as it was."""
+    now = utcnow()
+    kinds.plan = {"p": "progress"}
+    with transaction():
+        enqueue("test.echo", "p", {"order_id": 7}, at=now)
+    assert retry_queue.run_due(now) == 1
+    assert rows()["p"].payload == {"order_id": 7, "step": 1} and rows()["p"].last_error == "stopped after step 1"
+    assert retry_queue.run_due(now + timedelta(seconds=10)) == 1
+    assert kinds.seen_payloads == [{"order_id": 7}, {"order_id": 7, "step": 1}]
+    kinds.plan = {}
+    assert retry_queue.run_due(now + timedelta(seconds=70)) == 1
+    task = rows()["p"]
+    assert task.status == "done" and task.payload == {"order_id": 7, "step": 2}
 
 
 def test_a_final_failure_is_dead_at_once_and_a_raising_handler_is_retried(queue_app, kinds):
