@@ -104,7 +104,7 @@ def queue():
 
 
 def dispatch_events(events: list) -> None:
-    """Called after the commit that wrote the events: ``(id, hook, payload, created_at)`` tuples
+    """Called after the commit that wrote the events: ``(id, hook, payload, created_at, key)`` tuples
     (embedded mode: already leased to this process at insert) or plain ids. Never raises for a
     delivery problem: the events are committed, and the sweeper delivers what is not handed on."""
     if not events:
