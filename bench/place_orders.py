@@ -176,16 +176,48 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Server:
+class _Process:
+    """A ``hookshop`` subprocess of the benchmark, logging to a file in the run's folder, stopped with SIGTERM
+    (a warm shutdown) and killed after ``stop_timeout`` seconds."""
+
+    stop_timeout = 10
+
+    def _start(self, db: Database, name: str, args: list[str]) -> None:
+        self.log_path = os.path.join(db.tmp, f"{name}.log")
+        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
+        self.proc = subprocess.Popen([*hookshop_command(), *args], env=db.env, cwd=ROOT, stdout=self.log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        _cleanups.append(self.stop)
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time so far of the process and its children (``--servers``: the supervisor's
+        workers); Linux /proc, 0.0 elsewhere."""
+        return process_cpu_seconds(self.proc.pid)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            return "".join(open(self.log_path).readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(self.stop_timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if not self.log.closed:
+            self.log.close()
+
+
+class Server(_Process):
     def __init__(self, db: Database, threads: int, processes: int = 1):
         self.port = free_port()
-        self.log_path = os.path.join(db.tmp, "server.log")
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         workers = ["--workers", str(processes)] if processes > 1 else []
-        self.proc = subprocess.Popen(
-            [*hookshop_command(), "serve", "--host", "127.0.0.1", "--port", str(self.port), "--threads", str(threads),
-             *workers], env=db.env, cwd=ROOT, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        _cleanups.append(self.stop)
+        self._start(db, "server", ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--threads",
+                                   str(threads), *workers])
         deadline = time.monotonic() + 60
         while True:
             if self.proc.poll() is not None:
@@ -201,28 +233,6 @@ class Server:
             if time.monotonic() > deadline:
                 raise SystemExit(f"the server did not answer within 60 s:\n{self.tail()}")
             time.sleep(0.1)
-
-    def cpu_seconds(self) -> float:
-        """User + system CPU time so far of the server process and its worker processes (``--servers``:
-        the supervisor's children); Linux /proc, 0.0 elsewhere."""
-        return process_cpu_seconds(self.proc.pid)
-
-    def tail(self, lines: int = 30) -> str:
-        try:
-            return "".join(open(self.log_path).readlines()[-lines:])
-        except OSError:
-            return ""
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not self.log.closed:
-            self.log.close()
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -243,29 +253,13 @@ def process_cpu_seconds(pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-class Worker:
-    """``hookshop worker`` (with its sweeper) on a private rq queue: the production mode's stage hooks."""
+class Worker(_Process):
+    """``hookshop worker`` (with its sweeper) on the run's rq queue: the production mode's stage hooks."""
+
+    stop_timeout = 30
 
     def __init__(self, db: Database):
-        self.log_path = os.path.join(db.tmp, "worker.log")
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([*hookshop_command(), "worker"], env=db.env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        _cleanups.append(self.stop)
-
-    def cpu_seconds(self) -> float:
-        return process_cpu_seconds(self.proc.pid)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not self.log.closed:
-            self.log.close()
+        self._start(db, "worker", ["worker"])
 
 
 def waiting_events(db: Database) -> int:
@@ -611,20 +605,16 @@ def bench(kind: str, args) -> dict:
 
 # ---------------------------------------------------------------- profile (in-process)
 
-def profile(kind: str, args) -> None:
-    """Place orders in this process through Flask's test client under pyinstrument."""
-    from pyinstrument import Profiler
-    from sqlalchemy import event
-
-    db = Database(kind, args.pg_url)
-    os.environ.pop("REDIS_URL", None)
-    config = {"INSTANCE": db.tmp}
-    if kind == "postgresql":
-        config["DATABASE_URL"] = db.url
+def in_process_shop(db: Database, **config) -> tuple:
+    """An app on ``db`` in this process (embedded mode), its schema, an API key and the benchmark's
+    products with their stock: ``(app, test client, headers)``."""
     from engine.app import create_app, init_schema
-    from engine.db import db as sa_db
     from engine.services import auth
 
+    os.environ.pop("REDIS_URL", None)
+    config = {"INSTANCE": db.tmp, **config}
+    if db.kind == "postgresql":
+        config["DATABASE_URL"] = db.url
     app = create_app(config)
     init_schema(app)
     with app.app_context():
@@ -636,6 +626,17 @@ def profile(kind: str, args) -> None:
                                               "price": 990 + 500 * p, "currency": "EUR"}, headers=headers)
         client.post("/api/v1/stock/receipts", json={"sku": f"BENCH-{p}", "quantity": STOCK_PER_PRODUCT},
                     headers=headers)
+    return app, client, headers
+
+
+def profile(kind: str, args) -> None:
+    """Place orders in this process through Flask's test client under pyinstrument."""
+    from pyinstrument import Profiler
+    from sqlalchemy import event
+
+    from engine.db import db as sa_db
+
+    app, client, headers = in_process_shop(Database(kind, args.pg_url))
     bodies = [b for mine in order_bodies(args.orders, 1) for b in mine]
     statements = [0]
     with app.app_context():

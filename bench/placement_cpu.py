@@ -17,58 +17,23 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from place_orders import PG_URL, PRODUCTS, order_bodies  # noqa: E402
+from place_orders import PG_URL, Database, _cleanup_all, in_process_shop, order_bodies  # noqa: E402
 
 STAGE_HOOK_PLUGINS = ["notify_email", "accounting_export", "channel_webhook", "crm_salesforce"]
 WARMUP = 50
 
 
-def _pg_schema(url: str):
-    """A private schema on the PostgreSQL server at ``url``: (its URL for the engine, a function that drops it)."""
-    import sqlalchemy as sa
-
-    name = f"bench_cpu_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    admin = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{name}"'))
-
-    def drop():
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{name}" CASCADE'))
-        admin.dispose()
-
-    sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options=-csearch_path%3D{name}", drop
-
-
 def run(kind: str, orders: int, pg_url: str) -> tuple[float, float]:
     """(CPU ms, wall ms) per placement for one fresh database."""
-    from engine.app import create_app, init_schema
     from engine.db import db
-    from engine.services import auth
 
-    os.environ.pop("REDIS_URL", None)
-    config = {"INSTANCE": tempfile.mkdtemp(prefix="hookshop-bench-cpu-"), "PLUGINS_DISABLED": STAGE_HOOK_PLUGINS}
-    drop = None
-    if kind == "postgresql":
-        config["DATABASE_URL"], drop = _pg_schema(pg_url)
     try:
-        app = create_app(config)
-        init_schema(app)
-        with app.app_context():
-            _, key = auth.create_api_key("bench", ["read", "write", "admin"])
-        client = app.test_client()
-        headers = {"Authorization": f"Bearer {key}"}
-        for p in range(PRODUCTS):
-            client.post("/api/v1/products", json={"sku": f"BENCH-{p}", "name": f"Bench product {p}",
-                                                  "price": 990 + 500 * p, "currency": "EUR"}, headers=headers)
-            client.post("/api/v1/stock/receipts", json={"sku": f"BENCH-{p}", "quantity": 10**6}, headers=headers)
+        app, client, headers = in_process_shop(Database(kind, pg_url), PLUGINS_DISABLED=STAGE_HOOK_PLUGINS)
         bodies = [b for mine in order_bodies(orders + WARMUP, 1) for b in mine]
 
         def place(body):
@@ -88,8 +53,7 @@ def run(kind: str, orders: int, pg_url: str) -> tuple[float, float]:
             db.engine.dispose()
         return cpu * 1000 / orders, wall * 1000 / orders
     finally:
-        if drop is not None:
-            drop()
+        _cleanup_all()  # the run's folder and PostgreSQL schema
 
 
 def main(argv=None) -> int:

@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -39,9 +37,9 @@ from place_orders import (  # noqa: E402 - the sibling benchmark's server and cl
     ROOT,
     Database,
     Server,
+    Worker,
     _cleanup_all,
     _cleanups,
-    hookshop_command,
     order_bodies,
     run_cli,
     run_engine,
@@ -50,35 +48,6 @@ from place_orders import (  # noqa: E402 - the sibling benchmark's server and cl
 
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 OTHER_LISTENERS = "channel_webhook,accounting_export,notify_email"
-
-
-class Worker:
-    """``hookshop worker`` as a subprocess, stopped with SIGTERM (a warm shutdown)."""
-
-    def __init__(self, db: Database):
-        self.log_path = os.path.join(db.tmp, "worker.log")
-        self.log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
-        self.proc = subprocess.Popen([*hookshop_command(), "worker"], env=db.env, cwd=ROOT, stdout=self.log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
-        _cleanups.append(self.stop)
-
-    def cpu_seconds(self) -> float:
-        try:
-            fields = open(f"/proc/{self.proc.pid}/stat").read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, ValueError, IndexError):
-            return 0.0
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if not self.log.closed:
-            self.log.close()
 
 
 class Sampler:

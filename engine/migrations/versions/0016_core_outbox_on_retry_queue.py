@@ -50,6 +50,7 @@ def upgrade():
     if offset:  # above every outbox id and every current task id: no two rows share an id on the way
         bind.execute(sa.text("UPDATE retry_tasks SET id = id + :offset"), {"offset": offset})
     if not _postgres():
+        # no column changes: the batch only rebuilds the table (copy, drop, rename) with AUTOINCREMENT
         with op.batch_alter_table("retry_tasks", recreate="always", table_kwargs={"sqlite_autoincrement": True}):
             pass
     payload = ("jsonb_build_object('hook', hook, 'payload', payload, 'done', done_plugins)" if _postgres() else
