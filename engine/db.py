@@ -10,6 +10,7 @@ readers run beside the writer. PostgreSQL: services lock the rows they change
 from __future__ import annotations
 
 import contextvars
+import functools
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ClassVar, overload
@@ -123,15 +124,25 @@ def _insert_buffered_rows(session) -> None:
             waiting = [r for r in rows if r["status"] != "done"]
             done = [r for r in rows if r["status"] == "done"]
             if waiting:
-                ids = session.execute(insert(table).returning(table.c.id, sort_by_parameter_order=True),
-                                      waiting).scalars().all()
+                ids = session.execute(_insert_returning_ids(table), waiting).scalars().all()
                 session.info.setdefault("outbox", []).extend(
                     (event_id, row["payload"]["hook"], row["payload"]["payload"], row["created_at"], row["key"])
                     for event_id, row in zip(ids, waiting, strict=True))
             if done:
-                session.execute(insert(table), done)
+                session.execute(_insert(table), done)
         else:
-            session.execute(insert(table), rows)
+            session.execute(_insert(table), rows)
+
+
+@functools.cache
+def _insert(table: Table):
+    """``INSERT INTO table``, built once per process: no statement built and no cache key computed per commit."""
+    return insert(table)
+
+
+@functools.cache
+def _insert_returning_ids(table: Table):
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
 
 
 @event.listens_for(Session, "after_soft_rollback")

@@ -6,6 +6,7 @@ changed, in id order so two orders never deadlock."""
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
@@ -30,12 +31,17 @@ def lock_levels(product_ids) -> list[StockLevel]:
     """Lock and return the stock levels of the products, in id order."""
     if not product_ids:
         return []
-    # the location (path, pickable) comes in the same SELECT: allocation needs it and placement's
-    # statement count stays; only the levels are locked (FOR UPDATE OF stock_levels)
-    stmt = (select(StockLevel).where(StockLevel.product_id.in_(sorted(set(product_ids))))
+    return list(db.session.execute(_levels_locked(), {"product_ids": sorted(set(product_ids))}).scalars())
+
+
+@functools.cache
+def _levels_locked():
+    """The locking SELECT of ``lock_levels``, built once per process. The location (path, pickable) comes in
+    the same SELECT: allocation needs it and placement's statement count stays; only the levels are locked
+    (FOR UPDATE OF stock_levels)."""
+    return (select(StockLevel).where(StockLevel.product_id.in_(bindparam("product_ids", expanding=True)))
             .options(joinedload(StockLevel.location, innerjoin=True))
             .order_by(StockLevel.id).with_for_update(of=StockLevel).execution_options(populate_existing=True))
-    return list(db.session.execute(stmt).scalars())
 
 
 @dataclass
@@ -105,19 +111,27 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
     rows = [{"order_id": order.id, "line_id": a.line.id, "product_id": a.line.product_id,
              "location_id": a.level.location_id, "quantity": a.quantity, "status": "open", "created_at": now}
             for a in allocations]
-    db.session.execute(insert(Reservation.__table__), rows)
+    db.session.execute(_insert_reservations(), rows)
     # serial-tracked lines: the specific units too (one UPDATE each; untracked lines cost nothing here)
     serial_units.reserve_units(order.id, [(None, a.line.id, a.line.product_id, a.level.location_id, a.quantity)
                                           for a in allocations if _tracked(a.line.product_id)], f"order {order.number}")
     per_level: dict[int, int] = {}
     for alloc in allocations:
         per_level[alloc.level.id] = per_level.get(alloc.level.id, 0) + alloc.quantity
-    table = StockLevel.__table__
-    db.session.execute(update(table).where(table.c.id == bindparam("level_id"))
-                       .values(reserved=table.c.reserved + bindparam("units")),
-                       [{"level_id": level_id, "units": units} for level_id, units in per_level.items()])
+    db.session.execute(_add_reserved(), [{"level_id": level_id, "units": units} for level_id, units in per_level.items()])
     for alloc in {id(a.level): a for a in allocations}.values():
         set_committed_value(alloc.level, "reserved", alloc.level.reserved + per_level[alloc.level.id])
+
+
+@functools.cache
+def _insert_reservations():
+    return insert(Reservation.__table__)
+
+
+@functools.cache
+def _add_reserved():
+    table = StockLevel.__table__
+    return update(table).where(table.c.id == bindparam("level_id")).values(reserved=table.c.reserved + bindparam("units"))
 
 
 def _tracked(product_id: int) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.engine import CursorResult
 
 from engine.db import db, transaction, utcnow
@@ -117,10 +118,23 @@ def request_fingerprint(method: str, path: str, body: bytes) -> str:
     return hashlib.sha256(method.encode() + b" " + path.encode() + b"\n" + canonical).hexdigest()
 
 
+@functools.cache
+def _record_by_key():
+    """The lookup of a key's record, built once (placement's first statement: no statement built, no cache
+    key computed per request)."""
+    return select(IdempotencyRecord).where(IdempotencyRecord.api_key_id == bindparam("api_key_id"),
+                                           IdempotencyRecord.key == bindparam("key"))
+
+
+@functools.cache
+def _insert_record():
+    table = IdempotencyRecord.__table__
+    return insert(table).returning(table.c.id)
+
+
 def find_idempotent(api_key_id: int, key: str, fingerprint: str) -> IdempotencyRecord | None:
     """The stored first response for this key, None if new; a different body is a 409."""
-    record = db.session.execute(select(IdempotencyRecord).where(
-        IdempotencyRecord.api_key_id == api_key_id, IdempotencyRecord.key == key)).scalar_one_or_none()
+    record = db.session.execute(_record_by_key(), {"api_key_id": api_key_id, "key": key}).scalar_one_or_none()
     if record is not None and record.request_hash != fingerprint:
         from engine.errors import IdempotencyConflict
 
@@ -134,20 +148,16 @@ def claim_idempotent(api_key_id: int, key: str, fingerprint: str) -> int:
 
     A concurrent twin waits on the unique (API key, key) and then fails with an
     IntegrityError: the caller rolls back and replays the stored answer."""
-    table = IdempotencyRecord.__table__
-    return db.session.execute(insert(table).values(
-        api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=0, response_body="",
-        created_at=utcnow()).returning(table.c.id)).scalar_one()
+    return record_idempotent(api_key_id, key, fingerprint, 0, "")
 
 
 def record_idempotent(api_key_id: int, key: str, fingerprint: str, status: int, body: str) -> int:
     """Insert the key's record with its answer, as the last statement of the effect's transaction;
     returns its id. A concurrent twin's insert waits on the unique (API key, key), then fails with an
     IntegrityError: its caller rolls back and replays this answer."""
-    table = IdempotencyRecord.__table__
-    return db.session.execute(insert(table).values(
-        api_key_id=api_key_id, key=key, request_hash=fingerprint, status_code=status, response_body=body,
-        created_at=utcnow()).returning(table.c.id)).scalar_one()
+    return db.session.execute(_insert_record(), {
+        "api_key_id": api_key_id, "key": key, "request_hash": fingerprint, "status_code": status,
+        "response_body": body, "created_at": utcnow()}).scalar_one()
 
 
 def finish_idempotent(record_id: int, status: int, body: str) -> None:

@@ -6,9 +6,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
@@ -48,14 +49,26 @@ def _customer_errors(customer: dict, lenient: bool, needs_address: bool = True) 
     return errors, flags
 
 
-def _lock_customer(condition) -> Customer | None:
+@functools.cache
+def _customer_locked_by(key: str):
+    """The locking SELECT of a customer by ``email``, by ``channel`` customer id or by ``id``; built once per
+    process (statements on the placement path are not rebuilt per request: no cache key computed again)."""
+    condition = {"email": (Customer.email == bindparam("email"),),
+                 "channel": (Customer.channel == bindparam("channel"),
+                             Customer.channel_customer_id == bindparam("channel_customer_id")),
+                 "id": (Customer.id == bindparam("id"),)}[key]
+    return select(Customer).where(*condition).with_for_update().execution_options(populate_existing=True)
+
+
+def _lock_customer(condition: dict) -> Customer | None:
     """The customer row, locked: two orders of one customer at once update its statistics in turn. A profile
     merged into another (a tombstone) leads to its survivor (following a chain of merges), locked too: its
-    orders go there."""
-    customer = db.session.execute(select(Customer).where(*condition).with_for_update()
-                                  .execution_options(populate_existing=True)).scalar_one_or_none()
+    orders go there. ``condition``: ``{"email": ...}``, ``{"channel": ..., "channel_customer_id": ...}`` or
+    ``{"id": ...}``."""
+    key = "email" if "email" in condition else "channel" if "channel" in condition else "id"
+    customer = db.session.execute(_customer_locked_by(key), condition).scalar_one_or_none()
     if customer is not None and customer.merged_into_id is not None:
-        return _lock_customer((Customer.id == customer.merged_into_id,))
+        return _lock_customer({"id": customer.merged_into_id})
     return customer
 
 
@@ -75,13 +88,18 @@ def _insert_customer(customer: Customer) -> bool:
     return True
 
 
+@functools.cache
+def _insert_new_email():
+    table = Customer.__table__
+    return pg_insert(table).on_conflict_do_nothing(index_elements=["email"]).returning(table.c.id)
+
+
 def _insert_customer_by_email(customer: Customer) -> bool:
     """PostgreSQL: ``INSERT ... ON CONFLICT (email) DO NOTHING RETURNING id``, one round trip instead of a
     savepoint around the ORM's insert; the object then stands for the new row (persistent, every column
     set, no SELECT)."""
     now = utcnow()
     customer.created_at = customer.updated_at = now
-    table = Customer.__table__
     values = {}
     for prop in Customer.__mapper__.column_attrs:
         if prop.key == "id":
@@ -89,8 +107,7 @@ def _insert_customer_by_email(customer: Customer) -> bool:
         if prop.key not in customer.__dict__:
             setattr(customer, prop.key, None)
         values[prop.columns[0].key] = customer.__dict__[prop.key]
-    new_id = db.session.execute(pg_insert(table).values(**values).on_conflict_do_nothing(index_elements=["email"])
-                                .returning(table.c.id)).scalar_one_or_none()
+    new_id = db.session.execute(_insert_new_email(), values).scalar_one_or_none()
     if new_id is None:
         return False
     customer.id = new_id
@@ -103,12 +120,12 @@ def _upsert_customer(data: dict, currency: str, channel: str, billing: dict | No
     """The buyer's profile: by e-mail; without one, by the channel's customer id; without either, a new
     profile. The buyer's name is the profile's name (the recipient's is on the shipping address)."""
     email = (data.get("email") or "").strip().lower() or None
-    condition: tuple | None
+    condition: dict | None
     channel_customer_id = str(data["channel_customer_id"]) if data.get("channel_customer_id") else None
     if email:
-        condition = (Customer.email == email,)
+        condition = {"email": email}
     elif channel_customer_id:
-        condition = (Customer.channel == channel, Customer.channel_customer_id == channel_customer_id)
+        condition = {"channel": channel, "channel_customer_id": channel_customer_id}
     else:
         condition = None
     customer = _lock_customer(condition) if condition else None
@@ -279,11 +296,16 @@ def _check_request(data: dict, provider: str, extra_lines: list[dict], reg) -> l
     return review_flags
 
 
+@functools.cache
+def _products_by_sku():
+    return select(Product).where(Product.sku.in_(bindparam("skus", expanding=True)))
+
+
 def _products_of(data: dict) -> dict[str, Product]:
     """The lines' products by sku; a 422 naming each bad line (unknown or archived sku, quantity, a priced
     gift, a gift alone), or ``product_archived`` when archived products are all that is wrong."""
     skus = {line["sku"] for line in data["lines"]}
-    products = {p.sku: p for p in db.session.execute(select(Product).where(Product.sku.in_(skus))).scalars()}
+    products = {p.sku: p for p in db.session.execute(_products_by_sku(), {"skus": sorted(skus)}).scalars()}
     line_errors = {}
     archived = []
     # an archived product is no longer sold; a replacement (an exchange) still sends what was bought

@@ -13,6 +13,8 @@ wait for the commit's flush, with its statistics (one UPDATE).
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -22,6 +24,17 @@ from engine.models import Order, OrderFlag, OrderLine
 
 ORDERS = Order.__table__
 FLAGS = OrderFlag.__table__
+LINES = OrderLine.__table__
+
+# the statements are built once per process (not per request): no cache key computed again per order
+INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
+INSERT_FLAGS = insert(FLAGS)
+
+
+@functools.cache
+def _insert_lines(postgres: bool):
+    return insert(LINES).returning(LINES.c.id, LINES.c.product_id, LINES.c.quantity, LINES.c.unit_price,
+                                   sort_by_parameter_order=postgres)
 
 
 def add_order(order: Order, lines: list[OrderLine]) -> None:
@@ -33,7 +46,7 @@ def add_order(order: Order, lines: list[OrderLine]) -> None:
     if customer is not None and customer.id is None:
         db.session.flush()  # the new customer's INSERT: the order points at it
     values = _order_row(order)
-    order.id = db.session.execute(insert(ORDERS).returning(ORDERS.c.id), values).scalar_one()
+    order.id = db.session.execute(INSERT_ORDER, values).scalar_one()
     make_transient_to_detached(order)
     db.session.add(order)
     insert_flags(order, flags)
@@ -65,7 +78,7 @@ def _order_row(order: Order) -> dict:
 def insert_flags(order: Order, flags: list[OrderFlag]) -> None:
     """The order's flags in one multi-row INSERT; the rows then stand for the stored ones."""
     if flags:
-        db.session.execute(insert(FLAGS), [{"order_id": order.id, "flag": row.flag, "position": row.position}
+        db.session.execute(INSERT_FLAGS, [{"order_id": order.id, "flag": row.flag, "position": row.position}
                                            for row in flags])
         for row in flags:
             row.order_id = order.id
@@ -78,14 +91,11 @@ def insert_flags(order: Order, flags: list[OrderFlag]) -> None:
 def insert_lines(order: Order, lines: list[OrderLine]) -> None:
     """The order's lines in one multi-row INSERT with RETURNING, matched back to ``lines`` in order."""
     if lines:
-        table = OrderLine.__table__
         rows = [_row(line, order.id) for line in lines]
         # PostgreSQL: SQLAlchemy sorts the RETURNING rows by the parameters' order (a sentinel counter);
         # SQLite has no such form, but its rowids follow the VALUES order of one INSERT, and this
         # transaction holds the database's write lock: sorting the new ids gives the lines' order
-        stmt = insert(table).returning(table.c.id, table.c.product_id, table.c.quantity, table.c.unit_price,
-                                       sort_by_parameter_order=is_postgres())
-        returned = list(db.session.execute(stmt, rows).all())
+        returned = list(db.session.execute(_insert_lines(is_postgres()), rows).all())
         if not is_postgres():
             returned.sort(key=lambda r: r[0])
         if [tuple(r[1:]) for r in returned] != [(row["product_id"], row["quantity"], row["unit_price"]) for row in rows]:

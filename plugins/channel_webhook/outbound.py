@@ -15,6 +15,7 @@ subscription disabled at once; so does a run of failures lasting ``CHANNEL_WEBHO
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from datetime import datetime, timedelta
@@ -210,14 +211,19 @@ def task_kind() -> TaskKind:
                     on_outcome=_on_outcome, on_dead=_on_dead, on_requeue=_on_requeue)
 
 
+@functools.cache
+def _active_subscriptions():
+    """Built once per process: every stage hook of every order runs it."""
+    return select(Subscription.id, Subscription.events).where(Subscription.status == "active")
+
+
 def record_event(event: dict, data) -> list[int]:
     """Record a delivery of ``event`` for every matching active subscription, each with its retry task
     already claimed for a first attempt; returns the tasks' ids. Safe to call again for the same event.
     ``data`` (the body's ``data``, or a function making it) is only built when a subscription wants it."""
     hook = event["hook"]
-    subs = [(sub_id, events) for sub_id, events in db.session.execute(
-        select(Subscription.id, Subscription.events).where(Subscription.status == "active")).all()
-        if "*" in (events or []) or hook in (events or [])]
+    subs = [(sub_id, events) for sub_id, events in db.session.execute(_active_subscriptions()).all()
+            if "*" in (events or []) or hook in (events or [])]
     if not subs:
         return []
     body = json.dumps({"type": hook, "timestamp": event.get("created_at") or utcnow().isoformat(),
