@@ -129,14 +129,15 @@ def _insert_buffered_rows(session) -> None:
                     (event_id, row["payload"]["hook"], row["payload"]["payload"], row["created_at"], row["key"])
                     for event_id, row in zip(ids, waiting, strict=True))
             if done:
-                session.execute(_insert(table), done)
+                session.execute(insert_once(table), done)
         else:
-            session.execute(_insert(table), rows)
+            session.execute(insert_once(table), rows)
 
 
 @functools.cache
-def _insert(table: Table):
-    """``INSERT INTO table``, built once per process: no statement built and no cache key computed per commit."""
+def insert_once(table: Table):
+    """``INSERT INTO table`` (values as execute's parameters), built once per process: no statement built and
+    no cache key computed per call. For the hot paths' plain inserts (the buffered rows, reservations, flags)."""
     return insert(table)
 
 

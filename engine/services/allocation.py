@@ -9,11 +9,11 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.db import db, utcnow
+from engine.db import db, insert_once, utcnow
 from engine.errors import InsufficientStock
 from engine.models import (
     Order,
@@ -111,7 +111,7 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
     rows = [{"order_id": order.id, "line_id": a.line.id, "product_id": a.line.product_id,
              "location_id": a.level.location_id, "quantity": a.quantity, "status": "open", "created_at": now}
             for a in allocations]
-    db.session.execute(_insert_reservations(), rows)
+    db.session.execute(insert_once(Reservation.__table__), rows)
     # serial-tracked lines: the specific units too (one UPDATE each; untracked lines cost nothing here)
     serial_units.reserve_units(order.id, [(None, a.line.id, a.line.product_id, a.level.location_id, a.quantity)
                                           for a in allocations if _tracked(a.line.product_id)], f"order {order.number}")
@@ -121,11 +121,6 @@ def reserve(order: Order, allocations: list[Allocation]) -> None:
     db.session.execute(_add_reserved(), [{"level_id": level_id, "units": units} for level_id, units in per_level.items()])
     for alloc in {id(a.level): a for a in allocations}.values():
         set_committed_value(alloc.level, "reserved", alloc.level.reserved + per_level[alloc.level.id])
-
-
-@functools.cache
-def _insert_reservations():
-    return insert(Reservation.__table__)
 
 
 @functools.cache

@@ -19,7 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from engine.db import db, is_postgres, utcnow
+from engine.db import db, insert_once, is_postgres, utcnow
 from engine.models import Order, OrderFlag, OrderLine
 
 ORDERS = Order.__table__
@@ -28,7 +28,6 @@ LINES = OrderLine.__table__
 
 # the statements are built once per process (not per request): no cache key computed again per order
 INSERT_ORDER = insert(ORDERS).returning(ORDERS.c.id)
-INSERT_FLAGS = insert(FLAGS)
 
 
 @functools.cache
@@ -78,7 +77,7 @@ def _order_row(order: Order) -> dict:
 def insert_flags(order: Order, flags: list[OrderFlag]) -> None:
     """The order's flags in one multi-row INSERT; the rows then stand for the stored ones."""
     if flags:
-        db.session.execute(INSERT_FLAGS, [{"order_id": order.id, "flag": row.flag, "position": row.position}
+        db.session.execute(insert_once(FLAGS), [{"order_id": order.id, "flag": row.flag, "position": row.position}
                                            for row in flags])
         for row in flags:
             row.order_id = order.id
