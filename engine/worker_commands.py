@@ -38,7 +38,21 @@ def worker_command(burst, with_sweeper, fork):
     jobs._worker_app = app
     engine = db.engine
 
-    class ForkingWorker(Worker):
+    class PromptStop:
+        """rq's pubsub thread (commands like a stop sent to this worker) reads with a 60 s timeout, and redis-py's
+        ``stop()`` waits for that read to end: a SIGTERM's warm shutdown could wait a minute after its job.
+        A 1 s read lets it end within a second."""
+
+        def subscribe(self):
+            self.pubsub = self.connection.pubsub()
+            self.pubsub.subscribe(**{self.pubsub_channel_name: self.handle_payload})
+            self.pubsub_thread = self.pubsub.run_in_thread(sleep_time=1, daemon=True,
+                                                           exception_handler=self._pubsub_exception_handler)
+
+    class InProcessWorker(PromptStop, SimpleWorker):
+        pass
+
+    class ForkingWorker(PromptStop, Worker):
         def main_work_horse(self, job, queue):
             # rq forks a work horse per job: it must not reuse the pooled connections it
             # inherited (the sweeper thread uses them in the parent); close=False leaves them open there
@@ -47,7 +61,7 @@ def worker_command(burst, with_sweeper, fork):
 
     if with_sweeper and not burst:
         jobs.sweep(app)
-    worker_class = ForkingWorker if fork else SimpleWorker
+    worker_class = ForkingWorker if fork else InProcessWorker
     # plugins' jobs (engine.jobs.enqueue): the e-mails' "email" queue by default
     queues = [q] + [Queue(name, connection=q.connection) for name in app.config.get("JOB_QUEUES") or []]
     # no rq scheduler (a process of its own): hookshop schedules nothing on rq, its retries are the outbox's
