@@ -23,6 +23,8 @@ For each database it
    ``sqlite3`` driver and ``psycopg`` directly;
 5. prints both and the ratio engine/limit.
 
+``--pg-driver psycopg2`` runs the engine on psycopg2 (``postgresql+psycopg2://``); the limit stays on psycopg 3.
+
 ``--redis URL`` is the production mode: the server gets ``REDIS_URL`` (a private rq queue) and one
 ``hookshop worker`` runs the stage hooks; the worker's CPU per order and the backlog are printed too.
 
@@ -112,7 +114,7 @@ def summarize(latencies: list[float], wall: float, ok: int) -> dict:
 class Database:
     """Where one run's data lives, and the environment that points the engine at it."""
 
-    def __init__(self, kind: str, pg_url: str, redis_url: str | None = None):
+    def __init__(self, kind: str, pg_url: str, redis_url: str | None = None, pg_driver: str = "psycopg"):
         self.kind = kind
         self.tmp = tempfile.mkdtemp(prefix=f"hookshop-bench-{kind}-")
         _cleanups.append(lambda: shutil.rmtree(self.tmp, ignore_errors=True))
@@ -133,7 +135,11 @@ class Database:
             with psycopg.connect(pg_url, autocommit=True) as conn:
                 conn.execute(f'CREATE SCHEMA "{self.schema}"')
             _cleanups.append(self.drop)
-            self.env["DATABASE_URL"] = self.url
+            # the engine's driver (--pg-driver): a plain postgresql:// URL picks psycopg 3; the limit's raw
+            # SQL always runs on psycopg 3, so that the ratios of both drivers share one denominator
+            self.engine_url = self.url if pg_driver == "psycopg" else self.url.replace(
+                "postgresql://", f"postgresql+{pg_driver}://", 1)
+            self.env["DATABASE_URL"] = self.engine_url
         else:
             self.path = os.path.join(self.tmp, "hookshop.sqlite")
 
@@ -552,7 +558,7 @@ def bench(kind: str, args) -> dict:
     print(f"\n== {kind}: {args.orders} orders, {args.threads} client threads, {args.servers} server "
           f"process(es) of {args.server_threads} threads"
           + (", REDIS_URL set: stage hooks in one `hookshop worker`" if args.redis else ""), flush=True)
-    db = Database(kind, args.pg_url, args.redis)
+    db = Database(kind, args.pg_url, args.redis, args.pg_driver)
     run_cli(db, "init")
     server = Server(db, args.server_threads, args.servers)
     worker = Worker(db) if args.redis else None
@@ -614,7 +620,7 @@ def in_process_shop(db: Database, **config) -> tuple:
     os.environ.pop("REDIS_URL", None)
     config = {"INSTANCE": db.tmp, **config}
     if db.kind == "postgresql":
-        config["DATABASE_URL"] = db.url
+        config["DATABASE_URL"] = db.engine_url
     app = create_app(config)
     init_schema(app)
     with app.app_context():
@@ -636,7 +642,7 @@ def profile(kind: str, args) -> None:
 
     from engine.db import db as sa_db
 
-    app, client, headers = in_process_shop(Database(kind, args.pg_url))
+    app, client, headers = in_process_shop(Database(kind, args.pg_url, pg_driver=args.pg_driver))
     bodies = [b for mine in order_bodies(args.orders, 1) for b in mine]
     statements = [0]
     with app.app_context():
@@ -726,6 +732,9 @@ def main(argv=None) -> int:
                              "(a private queue), e.g. redis://127.0.0.1:6379/0")
     parser.add_argument("--warmup", type=int, default=40, help="orders placed before measuring")
     parser.add_argument("--pg-url", default=PG_URL, help="PostgreSQL server (a private schema is created and dropped)")
+    parser.add_argument("--pg-driver", choices=["psycopg", "psycopg2"], default="psycopg",
+                        help="the engine's PostgreSQL driver (DATABASE_URL=postgresql+psycopg2://... for psycopg2; "
+                             "the limit runs on psycopg 3 either way)")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     parser.add_argument("--profile", action="store_true",
                         help="profile placements in-process under pyinstrument instead of benchmarking")

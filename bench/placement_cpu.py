@@ -1,6 +1,6 @@
 """CPU time per placement, in-process: the steadiest figure for comparing two versions of the request.
 
-    python bench/placement_cpu.py --db sqlite|postgresql|both --orders 400 [--runs 3]
+    python bench/placement_cpu.py --db sqlite|postgresql|both --orders 400 [--runs 3] [--pg-driver psycopg2]
 
 Places ``--orders`` orders (the workload of place_orders.py: 1-3 lines, about half from returning
 customers, each with an Idempotency-Key) through Flask's test client in one thread, after 50 warm-up orders,
@@ -28,12 +28,13 @@ STAGE_HOOK_PLUGINS = ["notify_email", "accounting_export", "channel_webhook", "c
 WARMUP = 50
 
 
-def run(kind: str, orders: int, pg_url: str) -> tuple[float, float]:
+def run(kind: str, orders: int, pg_url: str, pg_driver: str = "psycopg") -> tuple[float, float]:
     """(CPU ms, wall ms) per placement for one fresh database."""
     from engine.db import db
 
     try:
-        app, client, headers = in_process_shop(Database(kind, pg_url), PLUGINS_DISABLED=STAGE_HOOK_PLUGINS)
+        app, client, headers = in_process_shop(Database(kind, pg_url, pg_driver=pg_driver),
+                                                PLUGINS_DISABLED=STAGE_HOOK_PLUGINS)
         bodies = [b for mine in order_bodies(orders + WARMUP, 1) for b in mine]
 
         def place(body):
@@ -62,12 +63,15 @@ def main(argv=None) -> int:
     parser.add_argument("--orders", type=int, default=400)
     parser.add_argument("--runs", type=int, default=3, help="runs per database, each on a fresh one (the median)")
     parser.add_argument("--pg-url", default=PG_URL)
+    parser.add_argument("--pg-driver", choices=["psycopg", "psycopg2"], default="psycopg",
+                        help="the engine's PostgreSQL driver (psycopg2: DATABASE_URL=postgresql+psycopg2://...)")
     args = parser.parse_args(argv)
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
-        figures = [run(kind, args.orders, args.pg_url) for _ in range(args.runs)]
+        figures = [run(kind, args.orders, args.pg_url, args.pg_driver) for _ in range(args.runs)]
         cpu = statistics.median(f[0] for f in figures)
         wall = statistics.median(f[1] for f in figures)
-        print(f"{kind:<10} {cpu:6.2f} ms CPU, {wall:6.2f} ms wall per placement  (median of {args.runs} runs of "
+        label = f"{kind} ({args.pg_driver})" if kind == "postgresql" else kind
+        print(f"{label:<10} {cpu:6.2f} ms CPU, {wall:6.2f} ms wall per placement  (median of {args.runs} runs of "
               f"{args.orders}; each run's CPU: {', '.join(f'{f[0]:.2f}' for f in figures)}; "
               f"load average {os.getloadavg()[0]:.1f})", flush=True)
     return 0

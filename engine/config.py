@@ -186,7 +186,8 @@ def followup_delay(settings: dict):
 
 
 def database_uri(settings: dict, instance_path: str) -> str:
-    """The SQLAlchemy URI: DATABASE_URL (postgresql:// means psycopg 3) or the instance SQLite file."""
+    """The SQLAlchemy URI: DATABASE_URL (postgresql:// means psycopg 3; a URL naming its driver, e.g.
+    postgresql+psycopg2://, is kept) or the instance SQLite file."""
     url = settings.get("DATABASE_URL")
     if not url:
         Path(instance_path).mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,9 @@ from engine.db import db
 from engine.testing import DeliveringClient
 
 PG_URL = os.environ.get("HOOKSHOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# the engine's PostgreSQL driver in the tests: psycopg (3, what a plain postgresql:// URL picks) or psycopg2
+# (the faster C driver a shop can choose, DATABASE_URL=postgresql+psycopg2://; tests/test_pg_drivers.py)
+PG_DRIVER = os.environ.get("HOOKSHOP_TEST_PG_DRIVER", "psycopg")
 REQUIRE_SERVICES = os.environ.get("HOOKSHOP_REQUIRE_SERVICES") == "1"
 SUPPORT_ADDRESS = {"line1": "Sample Street 12", "city": "Berlin", "postal_code": "10115", "country": "DE"}
 
@@ -43,9 +46,10 @@ def service_missing(reason: str):
 
 
 def _psycopg_url(url: str) -> str:
+    """A plain PostgreSQL URL with the driver of ``HOOKSHOP_TEST_PG_DRIVER``; a URL naming one is kept."""
     for prefix in ("postgres://", "postgresql://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return f"postgresql+{PG_DRIVER}://" + url[len(prefix):]
     return url
 
 

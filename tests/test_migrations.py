@@ -294,8 +294,9 @@ def load_wave1(app, database) -> None:
     statements = [s for s in statements if s and not all(line.startswith("--") for line in s.splitlines())]
     with app.app_context(), db.engine.connect() as conn:
         raw = conn.connection.driver_connection  # the statements as stored: no parameter escaping
+        cursor = raw.cursor()  # a DB-API cursor: psycopg 3, psycopg2 (HOOKSHOP_TEST_PG_DRIVER) and sqlite3
         for statement in statements:
-            raw.execute("\n".join(line for line in statement.splitlines() if not line.startswith("--")))
+            cursor.execute("\n".join(line for line in statement.splitlines() if not line.startswith("--")))
         raw.commit()
 
 
