@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import service_missing
+from conftest import PG_URL, service_missing
 from sqlalchemy import create_engine, text
 
 from engine.config import database_uri
@@ -55,12 +55,11 @@ def test_psycopg2_sends_an_executemany_in_pages(tmp_path):
 
 def test_the_money_and_stock_suites_pass_on_psycopg2():
     pytest.importorskip("psycopg2", reason="psycopg2-binary is not installed (pip install -e '.[psycopg2]')")
-    url = os.environ.get("HOOKSHOP_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
     try:
-        with create_engine(url.replace("postgresql://", "postgresql+psycopg2://", 1)).connect() as conn:
+        with create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg2://", 1)).connect() as conn:
             assert conn.execute(text("SELECT 1")).scalar() == 1
     except Exception as exc:  # noqa: BLE001
-        service_missing(f"PostgreSQL is not reachable at {url} through psycopg2: {exc}")
+        service_missing(f"PostgreSQL is not reachable at {PG_URL} through psycopg2: {exc}")
     missing = [suite for suite in SUITES if not (ROOT / suite).exists()]
     assert not missing, f"renamed or removed: {missing}; update SUITES"
     env = {**os.environ, "HOOKSHOP_TEST_PG_DRIVER": "psycopg2"}

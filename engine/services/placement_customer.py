@@ -104,9 +104,10 @@ def upsert_customer(data: dict, currency: str, channel: str, billing: dict | Non
                             orders_by_currency={}, tax_id_checked=False, billing_address=billing,
                             channel=channel if not email and channel_customer_id else None,
                             channel_customer_id=channel_customer_id if not email else None)
-        if condition is None or _insert_customer(customer):
-            if condition is None:
-                db.session.add(customer)
+        if condition is None:  # nothing to find it by again: a new profile
+            db.session.add(customer)
+            return customer, 0
+        if _insert_customer(customer):
             return customer, 0
         found = _lock_customer(condition)
         # the concurrent first order inserted it: it is there, under our lock now
